@@ -1,0 +1,34 @@
+package io.numaguest.agent.nativeaccess;
+
+/** The parts of struct stat the agent needs to tell guest memory from everything else. */
+public record FileStat(long inode, int mode, long sizeBytes, long blocks512) {
+    private static final int S_IFMT = 0170000;
+
+    public boolean isRegularFile() {
+        return (mode & S_IFMT) == 0100000;
+    }
+
+    /** Anonymous inodes (guest_memfd before Linux 6.19, eventfd, ...) carry no file type bits. */
+    public boolean hasNoFileType() {
+        return (mode & S_IFMT) == 0;
+    }
+
+    /** Bytes the file has allocated (st_blocks counts 512-byte units on every filesystem). */
+    public long allocatedBytes() {
+        return blocks512 * 512;
+    }
+
+    public String typeName() {
+        return switch (mode & S_IFMT) {
+            case 0140000 -> "socket";
+            case 0120000 -> "symbolic link";
+            case 0100000 -> "regular file";
+            case 0060000 -> "block device";
+            case 0040000 -> "directory";
+            case 0020000 -> "character device";
+            case 0010000 -> "pipe";
+            case 0 -> "anonymous inode";
+            default -> "file of mode 0" + Integer.toOctalString(mode);
+        };
+    }
+}

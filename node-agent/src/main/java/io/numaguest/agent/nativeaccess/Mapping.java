@@ -1,0 +1,145 @@
+package io.numaguest.agent.nativeaccess;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.TreeMap;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * A MAP_SHARED mapping of a file range in the agent's address space. The agent never reads or writes
+ * guest memory through it: the mapping exists to name the file range to mbind(), get_mempolicy()
+ * and move_pages(), which work on addresses, not on files. Unmapped on {@link #close()}.
+ */
+public final class Mapping implements AutoCloseable {
+    public enum Access {
+        /** Enough for mbind and get_mempolicy; also works for a file opened read-only. */
+        NONE(Libc.PROT_NONE),
+        READ(Libc.PROT_READ),
+        READ_WRITE(Libc.PROT_READ | Libc.PROT_WRITE);
+
+        final int prot;
+
+        Access(int prot) {
+            this.prot = prot;
+        }
+    }
+
+    private static final int MPOL_F_ADDR = 2;
+    /** move_pages() is asked about this many pages per call, bounding the scratch arrays. */
+    private static final int CENSUS_BATCH = 4096;
+
+    private final long address;
+    private final long length;
+    private boolean unmapped;
+
+    private Mapping(long address, long length) {
+        this.address = address;
+        this.length = length;
+    }
+
+    public static Mapping mapShared(int fd, long offset, long length, Access access) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            long address = Libc.call("mmap", arena, slot -> ((MemorySegment) Libc.MMAP.invokeExact(slot,
+                    MemorySegment.NULL, length, access.prot, Libc.MAP_SHARED, fd, offset)).address());
+            return new Mapping(address, length);
+        }
+    }
+
+    public long length() {
+        return length;
+    }
+
+    /** mbind(2) over the whole mapping. On shmem and guest_memfd this sets the file's shared policy. */
+    public void bind(KernelPolicy policy, PageMove move) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mask = arena.allocateFrom(JAVA_LONG, policy.nodes().words());
+            long modeWord = policy.modeWord();
+            Libc.call("mbind", arena, slot -> (long) Libc.SYSCALL6.invokeExact(slot, Libc.SYS_MBIND,
+                    address, length, modeWord, mask.address(), NodeMask.MAXNODE_ARG, (long) move.flag));
+        }
+    }
+
+    /** get_mempolicy(MPOL_F_ADDR): the policy in force at an offset, the shared policy included. */
+    public KernelPolicy policyAt(long offset) throws NativeException {
+        checkRange(offset, 1);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment mode = arena.allocate(JAVA_INT);
+            MemorySegment mask = arena.allocate(JAVA_LONG, NodeMask.WORDS);
+            Libc.call("get_mempolicy", arena, slot -> (long) Libc.SYSCALL6.invokeExact(slot, Libc.SYS_GET_MEMPOLICY,
+                    mode.address(), mask.address(), NodeMask.MAXNODE_ARG, address + offset, (long) MPOL_F_ADDR, 0L));
+            int modeWord = mode.get(JAVA_INT, 0);
+            return new KernelPolicy(NumaMode.of(NumaModeFlag.stripFlags(modeWord)), NumaModeFlag.decode(modeWord),
+                    NodeMask.fromWords(mask.toArray(JAVA_LONG)));
+        }
+    }
+
+    /** MADV_POPULATE_READ/WRITE (Linux 5.14+): fault the range in without touching it from Java. */
+    public void populate(long offset, long populateLength, boolean write) throws NativeException {
+        checkRange(offset, populateLength);
+        int advice = write ? Libc.MADV_POPULATE_WRITE : Libc.MADV_POPULATE_READ;
+        try (Arena arena = Arena.ofConfined()) {
+            Libc.call(write ? "madvise(MADV_POPULATE_WRITE)" : "madvise(MADV_POPULATE_READ)", arena,
+                    slot -> (int) Libc.MADVISE.invokeExact(slot, MemorySegment.ofAddress(address + offset), populateLength, advice));
+        }
+    }
+
+    /**
+     * Asks move_pages(2), without moving anything, which node holds each page of the given extents
+     * (offsets within the mapping). Only pages present in this mapping's page tables are seen;
+     * the others count as not present.
+     */
+    public PageCensus census(long pageSize, List<Extent> extents) throws NativeException {
+        TreeMap<Integer, Long> byNode = new TreeMap<>();
+        long notPresent = 0;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pages = arena.allocate(ADDRESS, CENSUS_BATCH);
+            MemorySegment status = arena.allocate(JAVA_INT, CENSUS_BATCH);
+            for (Extent extent : extents) {
+                checkRange(extent.offset(), extent.length());
+                long first = address + extent.offset();
+                long count = (extent.length() + pageSize - 1) / pageSize;
+                for (long done = 0; done < count; done += CENSUS_BATCH) {
+                    int batch = (int) Math.min(CENSUS_BATCH, count - done);
+                    for (int i = 0; i < batch; i++) {
+                        pages.setAtIndex(JAVA_LONG, i, first + (done + i) * pageSize);
+                    }
+                    Libc.call("move_pages", arena, slot -> (long) Libc.SYSCALL6.invokeExact(slot, Libc.SYS_MOVE_PAGES,
+                            0L, (long) batch, pages.address(), 0L, status.address(), 0L));
+                    for (int i = 0; i < batch; i++) {
+                        int node = status.getAtIndex(JAVA_INT, i);
+                        if (node >= 0) {
+                            byNode.merge(node, 1L, Long::sum);
+                        } else {
+                            notPresent++; // -ENOENT: not in this mapping's page tables
+                        }
+                    }
+                }
+            }
+        }
+        return new PageCensus(byNode, notPresent);
+    }
+
+    private void checkRange(long offset, long rangeLength) {
+        if (unmapped) {
+            throw new IllegalStateException("mapping already unmapped");
+        }
+        if (offset < 0 || rangeLength < 0 || offset + rangeLength > length) {
+            throw new IndexOutOfBoundsException("range " + offset + "+" + rangeLength + " outside mapping of " + length);
+        }
+    }
+
+    @Override
+    public void close() throws NativeException {
+        if (unmapped) {
+            return;
+        }
+        unmapped = true;
+        try (Arena arena = Arena.ofConfined()) {
+            Libc.call("munmap", arena, slot -> (int) Libc.MUNMAP.invokeExact(slot, MemorySegment.ofAddress(address), length));
+        }
+    }
+}
