@@ -1,0 +1,36 @@
+package io.numaguest.api.v1alpha1;
+
+import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.kubernetes.api.model.Namespaced;
+import io.fabric8.kubernetes.client.CustomResource;
+import io.fabric8.kubernetes.model.annotation.Categories;
+import io.fabric8.kubernetes.model.annotation.Group;
+import io.fabric8.kubernetes.model.annotation.Kind;
+import io.fabric8.kubernetes.model.annotation.Plural;
+import io.fabric8.kubernetes.model.annotation.ShortNames;
+import io.fabric8.kubernetes.model.annotation.Version;
+
+/** NUMA placement of one VM's guest memory on the host it runs on. */
+@Group(NumaGuestMemory.GROUP)
+@Version("v1alpha1")
+@Kind("NumaGuestMemory")
+@Plural("numaguestmemories")
+@ShortNames("ngm")
+@Categories("all")
+// kubectl shows these after Name, in the order the generator emits them: sorted by jsonPath.
+@AdditionalPrinterColumn(name = "Target", jsonPath = ".status.targetPod.name", type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(name = "Node", jsonPath = ".status.nodeName", type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+    name = "Ready",
+    jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
+    type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(name = "Mechanism", jsonPath = ".status.applied[0].mechanism", type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
+public class NumaGuestMemory extends CustomResource<NumaGuestMemorySpec, NumaGuestMemoryStatus>
+    implements Namespaced {
+
+  public static final String GROUP = "numaguest.io";
+
+  /** Label the operator puts on each NumaGuestMemory so a node's agent watches only its own. */
+  public static final String NODE_LABEL = "numaguest.io/node";
+}

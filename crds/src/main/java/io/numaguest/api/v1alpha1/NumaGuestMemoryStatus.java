@@ -1,0 +1,89 @@
+package io.numaguest.api.v1alpha1;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.crdv2.generator.v1.SchemaCustomizer;
+import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
+
+/**
+ * Every field has one writer, each with its own server-side-apply field manager:
+ *
+ * <ul>
+ *   <li>{@code numaguest-operator}: observedGeneration, nodeName, targetPod, placement, conditions;
+ *   <li>{@code numaguest-agent}: applied.
+ * </ul>
+ *
+ * The lists are maps keyed by guestNode (conditions by type), so an apply by one manager merges
+ * into the entries it owns and never replaces the other manager's. Null fields are left out of
+ * the JSON: an apply that carried {@code applied: null} would claim the agent's field.
+ */
+@JsonInclude(JsonInclude.Include.NON_NULL)
+@SchemaCustomizer(value = ListMapKeys.class, input = "placement=guestNode, applied=guestNode, conditions=type")
+public class NumaGuestMemoryStatus {
+
+  @JsonPropertyDescription("The spec generation the operator's fields describe.")
+  private Long observedGeneration;
+
+  @JsonPropertyDescription("Kubernetes node the target pod runs on.")
+  private String nodeName;
+
+  private PodReference targetPod;
+
+  @JsonPropertyDescription("Host nodes chosen per guest node, and why.")
+  private List<GuestNodePlacement> placement;
+
+  @JsonPropertyDescription("What the node agent applied per guest node.")
+  private List<GuestNodeApplied> applied;
+
+  @JsonPropertyDescription("Scheduled, Placed, Applied, Ready and Degraded.")
+  private List<Condition> conditions;
+
+  public Long getObservedGeneration() {
+    return observedGeneration;
+  }
+
+  public void setObservedGeneration(Long observedGeneration) {
+    this.observedGeneration = observedGeneration;
+  }
+
+  public String getNodeName() {
+    return nodeName;
+  }
+
+  public void setNodeName(String nodeName) {
+    this.nodeName = nodeName;
+  }
+
+  public PodReference getTargetPod() {
+    return targetPod;
+  }
+
+  public void setTargetPod(PodReference targetPod) {
+    this.targetPod = targetPod;
+  }
+
+  public List<GuestNodePlacement> getPlacement() {
+    return placement;
+  }
+
+  public void setPlacement(List<GuestNodePlacement> placement) {
+    this.placement = placement;
+  }
+
+  public List<GuestNodeApplied> getApplied() {
+    return applied;
+  }
+
+  public void setApplied(List<GuestNodeApplied> applied) {
+    this.applied = applied;
+  }
+
+  public List<Condition> getConditions() {
+    return conditions;
+  }
+
+  public void setConditions(List<Condition> conditions) {
+    this.conditions = conditions;
+  }
+}
