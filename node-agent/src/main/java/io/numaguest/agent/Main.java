@@ -1,0 +1,162 @@
+package io.numaguest.agent;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.GroupPrincipal;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.numaguest.agent.memory.RegionEnforcer;
+import io.numaguest.agent.policy.InvalidPolicyFileException;
+import io.numaguest.agent.policy.PolicyFileSource;
+import io.numaguest.agent.server.AgentMetrics;
+import io.numaguest.agent.server.AgentServer;
+import io.numaguest.agent.server.AllowListAuthorizer;
+import io.numaguest.agent.server.MetricsServer;
+import io.numaguest.agent.server.RequestHandler;
+import io.numaguest.agent.topology.SysfsTopology;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Wires the agent together from its command line; the work happens in the packages below. */
+@Command(name = "numaguest-node-agent", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Puts NUMA memory policies on guest-memory file descriptors that VMMs hand over a Unix socket.")
+public final class Main implements Callable<Integer> {
+    private static final Logger LOG = Logger.getLogger(Main.class.getName());
+    /** CAP_SYS_NICE's bit in /proc/self/status CapEff: needed for MPOL_MF_MOVE_ALL. */
+    private static final int CAP_SYS_NICE = 23;
+
+    @Option(names = "--socket", defaultValue = "/run/numaguest/agent.sock", description = "Socket path (default: ${DEFAULT-VALUE}).")
+    Path socket;
+
+    @Option(names = "--policy-file", required = true, description = "YAML policy file (standalone mode); reloaded when it changes.")
+    Path policyFile;
+
+    @Option(names = "--policy-reload-interval", defaultValue = "PT1S", description = "How often the policy file is checked for changes (ISO-8601, default: ${DEFAULT-VALUE}).")
+    Duration policyReloadInterval;
+
+    @Option(names = "--metrics-port", defaultValue = "9400", description = "Port for /metrics, /healthz, /readyz; 0 turns it off (default: ${DEFAULT-VALUE}).")
+    int metricsPort;
+
+    @Option(names = "--log-format", defaultValue = "text", description = "text or json (default: ${DEFAULT-VALUE}).")
+    LogFormat logFormat;
+
+    @Option(names = "--log-level", defaultValue = "INFO", description = "java.util.logging level (default: ${DEFAULT-VALUE}).")
+    String logLevel;
+
+    @Option(names = "--max-connections", defaultValue = "64", description = "Concurrent VMM connections; more get BUSY (default: ${DEFAULT-VALUE}).")
+    int maxConnections;
+
+    @Option(names = "--allow-uid", description = "A uid allowed to send requests (repeatable). Root always is.")
+    List<Integer> allowUids = new ArrayList<>();
+
+    @Option(names = "--allow-gid", description = "A gid allowed to send requests (repeatable). The socket's group always is.")
+    List<Integer> allowGids = new ArrayList<>();
+
+    @Option(names = "--socket-group", description = "Group to give the socket file (name or gid), so VMMs of that group can connect.")
+    String socketGroup;
+
+    @Option(names = "--node-name", description = "Name reported by hello (default: $NODE_NAME, else the hostname).")
+    String nodeName;
+
+    @Option(names = "--fbind-syscall", description = "Syscall number of fbind() on a kernel carrying the unmerged RFC patch. "
+            + "Off unless given: upstream's 463 is setxattrat.")
+    Long fbindSyscall;
+
+    public static void main(String[] args) {
+        int exitCode = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true).execute(args);
+        // On success the socket's threads keep the JVM running until SIGTERM runs the shutdown hook.
+        if (exitCode != 0) {
+            System.exit(exitCode);
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        logFormat.install(Level.parse(logLevel.toUpperCase()));
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        AgentMetrics metrics = new AgentMetrics(registry);
+        PolicyFileSource policies;
+        try {
+            policies = PolicyFileSource.open(policyFile, policyReloadInterval);
+        } catch (InvalidPolicyFileException | IOException e) {
+            LOG.severe("cannot start: policy file " + policyFile + ": " + e.getMessage());
+            return 2;
+        }
+        Set<Integer> uids = new HashSet<>(allowUids);
+        uids.add(0);
+        Set<Integer> gids = new HashSet<>(allowGids);
+        GroupPrincipal group = socketGroup == null ? null
+                : socket.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByGroupName(socketGroup);
+        RegionEnforcer enforcer = new RegionEnforcer(
+                fbindSyscall == null ? OptionalLong.empty() : OptionalLong.of(fbindSyscall), hasCapability(CAP_SYS_NICE));
+        AgentServer server = new AgentServer(socket, maxConnections, metrics);
+        // The socket's group is allowed by default: who may open the socket file may talk.
+        gids.add(server.bind(group));
+        server.start(new RequestHandler(new RequestHandler.AgentIdentity(Version.agentVersion(), nodeName()),
+                policies, new AllowListAuthorizer(uids, gids, Path.of("/proc")), enforcer,
+                SysfsTopology.host()::read, metrics));
+        MetricsServer metricsServer = metricsPort == 0 ? null : new MetricsServer(metricsPort, registry, () -> true);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                server.close();
+            } catch (IOException e) {
+                LOG.warning("closing the socket: " + e.getMessage());
+            }
+            policies.close();
+            if (metricsServer != null) {
+                metricsServer.close();
+            }
+        }, "agent-shutdown"));
+        LOG.info("numaguest node agent " + Version.agentVersion() + " listening on " + socket.toAbsolutePath()
+                + " (standalone, policy file " + policyFile + ")"
+                + (metricsServer == null ? "" : "; metrics on :" + metricsServer.port() + "/metrics"));
+        return 0;
+    }
+
+    private String nodeName() throws IOException {
+        if (nodeName != null) {
+            return nodeName;
+        }
+        String fromEnv = System.getenv("NODE_NAME");
+        return fromEnv != null && !fromEnv.isBlank() ? fromEnv : InetAddress.getLocalHost().getHostName();
+    }
+
+    private static boolean hasCapability(int capability) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("CapEff:")) {
+                    return (Long.parseUnsignedLong(line.substring("CapEff:".length()).trim(), 16) & (1L << capability)) != 0;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            LOG.warning("cannot read the agent's capabilities: " + e.getMessage());
+        }
+        return false;
+    }
+
+    /** The agent version from the jar manifest (set by Maven), "dev" when run from classes. */
+    static final class Version implements CommandLine.IVersionProvider {
+        static String agentVersion() {
+            String version = Main.class.getPackage().getImplementationVersion();
+            return version == null ? "dev" : version;
+        }
+
+        @Override
+        public String[] getVersion() {
+            return new String[] {"numaguest-node-agent " + agentVersion()};
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package io.numaguest.agent.memory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Supplier;
+
+import io.numaguest.agent.nativeaccess.FileStat;
+import io.numaguest.agent.nativeaccess.FsStat;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.NativeException;
+import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.protocol.ErrorCode;
+
+/**
+ * A received descriptor that is guest memory, with what placing a policy on it depends on.
+ * {@code sharedPolicy}: whether the kernel keeps a policy on the file itself; false only for
+ * guest_memfd before Linux 6.19, where mbind() sets just the calling mapping's policy.
+ */
+public record GuestMemoryFile(int fd, FdKind kind, boolean sharedPolicy, long sizeBytes, long pageSizeBytes,
+                              long allocatedBytes) {
+    static final String LEGACY_GUEST_MEMFD_LINK = "anon_inode:[kvm-gmem]";
+    private static final long BASE_PAGE_SIZE = 4096;
+
+    /** Looks at the descriptor with fstatfs/fstat (and readlink where they cannot tell). */
+    public static GuestMemoryFile inspect(int fd) throws AgentException {
+        try {
+            FsStat fs = KernelFiles.fstatfs(fd);
+            FileStat stat = KernelFiles.fstat(fd);
+            return classify(fd, fs, stat, () -> linkTarget(fd));
+        } catch (NativeException e) {
+            throw new AgentException(ErrorCode.BAD_FD, "cannot inspect the descriptor", e);
+        }
+    }
+
+    /** Pure classification, separate from the system calls so every kind can be tested anywhere. */
+    static GuestMemoryFile classify(int fd, FsStat fs, FileStat stat, Supplier<String> linkTarget) throws AgentException {
+        long magic = fs.magic();
+        if (magic == FsStat.GUEST_MEMFD_MAGIC) {
+            return new GuestMemoryFile(fd, FdKind.GUEST_MEMFD, true, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes());
+        }
+        if (magic == FsStat.ANON_INODE_FS_MAGIC) {
+            String link = linkTarget.get();
+            if (LEGACY_GUEST_MEMFD_LINK.equals(link)) {
+                return new GuestMemoryFile(fd, FdKind.GUEST_MEMFD, false, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes());
+            }
+            throw new AgentException(ErrorCode.BAD_FD, "descriptor is " + link + ", not guest memory: "
+                    + "send a memfd, a tmpfs or hugetlbfs file, or a KVM guest_memfd");
+        }
+        if (!stat.isRegularFile()) {
+            throw new AgentException(ErrorCode.BAD_FD, "descriptor is a " + stat.typeName()
+                    + ", not guest memory: send a memfd, a tmpfs or hugetlbfs file, or a KVM guest_memfd");
+        }
+        if (magic == FsStat.TMPFS_MAGIC) {
+            FdKind kind = linkTarget.get().startsWith("/memfd:") ? FdKind.MEMFD : FdKind.SHMEM;
+            return new GuestMemoryFile(fd, kind, true, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes());
+        }
+        if (magic == FsStat.HUGETLBFS_MAGIC) {
+            return new GuestMemoryFile(fd, FdKind.HUGETLBFS, false, stat.sizeBytes(), fs.blockSize(), stat.allocatedBytes());
+        }
+        throw new AgentException(ErrorCode.BAD_FD, "descriptor is a regular file on a filesystem with magic 0x"
+                + Long.toHexString(magic) + ", not guest memory: the kernel keeps NUMA policies only for memfd/tmpfs, "
+                + "hugetlbfs and guest_memfd; back guest RAM with one of those");
+    }
+
+    private static String linkTarget(int fd) {
+        try {
+            return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
+        } catch (IOException e) {
+            return "an unnamed descriptor";
+        }
+    }
+}

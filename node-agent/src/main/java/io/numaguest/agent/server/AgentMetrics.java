@@ -1,0 +1,54 @@
+package io.numaguest.agent.server;
+
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+
+/** The agent's Prometheus metrics. */
+public final class AgentMetrics {
+    private final MeterRegistry registry;
+    private final AtomicInteger fdsHeld = new AtomicInteger();
+    private final AtomicInteger connections = new AtomicInteger();
+    private final Timer applyLatency;
+
+    public AgentMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        Gauge.builder("numaguest_agent_fds_held", fdsHeld, AtomicInteger::get)
+                .description("Descriptors received from VMMs and not yet closed").register(registry);
+        Gauge.builder("numaguest_agent_connections", connections, AtomicInteger::get)
+                .description("Open client connections").register(registry);
+        applyLatency = Timer.builder("numaguest_agent_apply_duration")
+                .description("Time to validate, apply, verify and count one apply request")
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1).dividedBy(100))
+                .maximumExpectedValue(Duration.ofSeconds(10))
+                .register(registry);
+    }
+
+    public AtomicInteger fdsHeld() {
+        return fdsHeld;
+    }
+
+    public AtomicInteger connections() {
+        return connections;
+    }
+
+    /** @param result "ok" or the error code */
+    public void request(String op, String result) {
+        Counter.builder("numaguest_agent_requests").description("Requests by operation and result")
+                .tag("op", op).tag("result", result).register(registry).increment();
+    }
+
+    public void applyLatency(long nanos) {
+        applyLatency.record(Duration.ofNanos(nanos));
+    }
+
+    public void regionApplied(String mechanism) {
+        Counter.builder("numaguest_agent_regions_applied").description("Regions that got their policy, by mechanism")
+                .tag("mechanism", mechanism).register(registry).increment();
+    }
+}

@@ -1,0 +1,237 @@
+package io.numaguest.agent.server;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import io.numaguest.agent.memory.GuestMemoryFile;
+import io.numaguest.agent.memory.PolicyMechanism;
+import io.numaguest.agent.memory.RegionEnforcer;
+import io.numaguest.agent.memory.RegionOutcome;
+import io.numaguest.agent.nativeaccess.Extent;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.nativeaccess.ReceivedMessage;
+import io.numaguest.agent.policy.GuestNodePolicy;
+import io.numaguest.agent.policy.PolicySource;
+import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.protocol.InvalidRequestException;
+import io.numaguest.agent.protocol.Request;
+import io.numaguest.agent.protocol.RequestParser;
+import io.numaguest.agent.protocol.Responses;
+import io.numaguest.agent.topology.HostTopology;
+
+/**
+ * Answers one message: parse, authorize, validate every region, then apply (or query) them in order.
+ * Whatever happens, every descriptor the message carried is closed before the answer goes out,
+ * and no exception escapes: the worst a request can get is an INTERNAL error.
+ */
+public final class RequestHandler {
+    private static final Logger LOG = Logger.getLogger(RequestHandler.class.getName());
+
+    /** Identity reported by hello. */
+    public record AgentIdentity(String version, String nodeName) {
+    }
+
+    private final AgentIdentity identity;
+    private final PolicySource policies;
+    private final PeerAuthorizer authorizer;
+    private final RegionEnforcer enforcer;
+    private final Supplier<HostTopology> topologyReader;
+    private final AgentMetrics metrics;
+    private volatile HostTopology topology;
+
+    public RequestHandler(AgentIdentity identity, PolicySource policies, PeerAuthorizer authorizer, RegionEnforcer enforcer,
+                          Supplier<HostTopology> topologyReader, AgentMetrics metrics) {
+        this.identity = identity;
+        this.policies = policies;
+        this.authorizer = authorizer;
+        this.enforcer = enforcer;
+        this.topologyReader = topologyReader;
+        this.metrics = metrics;
+        this.topology = topologyReader.get();
+    }
+
+    public byte[] handle(ReceivedMessage message, PeerCredentials peer) {
+        metrics.fdsHeld().addAndGet(message.fds().length);
+        String op = "invalid";
+        String id = null;
+        ObjectNode response;
+        try {
+            Request request = parse(message);
+            op = request.op().name();
+            id = request.id();
+            authorizer.authorize(peer, request.vm());
+            response = switch (request.op()) {
+                case hello -> hello(request);
+                case apply -> timedApply(request, message.fds());
+                case query -> query(request, message.fds());
+            };
+        } catch (InvalidRequestException e) {
+            id = e.requestId();
+            response = Responses.error(id, e.code(), e.getMessage(), null);
+        } catch (AgentException e) {
+            response = Responses.error(id, e.code(), e.getMessage(), e.errno());
+        } catch (RuntimeException | Error e) {
+            LOG.log(Level.SEVERE, "request " + id + " from pid " + peer.pid() + " failed unexpectedly", e);
+            response = Responses.error(id, ErrorCode.INTERNAL, "the agent failed: " + e, null);
+        } finally {
+            for (int fd : message.fds()) {
+                KernelFiles.close(fd);
+            }
+            metrics.fdsHeld().addAndGet(-message.fds().length);
+        }
+        boolean ok = response.path("ok").asBoolean();
+        String result = ok ? "ok" : response.path("error").path("code").asText();
+        metrics.request(op, result);
+        if (!ok) {
+            String error = response.path("error").path("message").asText();
+            LOG.fine(() -> "request from pid " + peer.pid() + " refused, " + result + ": " + error);
+        }
+        return Responses.bytes(response);
+    }
+
+    private static Request parse(ReceivedMessage message) throws InvalidRequestException, AgentException {
+        if (message.payloadTruncated()) {
+            throw new AgentException(ErrorCode.BAD_REQUEST, "the message is longer than "
+                    + RequestParser.MAX_MESSAGE_BYTES + " bytes");
+        }
+        if (message.fdsTruncated()) {
+            throw new AgentException(ErrorCode.BAD_REQUEST, "the message carries more than " + RequestParser.MAX_FDS
+                    + " descriptors: send at most " + RequestParser.MAX_FDS + " per request");
+        }
+        return RequestParser.parse(message.payload(), message.fds().length);
+    }
+
+    private ObjectNode hello(Request request) {
+        HostTopology current = topologyReader.get();
+        topology = current;
+        List<String> mechanisms = enforcer.mechanisms().stream().map(PolicyMechanism::wireName).toList();
+        return Responses.hello(request.id(), identity.version(), identity.nodeName(), 4096, current, mechanisms);
+    }
+
+    /** A region after validation: everything needed to apply it without another check. */
+    private record PreparedRegion(Request.RegionRequest request, GuestMemoryFile file, Extent range,
+                                  GuestNodePolicy policy, PolicyMechanism mechanism) {
+    }
+
+    private ObjectNode timedApply(Request request, int[] fds) throws AgentException {
+        long start = System.nanoTime();
+        try {
+            return apply(request, fds);
+        } finally {
+            metrics.applyLatency(System.nanoTime() - start);
+        }
+    }
+
+    private ObjectNode apply(Request request, int[] fds) throws AgentException {
+        List<PreparedRegion> prepared = prepare(request, fds, true);
+        ObjectNode response = Responses.ok(request.id());
+        ArrayNode results = response.putArray("regions");
+        AgentException failure = null;
+        for (int i = 0; i < prepared.size(); i++) {
+            PreparedRegion region = prepared.get(i);
+            if (failure != null) {
+                results.add(Responses.regionNotApplied(region.request(), null));
+                continue;
+            }
+            try {
+                RegionOutcome outcome = enforcer.apply(region.file(), region.range(), region.policy(), region.mechanism());
+                results.add(Responses.region(region.request(), region.range(), outcome, true));
+                metrics.regionApplied(outcome.mechanism().wireName());
+            } catch (AgentException e) {
+                failure = e.within("region " + i + " (guest node " + region.request().guestNode() + ")");
+                results.add(Responses.regionNotApplied(region.request(), failure));
+            }
+        }
+        if (failure != null) {
+            response.put("ok", false);
+            response.set("error", Responses.errorObject(failure.code(), failure.getMessage(), failure.errno()));
+        }
+        return response;
+    }
+
+    private ObjectNode query(Request request, int[] fds) throws AgentException {
+        List<PreparedRegion> prepared = prepare(request, fds, false);
+        ObjectNode response = Responses.ok(request.id());
+        ArrayNode results = response.putArray("regions");
+        for (int i = 0; i < prepared.size(); i++) {
+            PreparedRegion region = prepared.get(i);
+            try {
+                results.add(Responses.region(region.request(), region.range(), enforcer.query(region.file(), region.range()), false));
+            } catch (AgentException e) {
+                throw e.within("region " + i + " (guest node " + region.request().guestNode() + ")");
+            }
+        }
+        return response;
+    }
+
+    /** Validates every region before anything is applied, so a bad region changes nothing. */
+    private List<PreparedRegion> prepare(Request request, int[] fds, boolean withPolicy) throws AgentException {
+        Map<Integer, GuestMemoryFile> files = new HashMap<>();
+        Map<Integer, PolicyMechanism> mechanisms = new HashMap<>();
+        List<PreparedRegion> prepared = new ArrayList<>();
+        for (int i = 0; i < request.regions().size(); i++) {
+            Request.RegionRequest region = request.regions().get(i);
+            String context = "region " + i + " (guest node " + region.guestNode() + ")";
+            try {
+                GuestMemoryFile file = files.get(region.fd());
+                if (file == null) {
+                    file = GuestMemoryFile.inspect(fds[region.fd()]);
+                    files.put(region.fd(), file);
+                }
+                Extent range = enforcer.range(file, region.offset(), region.length());
+                checkNoOverlap(prepared, region.fd(), range);
+                GuestNodePolicy policy = null;
+                PolicyMechanism mechanism = null;
+                if (withPolicy) {
+                    policy = policyFor(request, region);
+                    mechanism = mechanisms.get(region.fd());
+                    if (mechanism == null) {
+                        mechanism = enforcer.mechanismFor(file);
+                        mechanisms.put(region.fd(), mechanism);
+                    }
+                }
+                prepared.add(new PreparedRegion(region, file, range, policy, mechanism));
+            } catch (AgentException e) {
+                throw e.within(context);
+            }
+        }
+        return prepared;
+    }
+
+    private GuestNodePolicy policyFor(Request request, Request.RegionRequest region) throws AgentException {
+        GuestNodePolicy policy = policies.find(request.vm(), region.guestNode()).orElseThrow(() -> new AgentException(
+                ErrorCode.NO_POLICY, "no policy for guest node " + region.guestNode() + " of VM " + request.vm()));
+        for (int node : policy.hostNodes()) {
+            Optional<String> unusable = topology.unusableReason(node);
+            if (unusable.isPresent()) {
+                topology = topologyReader.get(); // a node may have come online since the last read
+                unusable = topology.unusableReason(node);
+            }
+            if (unusable.isPresent()) {
+                throw new AgentException(ErrorCode.POLICY_REJECTED, "policy " + policy.policy() + " " + policy.hostNodes()
+                        + " cannot be applied: " + unusable.get());
+            }
+        }
+        return policy;
+    }
+
+    private static void checkNoOverlap(List<PreparedRegion> earlier, int fd, Extent range) throws AgentException {
+        for (PreparedRegion other : earlier) {
+            if (other.request().fd() == fd && other.range().offset() < range.end() && range.offset() < other.range().end()) {
+                throw new AgentException(ErrorCode.BAD_REQUEST, "overlaps the region of guest node "
+                        + other.request().guestNode() + " on the same descriptor");
+            }
+        }
+    }
+}
