@@ -1,0 +1,19 @@
+package io.numaguest.operator;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+
+/**
+ * Optional APIs the operator watches when the cluster serves them. Detected once at start: a
+ * cluster that installs KubeVirt or the NodeResourceTopology CRD later needs an operator restart.
+ */
+record ClusterCapabilities(boolean kubeVirt, boolean nodeResourceTopology) {
+
+  static final String VMI_API_VERSION = "kubevirt.io/v1";
+  static final String VMI_KIND = "VirtualMachineInstance";
+
+  static ClusterCapabilities detect(KubernetesClient client) {
+    var nrt = NodeResourceTopologies.GVK;
+    return new ClusterCapabilities(client.supports(VMI_API_VERSION, VMI_KIND),
+        client.supports(nrt.getGroup() + "/" + nrt.getVersion(), nrt.getKind()));
+  }
+}

@@ -1,0 +1,76 @@
+package io.numaguest.operator;
+
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
+import java.util.LinkedHashSet;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "numaguest-operator", mixinStandardHelpOptions = true,
+    description = "Places the guest NUMA nodes of NumaGuestMemory VMs on host NUMA nodes.")
+public final class Main implements Callable<Integer> {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Main.class);
+
+  @Option(names = "--metrics-port", defaultValue = "8080",
+      description = "Port for /metrics, /healthz and /readyz (default: ${DEFAULT-VALUE}).")
+  int metricsPort;
+
+  @Option(names = "--leader-election", negatable = true, defaultValue = "true", fallbackValue = "true",
+      description = "Hold the Lease " + NumaGuestMemoryOperator.LEASE_NAME + " before reconciling, so replicas can stand by (default: on).")
+  boolean leaderElection;
+
+  @Option(names = "--lease-namespace", defaultValue = "${env:POD_NAMESPACE}",
+      description = "Namespace of the leader Lease (default: $POD_NAMESPACE, else the client's namespace).")
+  String leaseNamespace;
+
+  @Option(names = "--watch-namespaces", split = ",", paramLabel = "NAMESPACE",
+      description = "Namespaces to watch, comma separated (default: all).")
+  Set<String> watchNamespaces = new LinkedHashSet<>();
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new Main()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    var client = new KubernetesClientBuilder().build();
+    var registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry);
+    new JvmThreadMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+
+    var capabilities = ClusterCapabilities.detect(client);
+    LOG.info("KubeVirt VirtualMachineInstance API: {}; NodeResourceTopology API: {}",
+        capabilities.kubeVirt() ? "served" : "absent", capabilities.nodeResourceTopology() ? "served" : "absent");
+    Optional<LeaderElectionConfiguration> lease = leaderElection
+        ? Optional.of(leaseNamespace == null || leaseNamespace.isBlank()
+            ? new LeaderElectionConfiguration(NumaGuestMemoryOperator.LEASE_NAME)
+            : new LeaderElectionConfiguration(NumaGuestMemoryOperator.LEASE_NAME, leaseNamespace))
+        : Optional.empty();
+
+    var operator = new NumaGuestMemoryOperator(client, registry, capabilities, watchNamespaces, true, lease).build();
+    try (var probes = new ProbeServer(metricsPort, registry, operator.getRuntimeInfo())) {
+      operator.installShutdownHook(Duration.ofSeconds(10));
+      operator.start();
+      LOG.info("numaguest operator started; probes and metrics on port {}", probes.port());
+      new CountDownLatch(1).await(); // until SIGTERM: the shutdown hook stops the operator
+    }
+    return 0;
+  }
+}

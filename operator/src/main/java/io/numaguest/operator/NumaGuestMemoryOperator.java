@@ -1,0 +1,40 @@
+package io.numaguest.operator;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Wires the reconciler into a JOSDK operator; shared by {@link Main} and the tests, which differ
+ * only in the settings below.
+ *
+ * @param watchNamespaces namespaces to watch; empty for all
+ * @param serverSideApply write status with server-side apply; off only against API servers that
+ *     lack it (the mock server)
+ * @param leaderElection the Lease to hold before reconciling, when several replicas run
+ */
+record NumaGuestMemoryOperator(KubernetesClient client, MeterRegistry registry, ClusterCapabilities capabilities,
+    Set<String> watchNamespaces, boolean serverSideApply, Optional<LeaderElectionConfiguration> leaderElection) {
+
+  static final String LEASE_NAME = "numaguest-operator";
+
+  Operator build() {
+    var operator = new Operator(overrider -> {
+      overrider.withKubernetesClient(client)
+          // Per-resource meters would grow with the number of NumaGuestMemories.
+          .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry))
+          .withUseSSAToPatchPrimaryResource(serverSideApply);
+      leaderElection.ifPresent(overrider::withLeaderElectionConfiguration);
+    });
+    operator.register(new NumaGuestMemoryReconciler(capabilities, new EventRecorder(client)), controller -> {
+      if (!watchNamespaces.isEmpty()) {
+        controller.settingNamespaces(watchNamespaces);
+      }
+    });
+    return operator;
+  }
+}

@@ -1,0 +1,95 @@
+package io.numaguest.operator;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.LabelSelector;
+import io.fabric8.kubernetes.api.model.Pod;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * Finds the one pod whose VMM hands guest memory to the agent. A pod counts from the moment it is
+ * bound to a node until it terminates or is deleted, not only once Running: the policy must be in
+ * place before the VMM populates guest memory, which happens as it starts.
+ */
+final class TargetResolver {
+
+  /** KubeVirt labels each virt-launcher pod with the UID of its VirtualMachineInstance. */
+  static final String CREATED_BY_LABEL = "kubevirt.io/created-by";
+
+  static final String KUBEVIRT_NOT_INSTALLED = "KubeVirtNotInstalled";
+  static final String VMI_NOT_FOUND = "VirtualMachineInstanceNotFound";
+  static final String NO_POD = "NoPod";
+  static final String SEVERAL_PODS = "SeveralPods";
+
+  private TargetResolver() {}
+
+  static TargetResolution kubeVirtNotInstalled(String vmiName) {
+    return new TargetResolution.Unresolved(KUBEVIRT_NOT_INSTALLED,
+        "target is VirtualMachineInstance " + vmiName + " but the cluster does not serve kubevirt.io/v1 VirtualMachineInstance");
+  }
+
+  /**
+   * @param vmi the VMI, null when it does not exist
+   * @param launcherPods pods labelled as created by that VMI
+   */
+  static TargetResolution forVirtualMachineInstance(String vmiName, GenericKubernetesResource vmi, Collection<Pod> launcherPods) {
+    if (vmi == null) {
+      return new TargetResolution.Unresolved(VMI_NOT_FOUND, "VirtualMachineInstance " + vmiName + " does not exist");
+    }
+    List<Pod> live = launcherPods.stream().filter(TargetResolver::isLive).toList();
+    // During live migration source and target pods both live; the VMI names the node it runs on.
+    String vmiNode = vmiNodeName(vmi);
+    List<Pod> candidates = vmiNode == null
+        ? live
+        : live.stream().filter(pod -> vmiNode.equals(pod.getSpec().getNodeName())).toList();
+    return exactlyOne(candidates, "VirtualMachineInstance " + vmiName
+        + (vmiNode == null ? "" : " on node " + vmiNode));
+  }
+
+  static TargetResolution forPodSelector(LabelSelector selector, Collection<Pod> podsInNamespace) {
+    List<Pod> candidates = podsInNamespace.stream()
+        .filter(pod -> LabelSelectors.matches(selector, pod.getMetadata().getLabels()))
+        .filter(TargetResolver::isLive)
+        .toList();
+    return exactlyOne(candidates, "podSelector " + describe(selector));
+  }
+
+  private static TargetResolution exactlyOne(List<Pod> candidates, String target) {
+    if (candidates.isEmpty()) {
+      return new TargetResolution.Unresolved(NO_POD, "no pod of " + target + " is scheduled and running");
+    }
+    if (candidates.size() > 1) {
+      String names = candidates.stream().map(pod -> pod.getMetadata().getName()).sorted().collect(Collectors.joining(", "));
+      return new TargetResolution.Unresolved(SEVERAL_PODS, "several pods match " + target + ": " + names);
+    }
+    return new TargetResolution.Resolved(candidates.getFirst());
+  }
+
+  static boolean isLive(Pod pod) {
+    String phase = pod.getStatus() == null ? null : pod.getStatus().getPhase();
+    return pod.getMetadata().getDeletionTimestamp() == null
+        && pod.getSpec() != null && pod.getSpec().getNodeName() != null
+        && ("Pending".equals(phase) || "Running".equals(phase));
+  }
+
+  private static String vmiNodeName(GenericKubernetesResource vmi) {
+    Object status = vmi.getAdditionalProperties().get("status");
+    return status instanceof Map<?, ?> map && map.get("nodeName") instanceof String node && !node.isEmpty() ? node : null;
+  }
+
+  private static String describe(LabelSelector selector) {
+    String labels = selector.getMatchLabels() == null ? "" : selector.getMatchLabels().entrySet().stream()
+        .sorted(Map.Entry.comparingByKey())
+        .map(entry -> entry.getKey() + "=" + entry.getValue())
+        .collect(Collectors.joining(","));
+    String expressions = selector.getMatchExpressions() == null ? "" : selector.getMatchExpressions().stream()
+        .map(requirement -> requirement.getKey() + " " + requirement.getOperator()
+            + (requirement.getValues() == null ? "" : " " + requirement.getValues()))
+        .collect(Collectors.joining(","));
+    String joined = Stream.of(labels, expressions).filter(part -> !part.isEmpty()).collect(Collectors.joining(","));
+    return joined.isEmpty() ? "(matches every pod)" : joined;
+  }
+}
