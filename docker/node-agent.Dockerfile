@@ -1,0 +1,26 @@
+# numaguest node agent image: ghcr.io/numaguest/node-agent
+#
+# Build context: the repository root, after `mvn -B -ntp -pl node-agent -am package -DskipTests`
+# has produced the shaded jar node-agent/target/numaguest-node-agent.jar. See docker/README.md.
+FROM eclipse-temurin:25-jre
+
+# The JVM only needs the JRE; the agent's native calls (mbind, memfd, SCM_RIGHTS) go through the
+# FFM API straight into glibc, so no extra packages are installed.
+COPY node-agent/target/numaguest-node-agent.jar /opt/numaguest/numaguest-node-agent.jar
+
+# Runs as root (UID 0), on purpose. The Helm chart drops every capability but SYS_NICE, forbids
+# privilege escalation and mounts the root filesystem read-only. Root is needed because:
+#  - Kubernetes makes added capabilities (SYS_NICE, for mbind with MPOL_MF_MOVE_ALL) effective only
+#    for UID 0; a non-root user would need ambient capabilities, which Kubernetes cannot grant;
+#  - the agent creates its socket in a root-owned host directory (/run/numaguest) and reads
+#    /proc/<pid>/cgroup of VMM processes in other pods to tell which pod a peer belongs to.
+USER 0:0
+
+# /metrics, /healthz, /readyz
+EXPOSE 9400
+
+# The same command line as the chart's DaemonSet. SerialGC and a 64 MiB heap: the agent keeps
+# little state, and a small footprint matters on every node.
+ENTRYPOINT ["java", "-XX:+UseSerialGC", "-Xmx64m", "--enable-native-access=ALL-UNNAMED", \
+            "-jar", "/opt/numaguest/numaguest-node-agent.jar"]
+CMD ["--kubernetes", "--socket", "/run/numaguest/agent.sock", "--metrics-port", "9400", "--log-format", "json"]

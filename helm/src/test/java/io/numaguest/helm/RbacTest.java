@@ -1,0 +1,167 @@
+package io.numaguest.helm;
+
+import static io.numaguest.helm.Manifests.texts;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Least privilege, checked with a small RBAC evaluator over the rendered rules (the same matching
+ * the API server does for apiGroups/resources/verbs; resourceNames are not used by the chart).
+ */
+class RbacTest {
+
+  private final Manifests manifests = Chart.render();
+  private final JsonNode agentRole = manifests.named("ClusterRole", "numaguest-agent");
+  private final JsonNode operatorRole = manifests.named("ClusterRole", "numaguest-operator");
+  private final JsonNode leaseRole = manifests.single("Role");
+
+  @Test
+  void noWildcardsAnywhere() {
+    for (String kind : List.of("ClusterRole", "Role")) {
+      for (JsonNode role : manifests.ofKind(kind)) {
+        for (JsonNode rule : role.path("rules")) {
+          for (String field : List.of("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs")) {
+            assertThat(texts(rule.path(field)))
+                .as("%s %s %s", kind, role.path("metadata").path("name").asText(), field)
+                .noneMatch(v -> v.contains("*"));
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void agentReadsNgmsButWritesOnlyTheirStatus() {
+    for (String verb : List.of("get", "list", "watch")) {
+      assertThat(allows(agentRole, "numaguest.io", "numaguestmemories", verb)).as(verb).isTrue();
+    }
+    for (String verb : List.of("create", "update", "patch", "delete", "deletecollection")) {
+      assertThat(allows(agentRole, "numaguest.io", "numaguestmemories", verb)).as("spec " + verb).isFalse();
+    }
+    assertThat(allows(agentRole, "numaguest.io", "numaguestmemories/status", "patch")).isTrue();
+    assertThat(allows(agentRole, "numaguest.io", "numaguestmemories/status", "update")).isTrue();
+    assertThat(allows(agentRole, "numaguest.io", "numaguestmemories/finalizers", "update")).isFalse();
+  }
+
+  @Test
+  void agentPublishesTopologyButCannotDeleteIt() {
+    for (String verb : List.of("create", "get", "update", "patch")) {
+      assertThat(allows(agentRole, "topology.node.k8s.io", "noderesourcetopologies", verb)).as(verb).isTrue();
+    }
+    assertThat(allows(agentRole, "topology.node.k8s.io", "noderesourcetopologies", "delete")).isFalse();
+    assertThat(allows(agentRole, "apiextensions.k8s.io", "customresourcedefinitions", "list")).isTrue();
+    assertThat(allows(agentRole, "apiextensions.k8s.io", "customresourcedefinitions", "create")).isFalse();
+    assertThat(allows(agentRole, "", "events", "create")).isTrue();
+  }
+
+  @Test
+  void agentHasNothingElse() {
+    // Secrets, pods, nodes: nothing the agent does needs them, so a compromised agent cannot use them.
+    for (String resource : List.of("secrets", "pods", "nodes", "configmaps", "serviceaccounts")) {
+      for (String verb : List.of("get", "list", "create", "update", "patch", "delete")) {
+        assertThat(allows(agentRole, "", resource, verb)).as(resource + " " + verb).isFalse();
+      }
+    }
+    assertThat(allows(agentRole, "", "pods/exec", "create")).isFalse();
+    assertThat(allows(agentRole, "authentication.k8s.io", "tokenreviews", "create")).isFalse();
+  }
+
+  @Test
+  void operatorCanDoItsWork() {
+    for (String verb : List.of("get", "list", "watch", "create", "update", "patch", "delete")) {
+      assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories", verb)).as(verb).isTrue();
+    }
+    assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories/status", "patch")).isTrue();
+    assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories/finalizers", "update")).isTrue();
+    for (String resource : List.of("pods", "nodes")) {
+      for (String verb : List.of("get", "list", "watch")) {
+        assertThat(allows(operatorRole, "", resource, verb)).as(resource + " " + verb).isTrue();
+      }
+      assertThat(allows(operatorRole, "", resource, "update")).as(resource + " update").isFalse();
+      assertThat(allows(operatorRole, "", resource, "delete")).as(resource + " delete").isFalse();
+    }
+    for (String group : List.of("", "events.k8s.io")) {
+      assertThat(allows(operatorRole, group, "events", "create")).isTrue();
+      assertThat(allows(operatorRole, group, "events", "patch")).isTrue();
+    }
+    assertThat(allows(operatorRole, "kubevirt.io", "virtualmachineinstances", "watch")).isTrue();
+    assertThat(allows(operatorRole, "kubevirt.io", "virtualmachineinstances", "update")).isFalse();
+    assertThat(allows(operatorRole, "topology.node.k8s.io", "noderesourcetopologies", "watch")).isTrue();
+    assertThat(allows(operatorRole, "topology.node.k8s.io", "noderesourcetopologies", "update")).isFalse();
+    assertThat(allows(operatorRole, "apiextensions.k8s.io", "customresourcedefinitions", "watch")).isTrue();
+    assertThat(allows(operatorRole, "", "secrets", "get")).isFalse();
+  }
+
+  @Test
+  void leasesOnlyInTheOperatorsNamespace() {
+    assertThat(allows(operatorRole, "coordination.k8s.io", "leases", "get")).as("cluster-wide").isFalse();
+    assertThat(leaseRole.path("metadata").path("namespace").asText()).isEqualTo(Chart.NAMESPACE);
+    for (String verb : List.of("get", "create", "update")) {
+      assertThat(allows(leaseRole, "coordination.k8s.io", "leases", verb)).as(verb).isTrue();
+    }
+    assertThat(allows(leaseRole, "coordination.k8s.io", "leases", "delete")).isFalse();
+    assertThat(leaseRole.path("rules").size()).isEqualTo(1);
+  }
+
+  @Test
+  void bindingsGrantEachRoleToTheServiceAccountItsPodsRunAs() {
+    String operatorSa = manifests.single("Deployment").path("spec").path("template").path("spec")
+        .path("serviceAccountName").asText();
+    String agentSa = manifests.single("DaemonSet").path("spec").path("template").path("spec")
+        .path("serviceAccountName").asText();
+    assertThat(manifests.names("ServiceAccount")).contains(operatorSa, agentSa);
+
+    assertBinding(manifests.named("ClusterRoleBinding", "numaguest-operator"), "ClusterRole",
+        "numaguest-operator", operatorSa);
+    assertBinding(manifests.named("ClusterRoleBinding", "numaguest-agent"), "ClusterRole",
+        "numaguest-agent", agentSa);
+    assertBinding(manifests.single("RoleBinding"), "Role",
+        leaseRole.path("metadata").path("name").asText(), operatorSa);
+  }
+
+  @Test
+  void existingServiceAccountsAreBoundWhenTheChartCreatesNone() {
+    Manifests external = Chart.render(java.util.Map.of(
+        "agent.serviceAccount.create", false, "agent.serviceAccount.name", "platform-numa-agent"));
+    assertThat(external.names("ServiceAccount")).containsExactly("numaguest-operator");
+    assertBinding(external.named("ClusterRoleBinding", "numaguest-agent"), "ClusterRole",
+        "numaguest-agent", "platform-numa-agent");
+    assertThat(external.single("DaemonSet").path("spec").path("template").path("spec")
+            .path("serviceAccountName").asText())
+        .isEqualTo("platform-numa-agent");
+  }
+
+  private static void assertBinding(JsonNode binding, String roleKind, String roleName, String serviceAccount) {
+    assertThat(binding.path("roleRef").path("kind").asText()).isEqualTo(roleKind);
+    assertThat(binding.path("roleRef").path("name").asText()).isEqualTo(roleName);
+    JsonNode subjects = binding.path("subjects");
+    assertThat(subjects.size()).isEqualTo(1);
+    assertThat(subjects.get(0).path("kind").asText()).isEqualTo("ServiceAccount");
+    assertThat(subjects.get(0).path("name").asText()).isEqualTo(serviceAccount);
+    assertThat(subjects.get(0).path("namespace").asText()).isEqualTo(Chart.NAMESPACE);
+  }
+
+  /** Whether any rule of the role grants verb on group/resource (subresources as "res/sub"). */
+  static boolean allows(JsonNode role, String group, String resource, String verb) {
+    for (JsonNode rule : role.path("rules")) {
+      if (matches(rule.path("apiGroups"), group)
+          && matches(rule.path("resources"), resource)
+          && matches(rule.path("verbs"), verb)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static boolean matches(JsonNode values, String wanted) {
+    for (JsonNode value : values) {
+      if (value.asText().equals(wanted) || value.asText().equals("*")) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
