@@ -7,6 +7,7 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Collectors;
 
 import io.numaguest.agent.nativeaccess.Errno;
@@ -29,8 +30,15 @@ import io.numaguest.agent.protocol.ErrorCode;
  * back through a fresh mapping, and counts where the region's pages are.
  */
 public final class RegionEnforcer {
+    /**
+     * Applies to one file are serialised (striped by inode), so that a concurrent apply from another
+     * connection cannot slip between this one's mbind and its read-back.
+     */
+    private static final int LOCK_STRIPES = 64;
+
     private final OptionalLong fbindSyscall;
     private final boolean canMoveAll;
+    private final ReentrantLock[] fileLocks = new ReentrantLock[LOCK_STRIPES];
 
     /**
      * @param fbindSyscall the fbind() syscall number of a patched kernel, or empty (the default: never call it)
@@ -39,6 +47,9 @@ public final class RegionEnforcer {
     public RegionEnforcer(OptionalLong fbindSyscall, boolean canMoveAll) {
         this.fbindSyscall = fbindSyscall;
         this.canMoveAll = canMoveAll;
+        for (int i = 0; i < LOCK_STRIPES; i++) {
+            fileLocks[i] = new ReentrantLock();
+        }
     }
 
     public List<PolicyMechanism> mechanisms() {
@@ -106,11 +117,17 @@ public final class RegionEnforcer {
     /** Applies the policy; {@code mechanism} comes from {@link #mechanismFor} during validation. */
     public RegionOutcome apply(GuestMemoryFile file, Extent range, GuestNodePolicy policy, PolicyMechanism mechanism)
             throws AgentException {
-        return switch (mechanism) {
-            case MBIND -> applyByMbind(file, range, policy);
-            case HUGETLB_PREFAULT -> applyByPrefault(file, range, policy);
-            case FBIND -> applyByFbind(file, policy);
-        };
+        ReentrantLock lock = fileLocks[Long.hashCode(file.inode()) & (LOCK_STRIPES - 1)];
+        lock.lock();
+        try {
+            return switch (mechanism) {
+                case MBIND -> applyByMbind(file, range, policy);
+                case HUGETLB_PREFAULT -> applyByPrefault(file, range, policy);
+                case FBIND -> applyByFbind(file, policy);
+            };
+        } finally {
+            lock.unlock();
+        }
     }
 
     private RegionOutcome applyByMbind(GuestMemoryFile file, Extent range, GuestNodePolicy policy) throws AgentException {

@@ -13,6 +13,7 @@ import io.numaguest.agent.nativeaccess.FsStat;
 import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.protocol.AgentException;
 import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.testing.OpenFds;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

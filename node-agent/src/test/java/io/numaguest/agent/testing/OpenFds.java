@@ -1,4 +1,4 @@
-package io.numaguest.agent.memory;
+package io.numaguest.agent.testing;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -6,16 +6,22 @@ import java.nio.file.Path;
 import java.util.stream.Stream;
 
 /** Finds the fd number of something the test JVM opened, via /proc/self/fd (the JDK hides it). */
-final class OpenFds {
+public final class OpenFds {
     private OpenFds() {
     }
 
-    static int fdOf(Path path) throws IOException {
+    public static int fdOf(Path path) throws IOException {
         return newestMatching(path.toAbsolutePath().toString());
     }
 
+    public static long count() throws IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
     /** The highest fd whose link starts with {@code prefix}: the one opened last. */
-    static int newestMatching(String prefix) throws IOException {
+    public static int newestMatching(String prefix) throws IOException {
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.filter(fd -> {
                         try {

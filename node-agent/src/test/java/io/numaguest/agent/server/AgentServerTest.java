@@ -1,0 +1,304 @@
+package io.numaguest.agent.server;
+
+import java.nio.channels.Pipe;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.numaguest.agent.memory.RegionEnforcer;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.Mapping;
+import io.numaguest.agent.nativeaccess.NativeException;
+import io.numaguest.agent.nativeaccess.NumaMode;
+import io.numaguest.agent.policy.GuestNodePolicy;
+import io.numaguest.agent.policy.MemoryPolicy;
+import io.numaguest.agent.policy.PolicySource;
+import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.testing.OpenFds;
+import io.numaguest.agent.testing.VmmClient;
+import io.numaguest.agent.topology.SysfsTopology;
+
+import static io.numaguest.agent.testing.VmmClient.apply;
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The agent's socket server in this JVM, talked to over a real SEQPACKET socket with real memfds. */
+class AgentServerTest {
+    private static final long MIB = 1 << 20;
+
+    @TempDir
+    Path dir;
+    private Path socket;
+    private AgentServer server;
+    private AgentMetrics metrics;
+    private final Map<Integer, GuestNodePolicy> vm1 = new ConcurrentHashMap<>();
+    private final List<Integer> memfds = new ArrayList<>();
+    private PolicySource policies = (vm, guestNode) ->
+            vm.equals(new VmRef("default", "vm1")) ? Optional.ofNullable(vm1.get(guestNode)) : Optional.empty();
+    private Set<Integer> allowedUids = Set.of(0);
+
+    @BeforeEach
+    void policies() {
+        vm1.put(0, new GuestNodePolicy(0, MemoryPolicy.Bind, List.of(0), Set.of(), false));
+        vm1.put(1, new GuestNodePolicy(1, MemoryPolicy.Interleave, List.of(0), Set.of(), false));
+        vm1.put(2, new GuestNodePolicy(2, MemoryPolicy.Preferred, List.of(0), Set.of(), false));
+        socket = dir.resolve("agent.sock");
+    }
+
+    private void startAgent(int maxConnections) throws Exception {
+        metrics = new AgentMetrics(new SimpleMeterRegistry());
+        server = new AgentServer(socket, maxConnections, metrics);
+        server.bind(null);
+        server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), (vm, guestNode) -> policies.find(vm, guestNode),
+                new AllowListAuthorizer(allowedUids, Set.of(), Path.of("/proc")),
+                new RegionEnforcer(OptionalLong.empty(), true), SysfsTopology.host()::read, metrics));
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (server != null) {
+            server.close();
+        }
+        memfds.forEach(KernelFiles::close);
+    }
+
+    private int memfd(long size) throws NativeException {
+        int fd = KernelFiles.memfdCreate("guest-ram", KernelFiles.MFD_CLOEXEC);
+        KernelFiles.ftruncate(fd, size);
+        memfds.add(fd);
+        return fd;
+    }
+
+    private static NumaMode modeAt(int fd, long offset) throws Exception {
+        try (Mapping mapping = Mapping.mapShared(fd, offset, 4096, Mapping.Access.NONE)) {
+            return mapping.policyAt(0).mode();
+        }
+    }
+
+    @Test
+    void helloDescribesThisHost() throws Exception {
+        startAgent(8);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode hello = vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}");
+            assertThat(hello.path("ok").asBoolean()).isTrue();
+            assertThat(hello.path("node").asText()).isEqualTo("node-a");
+            assertThat(hello.path("numaNodes")).hasSize(SysfsTopology.host().read().nodes().size());
+            assertThat(hello.path("numaNodes").get(0).path("memTotalBytes").asLong()).isPositive();
+            assertThat(hello.path("mechanisms").toString()).contains("mbind", "hugetlb-prefault").doesNotContain("fbind");
+        }
+    }
+
+    @Test
+    void socketFileIsGroupWritableOnly() throws Exception {
+        startAgent(8);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket))).isEqualTo("rw-rw----");
+    }
+
+    @Test
+    void applyPutsEachGuestNodesPolicyOnItsRegionAndReportsIt() throws Exception {
+        startAgent(8);
+        int ram = memfd(8 * MIB);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode response = vmm.request(apply("a", "vm1",
+                    "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},{\"fd\":0,\"guestNode\":1,\"offset\":" + 4 * MIB + "}]"), ram);
+            assertThat(response.path("ok").asBoolean()).as(response.toString()).isTrue();
+            JsonNode first = response.path("regions").get(0);
+            assertThat(first.path("mechanism").asText()).isEqualTo("mbind");
+            assertThat(first.path("verified").asBoolean()).isTrue();
+            assertThat(first.path("fdKind").asText()).isEqualTo("memfd");
+            assertThat(first.path("pagesByHostNode").path("0").asLong()).isZero();
+            assertThat(response.path("regions").get(1).path("length").asLong()).isEqualTo(4 * MIB);
+        }
+        assertThat(modeAt(ram, 0)).isEqualTo(NumaMode.BIND);
+        assertThat(modeAt(ram, 4 * MIB)).isEqualTo(NumaMode.INTERLEAVE);
+    }
+
+    @Test
+    void nothingIsAppliedWhenAnyRegionIsInvalid() throws Exception {
+        startAgent(8);
+        int ram = memfd(8 * MIB);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode response = vmm.request(apply("v", "vm1",
+                    "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},{\"fd\":0,\"guestNode\":7,\"offset\":" + 4 * MIB + "}]"), ram);
+            assertThat(response.path("error").path("code").asText()).isEqualTo("NO_POLICY");
+            assertThat(response.path("error").path("message").asText()).contains("guest node 7", "default/vm1");
+        }
+        assertThat(modeAt(ram, 0)).isEqualTo(NumaMode.DEFAULT);
+    }
+
+    @Test
+    void aFailureWhileApplyingSaysRegionByRegionWhatHappened() throws Exception {
+        startAgent(8);
+        int ram = memfd(4 * MIB);
+        int huge = KernelFiles.memfdCreate("guest-ram-huge", KernelFiles.MFD_CLOEXEC | KernelFiles.MFD_HUGETLB);
+        memfds.add(huge);
+        // Far more huge pages than any test host reserves: mapping it fails with ENOMEM.
+        KernelFiles.ftruncate(huge, 4096 * 2 * MIB);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode response = vmm.request(apply("p", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 2 * MIB + "},"
+                    + "{\"fd\":1,\"guestNode\":1},{\"fd\":0,\"guestNode\":2,\"offset\":" + 2 * MIB + "}]"), ram, huge);
+            assertThat(response.path("ok").asBoolean()).isFalse();
+            assertThat(response.path("error").path("code").asText()).isEqualTo("POLICY_REJECTED");
+            assertThat(response.path("error").path("errno").asInt()).isEqualTo(12);
+            JsonNode regions = response.path("regions");
+            assertThat(regions.get(0).path("applied").asBoolean()).isTrue();
+            assertThat(regions.get(1).path("applied").asBoolean()).isFalse();
+            assertThat(regions.get(1).path("error").path("message").asText()).contains("region 1 (guest node 1)");
+            assertThat(regions.get(2).path("applied").asBoolean()).isFalse();
+            assertThat(regions.get(2).has("error")).isFalse();
+        }
+    }
+
+    @Test
+    void aHostNodeThatDoesNotExistIsRejectedByName() throws Exception {
+        int missing = SysfsTopology.host().read().nodeIds().last() + 1;
+        vm1.put(3, new GuestNodePolicy(3, MemoryPolicy.Bind, List.of(missing), Set.of(), false));
+        startAgent(8);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode response = vmm.request(apply("r", "vm1", "[{\"fd\":0,\"guestNode\":3}]"), memfd(MIB));
+            assertThat(response.path("error").path("code").asText()).isEqualTo("POLICY_REJECTED");
+            assertThat(response.path("error").path("message").asText()).contains("host node " + missing + " does not exist");
+        }
+    }
+
+    @Test
+    void everyErrorCodeReachesTheClientAndTheConnectionKeepsServing() throws Exception {
+        startAgent(8);
+        Pipe pipe = Pipe.open();
+        try (VmmClient vmm = new VmmClient(socket); Pipe.SourceChannel source = pipe.source(); Pipe.SinkChannel sink = pipe.sink()) {
+            int pipeFd = OpenFds.newestMatching("pipe:");
+            assertThat(code(vmm.request("not json"))).isEqualTo("BAD_REQUEST");
+            assertThat(vmm.request("not json").path("id").isNull()).isTrue();
+            assertThat(code(vmm.request("{\"version\":9,\"id\":\"x\",\"op\":\"hello\"}"))).isEqualTo("UNSUPPORTED_VERSION");
+            assertThat(code(vmm.request(apply("b", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), pipeFd))).isEqualTo("BAD_FD");
+            assertThat(code(vmm.request(apply("b", "vm1", "[{\"fd\":1,\"guestNode\":0}]"), memfd(MIB)))).isEqualTo("BAD_FD");
+            assertThat(code(vmm.request(apply("n", "vm2", "[{\"fd\":0,\"guestNode\":0}]"), memfd(MIB)))).isEqualTo("NO_POLICY");
+            assertThat(code(vmm.request(new byte[70_000]))).isEqualTo("BAD_REQUEST");
+            int[] seventeen = new int[17];
+            java.util.Arrays.fill(seventeen, memfd(MIB));
+            JsonNode tooMany = vmm.request(apply("f", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), seventeen);
+            assertThat(tooMany.path("error").path("message").asText()).contains("more than 16");
+            JsonNode hello = vmm.request("{\"version\":1,\"id\":\"still-here\",\"op\":\"hello\"}");
+            assertThat(hello.path("ok").asBoolean()).isTrue();
+            assertThat(hello.path("id").asText()).isEqualTo("still-here");
+        }
+    }
+
+    @Test
+    void aPeerNotOnTheAllowListIsForbidden() throws Exception {
+        allowedUids = Set.of(4242); // the test runs as some other uid, and root is not on this list
+        startAgent(8);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode response = vmm.request("{\"version\":1,\"id\":\"f\",\"op\":\"hello\"}");
+            assertThat(code(response)).isEqualTo("FORBIDDEN");
+            assertThat(response.path("error").path("message").asText()).contains("process " + ProcessHandle.current().pid());
+        }
+    }
+
+    @Test
+    void aConnectionOverTheLimitGetsBusy() throws Exception {
+        startAgent(2);
+        try (VmmClient first = new VmmClient(socket); VmmClient second = new VmmClient(socket)) {
+            first.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+            second.request("{\"version\":1,\"id\":\"2\",\"op\":\"hello\"}");
+            try (VmmClient third = new VmmClient(socket)) {
+                JsonNode busy = third.receive(); // sent unasked, right before the agent closes the connection
+                assertThat(code(busy)).isEqualTo("BUSY");
+                assertThat(busy.path("id").isNull()).isTrue();
+            }
+        }
+    }
+
+    @Test
+    void aBugInAPolicySourceIsAnInternalErrorNotACrash() throws Exception {
+        policies = (vm, guestNode) -> {
+            throw new IllegalStateException("policy store exploded");
+        };
+        startAgent(8);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode response = vmm.request(apply("i", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), memfd(MIB));
+            assertThat(code(response)).isEqualTo("INTERNAL");
+            assertThat(response.path("error").path("message").asText()).contains("policy store exploded");
+            assertThat(vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}").path("ok").asBoolean()).isTrue();
+        }
+        assertThat(metrics.fdsHeld().get()).isZero();
+    }
+
+    @Test
+    void thousandsOfRequestsLeakNoDescriptor() throws Exception {
+        startAgent(8);
+        int ram = memfd(64 * MIB);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            vmm.request(apply("warm", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+            long before = OpenFds.count();
+            for (int i = 0; i < 3000; i++) {
+                String request = i % 3 == 0 ? "garbage" : apply("r" + i, "vm1", "[{\"fd\":0,\"guestNode\":" + (i % 2) + "}]");
+                vmm.request(request, ram, ram);
+            }
+            assertThat(OpenFds.count()).isEqualTo(before);
+        }
+        assertThat(metrics.fdsHeld().get()).isZero();
+    }
+
+    @Test
+    void manyClientsAtOnceAreAllServed() throws Exception {
+        startAgent(64);
+        int ram = memfd(256 * MIB);
+        ExecutorService clients = Executors.newFixedThreadPool(16);
+        try {
+            List<Future<List<String>>> done = new ArrayList<>();
+            for (int c = 0; c < 16; c++) {
+                int client = c;
+                done.add(clients.submit(() -> {
+                    List<String> wrong = new ArrayList<>();
+                    try (VmmClient vmm = new VmmClient(socket)) {
+                        for (int i = 0; i < 100; i++) {
+                            String id = client + "-" + i;
+                            JsonNode response = vmm.request(apply(id, "vm1", "[{\"fd\":0,\"guestNode\":" + (i % 3) + "}]"), ram);
+                            if (!response.path("ok").asBoolean() || !response.path("id").asText().equals(id)) {
+                                wrong.add(id + " -> " + response);
+                            }
+                        }
+                    }
+                    return wrong;
+                }));
+            }
+            for (Future<List<String>> client : done) {
+                assertThat(client.get()).isEmpty();
+            }
+        } finally {
+            clients.shutdownNow();
+        }
+    }
+
+    @Test
+    void aStaleSocketFileIsReplacedButALiveAgentIsNot() throws Exception {
+        Files.createFile(socket);
+        startAgent(8);
+        try (VmmClient vmm = new VmmClient(socket)) {
+            assertThat(vmm.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}").path("ok").asBoolean()).isTrue();
+        }
+        AgentServer second = new AgentServer(socket, 8, metrics);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> second.bind(null)).hasMessageContaining("another agent");
+    }
+
+    private static String code(JsonNode response) {
+        return response.path("error").path("code").asText();
+    }
+}
