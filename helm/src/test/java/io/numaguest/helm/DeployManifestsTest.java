@@ -61,7 +61,9 @@ class DeployManifestsTest {
         JsonNode w = i < want.size() ? want.get(i) : null;
         JsonNode h = i < have.size() ? have.get(i) : null;
         if (w == null || !w.equals(h)) {
-          firstDifference = "object #" + i + ": expected " + describe(w) + ", found " + describe(h);
+          firstDifference = w != null && h != null && describe(w).equals(describe(h))
+              ? "object #" + i + ", " + describe(w) + ", differs"
+              : "object #" + i + ": expected " + describe(w) + ", found " + describe(h);
           break;
         }
       }

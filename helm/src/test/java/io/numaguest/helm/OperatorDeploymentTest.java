@@ -21,7 +21,7 @@ class OperatorDeploymentTest {
   void runsTwoReplicasWithLeaderElection() {
     assertThat(deployment.path("spec").path("replicas").asInt()).isEqualTo(2);
     // Leader election is the operator's default; the chart must not switch it off.
-    assertThat(texts(operator.path("args"))).noneMatch(a -> a.startsWith("--leader-election"));
+    assertThat(texts(operator.path("args"))).noneMatch(a -> a.contains("leader-election"));
     assertThat(byName(operator.path("env"), "POD_NAMESPACE")
             .path("valueFrom").path("fieldRef").path("fieldPath").asText())
         .isEqualTo("metadata.namespace");
@@ -37,7 +37,7 @@ class OperatorDeploymentTest {
   void oneReplicaWithoutLeaderElectionHasNoDisruptionBudget() {
     Manifests single = Chart.render(Map.of("operator.replicas", 1, "operator.leaderElection.enabled", false));
     assertThat(single.single("Deployment").path("spec").path("replicas").asInt()).isEqualTo(1);
-    assertThat(texts(container(single.single("Deployment")).path("args"))).contains("--leader-election=false");
+    assertThat(texts(container(single.single("Deployment")).path("args"))).contains("--no-leader-election");
     // A PDB with minAvailable 1 over one replica would block every node drain.
     assertThat(single.ofKind("PodDisruptionBudget")).isEmpty();
   }
