@@ -73,6 +73,9 @@ class AgentAdmissionPolicyTest {
     assertThat(admit(user, "CREATE", nrt("node-a"), null)).isNotEmpty()
         .anySatisfy(m -> assertThat(m).contains("node-name"));
     assertThat(admit(user, "UPDATE", ngmStatus("node-a"), ngmStatus("node-a"))).isNotEmpty();
+    // A user with no extra at all: the request carries no extra field, which must not be an error.
+    assertThat(admit(Map.of("username", AGENT), "CREATE", nrt("node-a"), null))
+        .anySatisfy(m -> assertThat(m).contains("node-name"));
   }
 
   @Test

@@ -102,6 +102,33 @@ class DefaultRenderingTest {
         .isEqualTo("ghcr.io/numaguest/node-agent@" + digest);
   }
 
+  @Test
+  void chartShipsTheSameNumaGuestMemoryCrdAsCrdsDirectory() throws java.io.IOException {
+    // helm install takes the CRD from the chart's crds/, kubectl users from the repository's crds/:
+    // both must install the same API.
+    java.nio.file.Path chartCrds = Chart.chartDir().resolve("crds");
+    java.nio.file.Path repoCrds = Chart.repoDir().resolve("crds");
+    org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(chartCrds),
+        "the chart has no crds/ yet");
+    Map<String, JsonNode> inChart = crdsIn(chartCrds);
+    assertThat(inChart).containsKey("numaguestmemories.numaguest.io");
+    assertThat(inChart).isEqualTo(crdsIn(repoCrds));
+  }
+
+  private static Map<String, JsonNode> crdsIn(java.nio.file.Path dir) throws java.io.IOException {
+    Map<String, JsonNode> crds = new java.util.TreeMap<>();
+    try (var files = java.nio.file.Files.list(dir)) {
+      for (var file : files.filter(f -> f.toString().matches(".*\\.ya?ml$")).toList()) {
+        for (JsonNode object : Chart.parseAll(Chart.read(file))) {
+          if (object.path("kind").asText().equals("CustomResourceDefinition")) {
+            crds.put(object.path("metadata").path("name").asText(), object);
+          }
+        }
+      }
+    }
+    return crds;
+  }
+
   static JsonNode container(JsonNode workload) {
     JsonNode containers = workload.path("spec").path("template").path("spec").path("containers");
     assertThat(containers.size()).as("containers").isEqualTo(1);
