@@ -103,12 +103,8 @@ public final class Main implements Callable<Integer> {
         RegionEnforcer enforcer = new RegionEnforcer(
                 fbindSyscall == null ? OptionalLong.empty() : OptionalLong.of(fbindSyscall), hasCapability(CAP_SYS_NICE));
         AgentServer server = new AgentServer(socket, maxConnections, metrics);
-        // The socket's group is allowed by default: who may open the socket file may talk.
-        gids.add(server.bind(group));
-        server.start(new RequestHandler(new RequestHandler.AgentIdentity(Version.agentVersion(), nodeName()),
-                policies, new AllowListAuthorizer(uids, gids, Path.of("/proc")), enforcer,
-                SysfsTopology.host()::read, metrics));
-        MetricsServer metricsServer = metricsPort == 0 ? null : new MetricsServer(metricsPort, registry, () -> true);
+        MetricsServer metricsServer = metricsPort == 0 ? null : new MetricsServer(metricsPort, registry, server::isServing);
+        // Registered before the socket exists, so a SIGTERM at any point from here removes it.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
                 server.close();
@@ -120,6 +116,16 @@ public final class Main implements Callable<Integer> {
                 metricsServer.close();
             }
         }, "agent-shutdown"));
+        // The socket's group is allowed by default: who may open the socket file may talk.
+        try {
+            gids.add(server.bind(group));
+        } catch (IOException e) {
+            LOG.severe("cannot start: " + e.getMessage());
+            return 1;
+        }
+        server.start(new RequestHandler(new RequestHandler.AgentIdentity(Version.agentVersion(), nodeName()),
+                policies, new AllowListAuthorizer(uids, gids, Path.of("/proc")), enforcer,
+                SysfsTopology.host()::read, metrics));
         LOG.info("numaguest node agent " + Version.agentVersion() + " listening on " + socket.toAbsolutePath()
                 + " (standalone, policy file " + policyFile + ")"
                 + (metricsServer == null ? "" : "; metrics on :" + metricsServer.port() + "/metrics"));

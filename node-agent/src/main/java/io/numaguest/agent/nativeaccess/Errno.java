@@ -22,6 +22,7 @@ public final class Errno {
     public static final int ENOTSOCK = 88;
     public static final int EOPNOTSUPP = 95;
     public static final int ECONNRESET = 104;
+    public static final int ECONNREFUSED = 111;
 
     private Errno() {
     }
@@ -49,6 +50,7 @@ public final class Errno {
             case ENOTSOCK -> "ENOTSOCK: not a socket";
             case EOPNOTSUPP -> "EOPNOTSUPP: operation not supported";
             case ECONNRESET -> "ECONNRESET: connection reset by peer";
+            case ECONNREFUSED -> "ECONNREFUSED: connection refused";
             default -> "errno " + errno;
         };
         return name + " (" + errno + ")";

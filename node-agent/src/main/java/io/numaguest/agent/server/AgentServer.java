@@ -3,6 +3,7 @@ package io.numaguest.agent.server;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -32,7 +33,7 @@ public final class AgentServer implements AutoCloseable {
     private final Path socketPath;
     private final int maxConnections;
     private final AgentMetrics metrics;
-    private RequestHandler handler;
+    private volatile RequestHandler handler;
     private final Set<SeqPacketSocket> open = ConcurrentHashMap.newKeySet();
     private final AtomicLong connectionCounter = new AtomicLong();
     private SeqPacketSocket listener;
@@ -57,10 +58,22 @@ public final class AgentServer implements AutoCloseable {
         Path directory = socketPath.toAbsolutePath().getParent();
         Files.createDirectories(directory);
         removeStaleSocket();
-        listener = SeqPacketSocket.listen(socketPath, 128);
-        Files.setPosixFilePermissions(socketPath, PosixFilePermissions.fromString("rw-rw----"));
-        if (group != null) {
-            Files.getFileAttributeView(socketPath, PosixFileAttributeView.class).setGroup(group);
+        // Bound and set up under a temporary name, then renamed into place: a client never finds a
+        // socket file that is not yet listening or not yet of the right mode and group.
+        Path staging = directory.resolve("." + socketPath.getFileName() + "." + ProcessHandle.current().pid());
+        Files.deleteIfExists(staging);
+        listener = SeqPacketSocket.listen(staging, 128);
+        try {
+            Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rw-rw----"));
+            if (group != null) {
+                Files.getFileAttributeView(staging, PosixFileAttributeView.class).setGroup(group);
+            }
+            Files.move(staging, socketPath, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException | RuntimeException e) {
+            listener.close();
+            listener = null;
+            Files.deleteIfExists(staging);
+            throw e;
         }
         return (Integer) Files.getAttribute(socketPath, "unix:gid");
     }
@@ -149,8 +162,9 @@ public final class AgentServer implements AutoCloseable {
         }
     }
 
-    public Path socketPath() {
-        return socketPath;
+    /** Ready for /readyz: bound and answering. */
+    public boolean isServing() {
+        return handler != null && !stopping;
     }
 
     @Override

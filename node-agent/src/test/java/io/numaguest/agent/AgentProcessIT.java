@@ -1,0 +1,171 @@
+package io.numaguest.agent;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.Mapping;
+import io.numaguest.agent.nativeaccess.NumaMode;
+import io.numaguest.agent.testing.VmmClient;
+
+import static io.numaguest.agent.testing.VmmClient.apply;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The packaged agent as its own process, and this JVM as the VMM: the memfd crosses a real socket
+ * between two processes, and the policy the agent set is read back here, in the VMM's own mapping.
+ */
+class AgentProcessIT {
+    private static final long MIB = 1 << 20;
+    private static final String POLICY = """
+            vms:
+              - name: vm1
+                guestNodes:
+                  - guestNode: 0
+                    policy: %s
+                    hostNodes: [0]
+            """;
+
+    @TempDir
+    Path dir;
+    private Path socket;
+    private Path policyFile;
+    private Path log;
+    private Process agent;
+    private int ram = -1;
+
+    @BeforeEach
+    void startAgent() throws Exception {
+        socket = dir.resolve("run/agent.sock");
+        policyFile = Files.writeString(dir.resolve("policy.yaml"), POLICY.formatted("Bind"));
+        log = dir.resolve("agent.log");
+        agent = agentProcess("--socket", socket.toString(), "--policy-file", policyFile.toString(),
+                "--metrics-port", "0", "--policy-reload-interval", "PT0.1S", "--log-format", "json").start();
+        await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(socket) || !agent.isAlive());
+        assertThat(agent.isAlive()).as("agent exited early: %s", logText()).isTrue();
+        ram = KernelFiles.memfdCreate("guest-ram", KernelFiles.MFD_CLOEXEC);
+        KernelFiles.ftruncate(ram, 64 * MIB);
+    }
+
+    private ProcessBuilder agentProcess(String... args) {
+        List<String> command = new java.util.ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+UseSerialGC", "-Xmx64m",
+                "-jar", System.getProperty("agent.jar")));
+        command.addAll(List.of(args));
+        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    }
+
+    @AfterEach
+    void stopAgent() throws Exception {
+        KernelFiles.close(ram);
+        if (agent.isAlive()) {
+            agent.destroy();
+            agent.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    private String logText() throws IOException {
+        return Files.exists(log) ? Files.readString(log) : "";
+    }
+
+    private NumaMode modeInMyMapping() throws Exception {
+        try (Mapping mine = Mapping.mapShared(ram, 0, 64 * MIB, Mapping.Access.READ)) {
+            return mine.policyAt(32 * MIB).mode();
+        }
+    }
+
+    @Test
+    void thePolicyTheAgentSetGovernsTheVmmsOwnMapping() throws Exception {
+        try (VmmClient vmm = new VmmClient(socket)) {
+            JsonNode response = vmm.request(apply("1", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+            assertThat(response.path("ok").asBoolean()).as(response.toString()).isTrue();
+            assertThat(response.path("regions").get(0).path("verified").asBoolean()).isTrue();
+        }
+        assertThat(modeInMyMapping()).isEqualTo(NumaMode.BIND);
+        try (Mapping mine = Mapping.mapShared(ram, 0, 64 * MIB, Mapping.Access.READ_WRITE)) {
+            mine.populate(0, 4 * MIB, true); // the VMM's first touch allocates under the agent's policy
+            assertThat(Files.readString(Path.of("/proc/self/numa_maps"))).containsPattern("bind:0 file=/memfd:guest-ram.* N0=1024");
+        }
+    }
+
+    @Test
+    void anEditedPolicyFileTakesEffectAndABrokenOneDoesNot() throws Exception {
+        replacePolicyFile(POLICY.formatted("Interleave"));
+        try (VmmClient vmm = new VmmClient(socket)) {
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(
+                    vmm.request(apply("2", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram).path("regions").get(0).path("policy").asText())
+                    .isEqualTo("Interleave"));
+            replacePolicyFile(POLICY.formatted("Bnd"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> logText().contains("keeping the last good policies"));
+            assertThat(vmm.request(apply("3", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram).path("regions").get(0).path("policy").asText())
+                    .isEqualTo("Interleave");
+        }
+        assertThat(modeInMyMapping()).isEqualTo(NumaMode.INTERLEAVE);
+    }
+
+    @Test
+    void theAgentHoldsNoDescriptorAfterThousandsOfRequests() throws Exception {
+        try (VmmClient vmm = new VmmClient(socket)) {
+            vmm.request(apply("warm", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+            long before = agentFds();
+            for (int i = 0; i < 2000; i++) {
+                vmm.request(i % 4 == 0 ? "{\"broken" : apply("r" + i, "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram, ram, ram);
+            }
+            assertThat(agentFds()).isEqualTo(before);
+        }
+    }
+
+    @Test
+    void logsAreJsonLinesWithoutNativeAccessWarnings() throws Exception {
+        List<String> lines = Files.readAllLines(log);
+        assertThat(lines).isNotEmpty();
+        ObjectMapper json = new ObjectMapper();
+        for (String line : lines) {
+            assertThat(json.readTree(line).path("message").asText()).as(line).isNotEmpty();
+        }
+        assertThat(logText()).contains("listening on").doesNotContain("restricted method");
+    }
+
+    @Test
+    void sigtermRemovesTheSocket() throws Exception {
+        agent.destroy();
+        assertThat(agent.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(socket).doesNotExist();
+    }
+
+    @Test
+    void aBrokenPolicyFileStopsTheStartWithAReason() throws Exception {
+        Path broken = Files.writeString(dir.resolve("broken.yaml"), "vms:\n  - name: vm2\n    guestNodes:\n      - guestNode: 0\n        policy: Bind\n");
+        Path otherLog = dir.resolve("other.log");
+        Process second = agentProcess("--socket", dir.resolve("other.sock").toString(), "--policy-file", broken.toString(),
+                "--metrics-port", "0").redirectOutput(otherLog.toFile()).start();
+        assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(second.exitValue()).isEqualTo(2);
+        assertThat(Files.readString(otherLog)).contains("vms[0].guestNodes[0]", "needs hostNodes");
+    }
+
+    private void replacePolicyFile(String content) throws IOException {
+        Path next = Files.writeString(dir.resolve("policy.yaml.new"), content);
+        Files.move(next, policyFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private long agentFds() throws IOException {
+        try (Stream<Path> fds = Files.list(Path.of("/proc", String.valueOf(agent.pid()), "fd"))) {
+            return fds.count();
+        }
+    }
+}
