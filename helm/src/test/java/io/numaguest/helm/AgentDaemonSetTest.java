@@ -92,6 +92,21 @@ class AgentDaemonSetTest {
   }
 
   @Test
+  void socketGroupLetsNonRootVmmsConnectWithoutMoreCapabilities() {
+    assertThat(pod.path("securityContext").has("supplementalGroups")).isFalse();
+    JsonNode ds = Chart.render("agent.socketGroup", 107).single("DaemonSet");
+    List<String> args = texts(container(ds).path("args"));
+    assertThat(args.get(args.indexOf("--socket-group") + 1)).isEqualTo("107");
+    // The agent joins the group instead of getting CAP_CHOWN.
+    assertThat(texts(ds.path("spec").path("template").path("spec").path("securityContext")
+            .path("supplementalGroups")))
+        .containsExactly("107");
+    assertThat(texts(container(ds).path("securityContext").path("capabilities").path("add")))
+        .containsExactly("SYS_NICE");
+    assertThatThrownBy(() -> Chart.render("agent.socketGroup", "qemu")).hasMessageContaining("socketGroup");
+  }
+
+  @Test
   void privilegedOnlyWhenTheValueAsks() {
     JsonNode ds = Chart.render("agent.privileged", true).single("DaemonSet");
     JsonNode securityContext = container(ds).path("securityContext");
