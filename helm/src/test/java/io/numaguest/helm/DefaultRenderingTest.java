@@ -103,6 +103,17 @@ class DefaultRenderingTest {
   }
 
   @Test
+  void refusesClustersOlderThanTheAdmissionPolicyNeeds() {
+    // ValidatingAdmissionPolicy v1 and the token's node-name claim arrive in 1.30.
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new com.marcnuri.helm.Helm(Chart.chartDir())
+            .template().withName(Chart.RELEASE).withKubeVersion("v1.29.9").call())
+        .hasMessageContaining("kubeVersion");
+    assertThat(Manifests.parse(new com.marcnuri.helm.Helm(Chart.chartDir())
+            .template().withName(Chart.RELEASE).withKubeVersion("v1.30.0").call()).ofKind("DaemonSet"))
+        .hasSize(1);
+  }
+
+  @Test
   void chartShipsTheSameNumaGuestMemoryCrdAsCrdsDirectory() throws java.io.IOException {
     // helm install takes the CRD from the chart's crds/, kubectl users from the repository's crds/:
     // both must install the same API.
