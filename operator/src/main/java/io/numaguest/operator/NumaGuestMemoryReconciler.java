@@ -28,7 +28,6 @@ import io.numaguest.api.v1alpha1.Target;
 import io.numaguest.api.v1alpha1.VirtualMachineInstanceRef;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -161,11 +160,17 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     if (Objects.equals(labels.get(NumaGuestMemory.NODE_LABEL), nodeName)) {
       return;
     }
-    // A merge patch of this one label: the operator owns no other part of metadata or spec.
-    var patch = Map.of("metadata", Map.of("labels", Collections.singletonMap(NumaGuestMemory.NODE_LABEL, nodeName)));
-    context.getClient().resources(NumaGuestMemory.class).inNamespace(ngm.getMetadata().getNamespace())
-        .withName(ngm.getMetadata().getName())
-        .patch(PatchContext.of(PatchType.JSON_MERGE), context.getClient().getKubernetesSerialization().asJson(patch));
+    // Patches of this one label only: the operator owns no other part of metadata or spec.
+    var resource = context.getClient().resources(NumaGuestMemory.class).inNamespace(ngm.getMetadata().getNamespace())
+        .withName(ngm.getMetadata().getName());
+    if (nodeName == null) {
+      resource.patch(PatchContext.of(PatchType.JSON), "[{\"op\": \"remove\", \"path\": \"/metadata/labels/"
+          + NumaGuestMemory.NODE_LABEL.replace("/", "~1") + "\"}]");
+    } else {
+      String value = context.getClient().getKubernetesSerialization().asJson(nodeName);
+      resource.patch(PatchContext.of(PatchType.JSON_MERGE),
+          "{\"metadata\": {\"labels\": {\"" + NumaGuestMemory.NODE_LABEL + "\": " + value + "}}}");
+    }
   }
 
   /** An event for each Scheduled or Placed condition whose reason changed: the decisions and the failures. */

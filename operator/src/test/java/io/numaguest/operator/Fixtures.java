@@ -31,6 +31,10 @@ final class Fixtures {
         .build();
   }
 
+  static GenericKubernetesResource vmi(String name, String nodeName) {
+    return vmi(name, UUID.randomUUID().toString(), nodeName);
+  }
+
   static GenericKubernetesResource vmi(String name, String uid, String nodeName) {
     var vmi = new GenericKubernetesResourceBuilder()
         .withApiVersion("kubevirt.io/v1").withKind("VirtualMachineInstance")
