@@ -17,6 +17,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
+import net.jqwik.api.EdgeCasesMode;
 import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
@@ -273,11 +274,18 @@ class RequestParserProperties {
     }
 
     enum Mutation {
-        DROP_FIELD, CHANGE_TYPE, INSERT_UNICODE, ADD_UNKNOWN_FIELD, OUT_OF_RANGE_NUMBER,
+        DROP_FIELD, CHANGE_TYPE, INSERT_UNICODE, ADD_UNKNOWN_FIELD, BOUNDARY_NUMBER, GROW_REGIONS,
         TRUNCATE_BYTES, FLIP_BYTE, DUPLICATE_KEY, TRAILING_GARBAGE
     }
 
-    @Property(tries = 500)
+    /** Numbers at and around the documented limits (fd 0..15, guestNode 0..63, offset >= 0, length >= 1). */
+    private static final List<JsonNode> BOUNDARY_NUMBERS = List.of(NODES.numberNode(-1), NODES.numberNode(0),
+            NODES.numberNode(1), NODES.numberNode(15), NODES.numberNode(16), NODES.numberNode(63), NODES.numberNode(64),
+            NODES.numberNode(65), NODES.numberNode(Integer.MAX_VALUE + 1L), NODES.numberNode(Long.MIN_VALUE),
+            NODES.numberNode(Long.MAX_VALUE), NODES.numberNode(java.math.BigInteger.TWO.pow(64)),
+            NODES.numberNode(0.5), NODES.numberNode(1e300));
+
+    @Property(tries = 500, edgeCases = EdgeCasesMode.NONE)
     void mutatedRequestsAreParsedOrRefused(@ForAll("validRequests") ValidRequest valid,
                                            @ForAll Mutation mutation,
                                            @ForAll @IntRange(min = 0, max = 1_000_000) int where,
@@ -306,12 +314,18 @@ class RequestParserProperties {
                 target.put("x" + unicode, 1);
                 payload = JSON.writeValueAsBytes(tree);
             }
-            case OUT_OF_RANGE_NUMBER -> {
-                List<JsonNode> extremes = List.of(NODES.numberNode(-1), NODES.numberNode(16), NODES.numberNode(64),
-                        NODES.numberNode(65), NODES.numberNode(Integer.MAX_VALUE + 1L), NODES.numberNode(Long.MIN_VALUE),
-                        NODES.numberNode(java.math.BigInteger.TWO.pow(64)), NODES.numberNode(0.5),
-                        NODES.numberNode(1e300));
-                slot.replace(extremes.get(where % extremes.size()));
+            case BOUNDARY_NUMBER -> {
+                List<Slot> numbers = slots.stream().filter(s -> s.value().isNumber()).toList();
+                numbers.get(where % numbers.size()).replace(BOUNDARY_NUMBERS.get(noise.length == 0
+                        ? where % BOUNDARY_NUMBERS.size() : Math.floorMod(noise[0], BOUNDARY_NUMBERS.size())));
+                payload = JSON.writeValueAsBytes(tree);
+            }
+            case GROW_REGIONS -> {
+                ArrayNode regions = (ArrayNode) tree.get("regions");
+                int target = RequestParser.MAX_REGIONS - 1 + where % 4; // 63 .. 66
+                while (regions.size() < target) {
+                    regions.add(regions.get(0).deepCopy());
+                }
                 payload = JSON.writeValueAsBytes(tree);
             }
             case TRUNCATE_BYTES -> {
@@ -341,6 +355,10 @@ class RequestParserProperties {
         if (mutation == Mutation.DUPLICATE_KEY || mutation == Mutation.ADD_UNKNOWN_FIELD
                 || mutation == Mutation.TRUNCATE_BYTES) {
             assertThat(parsed).as("%s must be refused", mutation).isNull();
+        }
+        if (mutation == Mutation.GROW_REGIONS) {
+            int regions = tree.get("regions").size();
+            assertThat(parsed == null).as("%d regions refused", regions).isEqualTo(regions > RequestParser.MAX_REGIONS);
         }
         if (mutation == Mutation.DROP_FIELD && slot.required()) {
             assertThat(parsed).as("dropping required %s must be refused", slot.path()).isNull();
