@@ -59,11 +59,16 @@ class RbacTest {
 
   @Test
   void agentHasNothingElse() {
-    // Secrets, pods, nodes: nothing the agent does needs them, so a compromised agent cannot use them.
-    for (String resource : List.of("secrets", "pods", "nodes", "configmaps", "serviceaccounts")) {
+    // Secrets, pods: nothing the agent does needs them, so a compromised agent cannot use them.
+    for (String resource : List.of("secrets", "pods", "configmaps", "serviceaccounts")) {
       for (String verb : List.of("get", "list", "create", "update", "patch", "delete")) {
         assertThat(allows(agentRole, "", resource, verb)).as(resource + " " + verb).isFalse();
       }
+    }
+    // Its own Node by name (the owner of its NodeResourceTopology), nothing more.
+    assertThat(allows(agentRole, "", "nodes", "get")).isTrue();
+    for (String verb : List.of("list", "watch", "create", "update", "patch", "delete")) {
+      assertThat(allows(agentRole, "", "nodes", verb)).as("nodes " + verb).isFalse();
     }
     assertThat(allows(agentRole, "", "pods/exec", "create")).isFalse();
     assertThat(allows(agentRole, "authentication.k8s.io", "tokenreviews", "create")).isFalse();

@@ -12,18 +12,31 @@ import java.util.List;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.function.BooleanSupplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.numaguest.agent.kubernetes.AppliedStatusWriter;
+import io.numaguest.agent.kubernetes.KubernetesPolicySource;
+import io.numaguest.agent.kubernetes.NodeTopologyPublisher;
+import io.numaguest.agent.kubernetes.PodAuthorizer;
 import io.numaguest.agent.memory.RegionEnforcer;
 import io.numaguest.agent.policy.InvalidPolicyFileException;
 import io.numaguest.agent.policy.PolicyFileSource;
+import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.server.AgentMetrics;
 import io.numaguest.agent.server.AgentServer;
 import io.numaguest.agent.server.AllowListAuthorizer;
+import io.numaguest.agent.server.ApplyObserver;
 import io.numaguest.agent.server.MetricsServer;
+import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.RequestHandler;
 import io.numaguest.agent.topology.SysfsTopology;
 import picocli.CommandLine;
@@ -37,12 +50,19 @@ public final class Main implements Callable<Integer> {
     private static final Logger LOG = Logger.getLogger(Main.class.getName());
     /** CAP_SYS_NICE's bit in /proc/self/status CapEff: needed for MPOL_MF_MOVE_ALL. */
     private static final int CAP_SYS_NICE = 23;
+    private static final Path PROC = Path.of("/proc");
+    /** MemFree changes as VMs come and go; the operator places with a view at most this old. */
+    private static final Duration TOPOLOGY_REFRESH = Duration.ofSeconds(60);
 
     @Option(names = "--socket", defaultValue = "/run/numaguest/agent.sock", description = "Socket path (default: ${DEFAULT-VALUE}).")
     Path socket;
 
-    @Option(names = "--policy-file", required = true, description = "YAML policy file (standalone mode); reloaded when it changes.")
+    @Option(names = "--policy-file", description = "Standalone mode: YAML policy file, reloaded when it changes.")
     Path policyFile;
+
+    @Option(names = "--kubernetes", description = "Kubernetes mode: policies from the NumaGuestMemory objects of this node "
+            + "($NODE_NAME); status.applied written back; the node's NodeResourceTopology published.")
+    boolean kubernetes;
 
     @Option(names = "--policy-reload-interval", defaultValue = "PT1S", description = "How often the policy file is checked for changes (ISO-8601, default: ${DEFAULT-VALUE}).")
     Duration policyReloadInterval;
@@ -83,27 +103,35 @@ public final class Main implements Callable<Integer> {
         }
     }
 
+    /** Where policies come from, who may ask, and who hears what was applied: the two modes differ only here. */
+    private record Mode(String description, PolicySource policies, java.util.function.Function<Integer, PeerAuthorizer> authorizer,
+                        ApplyObserver observer, BooleanSupplier synced, List<AutoCloseable> resources) {
+    }
+
     @Override
     public Integer call() throws Exception {
         logFormat.install(Level.parse(logLevel.toUpperCase()));
-        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        AgentMetrics metrics = new AgentMetrics(registry);
-        PolicyFileSource policies;
-        try {
-            policies = PolicyFileSource.open(policyFile, policyReloadInterval);
-        } catch (InvalidPolicyFileException | IOException e) {
-            LOG.severe("cannot start: policy file " + policyFile + ": " + e.getMessage());
+        if (kubernetes == (policyFile != null)) {
+            LOG.severe("cannot start: give either --kubernetes or --policy-file FILE (standalone), not both and not neither");
             return 2;
         }
-        Set<Integer> uids = new HashSet<>(allowUids);
-        uids.add(0);
-        Set<Integer> gids = new HashSet<>(allowGids);
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        AgentMetrics metrics = new AgentMetrics(registry);
+        String node = nodeName();
+        Mode mode;
+        try {
+            mode = kubernetes ? kubernetesMode(node) : standaloneMode();
+        } catch (InvalidPolicyFileException | IOException | IllegalStateException | KubernetesClientException e) {
+            LOG.severe("cannot start: " + e.getMessage());
+            return 2;
+        }
         GroupPrincipal group = socketGroup == null ? null
                 : socket.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByGroupName(socketGroup);
         RegionEnforcer enforcer = new RegionEnforcer(
                 fbindSyscall == null ? OptionalLong.empty() : OptionalLong.of(fbindSyscall), hasCapability(CAP_SYS_NICE));
         AgentServer server = new AgentServer(socket, maxConnections, metrics);
-        MetricsServer metricsServer = metricsPort == 0 ? null : new MetricsServer(metricsPort, registry, server::isServing);
+        MetricsServer metricsServer = metricsPort == 0 ? null
+                : new MetricsServer(metricsPort, registry, () -> server.isServing() && mode.synced().getAsBoolean());
         // Registered before the socket exists, so a SIGTERM at any point from here removes it.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -111,25 +139,70 @@ public final class Main implements Callable<Integer> {
             } catch (IOException e) {
                 LOG.warning("closing the socket: " + e.getMessage());
             }
-            policies.close();
+            for (AutoCloseable resource : mode.resources()) {
+                try {
+                    resource.close();
+                } catch (Exception e) {
+                    LOG.warning("shutting down: " + e.getMessage());
+                }
+            }
             if (metricsServer != null) {
                 metricsServer.close();
             }
         }, "agent-shutdown"));
-        // The socket's group is allowed by default: who may open the socket file may talk.
+        int socketGid;
         try {
-            gids.add(server.bind(group));
+            socketGid = server.bind(group);
         } catch (IOException e) {
             LOG.severe("cannot start: " + e.getMessage());
             return 1;
         }
-        server.start(new RequestHandler(new RequestHandler.AgentIdentity(Version.agentVersion(), nodeName()),
-                policies, new AllowListAuthorizer(uids, gids, Path.of("/proc")), enforcer,
-                SysfsTopology.host()::read, metrics));
+        server.start(new RequestHandler(new RequestHandler.AgentIdentity(Version.agentVersion(), node), mode.policies(),
+                mode.authorizer().apply(socketGid), enforcer, SysfsTopology.host()::read, metrics, mode.observer()));
         LOG.info("numaguest node agent " + Version.agentVersion() + " listening on " + socket.toAbsolutePath()
-                + " (standalone, policy file " + policyFile + ")"
-                + (metricsServer == null ? "" : "; metrics on :" + metricsServer.port() + "/metrics"));
+                + " (" + mode.description() + ")" + (metricsServer == null ? "" : "; metrics on :" + metricsServer.port() + "/metrics"));
         return 0;
+    }
+
+    private Mode standaloneMode() throws IOException, InvalidPolicyFileException {
+        PolicyFileSource policies = PolicyFileSource.open(policyFile, policyReloadInterval);
+        Set<Integer> uids = new HashSet<>(allowUids);
+        uids.add(0);
+        // The socket's group is allowed by default: who may open the socket file may talk.
+        return new Mode("standalone, policy file " + policyFile, policies, socketGid -> {
+            Set<Integer> gids = new HashSet<>(allowGids);
+            gids.add(socketGid);
+            return new AllowListAuthorizer(uids, gids, PROC);
+        }, ApplyObserver.NONE, () -> true, List.of(policies));
+    }
+
+    private Mode kubernetesMode(String node) {
+        if (System.getenv("NODE_NAME") == null && nodeName == null) {
+            throw new IllegalStateException("Kubernetes mode needs the node's name: set NODE_NAME (downward API spec.nodeName)");
+        }
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        KubernetesPolicySource policies = new KubernetesPolicySource(client, node);
+        AppliedStatusWriter statusWriter = new AppliedStatusWriter(client, policies, PROC);
+        ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "topology-publisher");
+            thread.setDaemon(true);
+            return thread;
+        });
+        NodeTopologyPublisher publisher = new NodeTopologyPublisher(client, node, SysfsTopology.host()::read);
+        boolean publishing;
+        try {
+            publishing = publisher.crdPresent();
+        } catch (KubernetesClientException e) {
+            throw new IllegalStateException("cannot reach the Kubernetes API server: " + e.getMessage(), e);
+        }
+        if (publishing) {
+            publisher.start(scheduler, TOPOLOGY_REFRESH);
+        } else {
+            LOG.warning("NodeResourceTopology CRD (v1alpha2) not installed: node " + node + "'s NUMA topology is not "
+                    + "published, so the operator can place only guest nodes whose hostNodes are given");
+        }
+        return new Mode("Kubernetes, node " + node, policies, socketGid -> new PodAuthorizer(policies, node, PROC),
+                statusWriter, policies::hasSynced, List.of(scheduler::shutdownNow, statusWriter, policies, client));
     }
 
     private String nodeName() throws IOException {

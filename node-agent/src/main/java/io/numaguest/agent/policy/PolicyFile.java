@@ -11,16 +11,22 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 
 /**
  * Parses the standalone policy file. Every problem is reported with its path in the file
  * ({@code vms[0].guestNodes[1].policy}) so an operator can fix it without reading code.
  */
 public final class PolicyFile {
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+    private static final ObjectMapper YAML = YAMLMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION) // a key given twice is a mistake, not an override
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS) // a second document would be ignored otherwise
+            .build();
     private static final Set<String> FILE_FIELDS = Set.of("vms");
     private static final Set<String> VM_FIELDS = Set.of("name", "namespace", "guestNodes");
     private static final Set<String> GUEST_NODE_FIELDS = Set.of("guestNode", "policy", "hostNodes", "flags", "migrate");
@@ -34,8 +40,7 @@ public final class PolicyFile {
         try {
             root = YAML.readTree(yaml);
         } catch (JsonProcessingException e) {
-            throw new InvalidPolicyFileException("not valid YAML: " + e.getOriginalMessage()
-                    + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")"));
+            throw new InvalidPolicyFileException("not valid YAML: " + yamlProblem(e));
         }
         if (root == null || root.isMissingNode() || root.isNull()) {
             return Map.of(); // an empty file: no VM has a policy
@@ -99,6 +104,15 @@ public final class PolicyFile {
             }
         }
         return byGuestNode;
+    }
+
+    /** One line: SnakeYAML's problem and the line it is on (Jackson's own location can be a line early). */
+    private static String yamlProblem(JsonProcessingException e) {
+        if (e.getCause() instanceof MarkedYAMLException marked && marked.getProblemMark() != null) {
+            return marked.getProblem() + " (line " + (marked.getProblemMark().getLine() + 1) + ")";
+        }
+        return e.getOriginalMessage().lines().findFirst().orElse("unreadable")
+                + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")");
     }
 
     private static void requireObject(JsonNode node, String path, Set<String> fields) throws InvalidPolicyFileException {

@@ -3,10 +3,8 @@ package io.numaguest.agent.policy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -18,8 +16,9 @@ import java.util.logging.Logger;
  * The standalone policy source: a YAML file, reloaded when it changes. A broken edit is logged and
  * the last good policies stay in force, so a typo never strips running VMs of their placement.
  *
- * <p>The file is polled (modification time, size and inode) rather than watched with inotify:
- * polling also sees editors that replace the file and ConfigMap-style symlink swaps.
+ * <p>The file is polled and its content compared, rather than watched with inotify: polling also
+ * sees editors that replace the file, ConfigMap-style symlink swaps, and rewrites that keep the
+ * size and modification time (cp -p). A policy file is small; reading it each second is cheap.
  */
 public final class PolicyFileSource implements PolicySource, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(PolicyFileSource.class.getName());
@@ -27,12 +26,12 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
     private final Path file;
     private final ScheduledExecutorService poller;
     private volatile Map<VmRef, Map<Integer, GuestNodePolicy>> policies;
-    private volatile Object lastSeenVersion;
+    private volatile String lastSeenContent;
 
-    private PolicyFileSource(Path file, Map<VmRef, Map<Integer, GuestNodePolicy>> policies, Object version, Duration pollInterval) {
+    private PolicyFileSource(Path file, Map<VmRef, Map<Integer, GuestNodePolicy>> policies, String content, Duration pollInterval) {
         this.file = file;
         this.policies = policies;
-        this.lastSeenVersion = version;
+        this.lastSeenContent = content;
         this.poller = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "policy-file-poller");
             thread.setDaemon(true);
@@ -43,10 +42,10 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
 
     /** Loads the file now; a file that cannot be used at start is an error, not an empty policy set. */
     public static PolicyFileSource open(Path file, Duration pollInterval) throws IOException, InvalidPolicyFileException {
-        Object version = version(file);
-        Map<VmRef, Map<Integer, GuestNodePolicy>> policies = PolicyFile.parse(Files.readString(file));
+        String content = Files.readString(file);
+        Map<VmRef, Map<Integer, GuestNodePolicy>> policies = PolicyFile.parse(content);
         LOG.info(() -> "policy file " + file + " loaded: " + describe(policies));
-        return new PolicyFileSource(file, policies, version, pollInterval);
+        return new PolicyFileSource(file, policies, content, pollInterval);
     }
 
     @Override
@@ -56,12 +55,12 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
 
     void reloadIfChanged() {
         try {
-            Object version = version(file);
-            if (Objects.equals(version, lastSeenVersion)) {
+            String content = Files.readString(file);
+            if (content.equals(lastSeenContent)) {
                 return;
             }
-            lastSeenVersion = version;
-            Map<VmRef, Map<Integer, GuestNodePolicy>> reloaded = PolicyFile.parse(Files.readString(file));
+            lastSeenContent = content;
+            Map<VmRef, Map<Integer, GuestNodePolicy>> reloaded = PolicyFile.parse(content);
             policies = reloaded;
             LOG.info(() -> "policy file " + file + " reloaded: " + describe(reloaded));
         } catch (InvalidPolicyFileException e) {
@@ -69,11 +68,6 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
         } catch (IOException | RuntimeException e) {
             LOG.log(Level.WARNING, "policy file " + file + " cannot be read, keeping the last good policies: " + e, e);
         }
-    }
-
-    private static Object version(Path file) throws IOException {
-        BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
-        return java.util.List.of(attributes.lastModifiedTime(), attributes.size(), String.valueOf(attributes.fileKey()));
     }
 
     private static String describe(Map<VmRef, Map<Integer, GuestNodePolicy>> policies) {

@@ -1,6 +1,10 @@
 package io.numaguest.agent.protocol;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
@@ -39,6 +43,13 @@ public final class RequestParser {
     public static Request parse(byte[] payload, int fdCount) throws InvalidRequestException {
         JsonNode root;
         try {
+            // Jackson's byte parser lets overlong forms and surrogates through; the protocol says UTF-8.
+            StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(payload));
+        } catch (CharacterCodingException e) {
+            throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST, "the message is not valid UTF-8");
+        }
+        try {
             root = JSON.readTree(payload);
         } catch (IOException e) {
             throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST, "the message is not JSON: "
@@ -48,8 +59,8 @@ public final class RequestParser {
             throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST, "the message must be a JSON object");
         }
         JsonNode idNode = root.path("id");
-        String id = idNode.isTextual() && !idNode.asText().isEmpty() && idNode.asText().length() <= MAX_ID_LENGTH
-                ? idNode.asText() : null;
+        String id = idNode.isTextual() && !idNode.asText().isEmpty()
+                && idNode.asText().codePointCount(0, idNode.asText().length()) <= MAX_ID_LENGTH ? idNode.asText() : null;
         if (id == null) {
             throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST,
                     "id: required, a string of 1 to " + MAX_ID_LENGTH + " characters");
@@ -116,7 +127,7 @@ public final class RequestParser {
                 throw new FieldError(at + ": must be an object");
             }
             requireKnownFields(region, at, REGION_FIELDS);
-            int fd = (int) number(region, "fd", at, 0, MAX_FDS - 1, null);
+            int fd = (int) number(region, "fd", at, 0, Integer.MAX_VALUE, null);
             if (fd >= fdCount) {
                 throw new FieldError(ErrorCode.BAD_FD, at + ".fd: index " + fd + ", but the message carries "
                         + fdCount + " descriptor(s)");

@@ -48,16 +48,18 @@ public final class RequestHandler {
     private final RegionEnforcer enforcer;
     private final Supplier<HostTopology> topologyReader;
     private final AgentMetrics metrics;
+    private final ApplyObserver observer;
     private volatile HostTopology topology;
 
     public RequestHandler(AgentIdentity identity, PolicySource policies, PeerAuthorizer authorizer, RegionEnforcer enforcer,
-                          Supplier<HostTopology> topologyReader, AgentMetrics metrics) {
+                          Supplier<HostTopology> topologyReader, AgentMetrics metrics, ApplyObserver observer) {
         this.identity = identity;
         this.policies = policies;
         this.authorizer = authorizer;
         this.enforcer = enforcer;
         this.topologyReader = topologyReader;
         this.metrics = metrics;
+        this.observer = observer;
         this.topology = topologyReader.get();
     }
 
@@ -73,7 +75,7 @@ public final class RequestHandler {
             authorizer.authorize(peer, request.vm());
             response = switch (request.op()) {
                 case hello -> hello(request);
-                case apply -> timedApply(request, message.fds());
+                case apply -> timedApply(request, message.fds(), peer);
                 case query -> query(request, message.fds());
             };
         } catch (InvalidRequestException e) {
@@ -124,17 +126,23 @@ public final class RequestHandler {
                                   GuestNodePolicy policy, PolicyMechanism mechanism) {
     }
 
-    private ObjectNode timedApply(Request request, int[] fds) throws AgentException {
+    private ObjectNode timedApply(Request request, int[] fds, PeerCredentials peer) throws AgentException {
         long start = System.nanoTime();
         try {
-            return apply(request, fds);
+            return apply(request, fds, peer);
         } finally {
             metrics.applyLatency(System.nanoTime() - start);
         }
     }
 
-    private ObjectNode apply(Request request, int[] fds) throws AgentException {
-        List<PreparedRegion> prepared = prepare(request, fds, true);
+    private ObjectNode apply(Request request, int[] fds, PeerCredentials peer) throws AgentException {
+        List<PreparedRegion> prepared;
+        try {
+            prepared = prepare(request, fds, true);
+        } catch (RegionRefused e) {
+            observer.refused(request.vm(), peer, e.guestNode, e.failure);
+            throw e.failure;
+        }
         ObjectNode response = Responses.ok(request.id());
         ArrayNode results = response.putArray("regions");
         AgentException failure = null;
@@ -148,9 +156,11 @@ public final class RequestHandler {
                 RegionOutcome outcome = enforcer.apply(region.file(), region.range(), region.policy(), region.mechanism());
                 results.add(Responses.region(region.request(), region.range(), outcome, true));
                 metrics.regionApplied(outcome.mechanism().wireName());
+                observer.applied(request.vm(), peer, region.request().guestNode(), outcome);
             } catch (AgentException e) {
                 failure = e.within("region " + i + " (guest node " + region.request().guestNode() + ")");
                 results.add(Responses.regionNotApplied(region.request(), failure));
+                observer.refused(request.vm(), peer, region.request().guestNode(), failure);
             }
         }
         if (failure != null) {
@@ -161,7 +171,12 @@ public final class RequestHandler {
     }
 
     private ObjectNode query(Request request, int[] fds) throws AgentException {
-        List<PreparedRegion> prepared = prepare(request, fds, false);
+        List<PreparedRegion> prepared;
+        try {
+            prepared = prepare(request, fds, false);
+        } catch (RegionRefused e) {
+            throw e.failure;
+        }
         ObjectNode response = Responses.ok(request.id());
         ArrayNode results = response.putArray("regions");
         for (int i = 0; i < prepared.size(); i++) {
@@ -175,8 +190,20 @@ public final class RequestHandler {
         return response;
     }
 
+    /** A region that failed validation, and which guest node it was for. */
+    private static final class RegionRefused extends Exception {
+        final int guestNode;
+        final AgentException failure;
+
+        RegionRefused(int guestNode, AgentException failure) {
+            super(failure.getMessage(), failure, false, false);
+            this.guestNode = guestNode;
+            this.failure = failure;
+        }
+    }
+
     /** Validates every region before anything is applied, so a bad region changes nothing. */
-    private List<PreparedRegion> prepare(Request request, int[] fds, boolean withPolicy) throws AgentException {
+    private List<PreparedRegion> prepare(Request request, int[] fds, boolean withPolicy) throws RegionRefused {
         Map<Integer, GuestMemoryFile> files = new HashMap<>();
         Map<Integer, PolicyMechanism> mechanisms = new HashMap<>();
         List<PreparedRegion> prepared = new ArrayList<>();
@@ -203,7 +230,7 @@ public final class RequestHandler {
                 }
                 prepared.add(new PreparedRegion(region, file, range, policy, mechanism));
             } catch (AgentException e) {
-                throw e.within(context);
+                throw new RegionRefused(region.guestNode(), e.within(context));
             }
         }
         return prepared;

@@ -16,7 +16,6 @@ import java.util.logging.Logger;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -196,14 +195,6 @@ class PolicyFileSourceTest {
                     .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 3)));
         }
     }
-
-    @Disabled("BUG: PolicyFileSource decides that the file changed from (mtime, size, inode) only. An in-place "
-            + "rewrite that keeps the size and lands in the same mtime tick is never reloaded. The kernel stamps "
-            + "mtime from a coarse clock (4 ms steps on this ext4 host), so two same-size writes within one tick "
-            + "leave mtime unchanged; 'cp -p', 'touch -r' and tar extraction do it on purpose. Here hostNodes [0] "
-            + "becomes [1] (same size) and the mtime is set back to its old value: the agent keeps Bind [0] "
-            + "forever. Fix: also compare the content (e.g. a hash of the bytes read; the file is small), or treat "
-            + "an mtime younger than a couple of ticks as 'maybe changed' and re-read (git's racy-clean rule).")
     @Test
     void seesASameSizeRewriteWithinOneMtimeTick() throws Exception {
         Files.writeString(file, vm1Node0("Bind", "[0]"));

@@ -67,7 +67,7 @@ class AgentServerTest {
         server.bind(null);
         server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), (vm, guestNode) -> policies.find(vm, guestNode),
                 new AllowListAuthorizer(allowedUids, Set.of(), Path.of("/proc")),
-                new RegionEnforcer(OptionalLong.empty(), true), SysfsTopology.host()::read, metrics));
+                new RegionEnforcer(OptionalLong.empty(), true), SysfsTopology.host()::read, metrics, ApplyObserver.NONE));
     }
 
     @AfterEach

@@ -1,0 +1,63 @@
+package io.numaguest.agent.kubernetes;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.server.PeerAuthorizer;
+import io.numaguest.api.v1alpha1.NumaGuestMemory;
+
+/**
+ * Kubernetes mode: a process may act for a VM only from the pod that the VM's NumaGuestMemory
+ * targets. The peer's pid (SO_PEERCRED, valid in the host pid namespace the agent runs in) gives its
+ * cgroup, the cgroup gives its pod UID, and the NGM's {@code status.targetPod.uid} must be that UID.
+ * hello, which reveals only the host topology, is open to host root and to any targeted pod.
+ */
+public final class PodAuthorizer implements PeerAuthorizer {
+    private final KubernetesPolicySource policies;
+    private final String nodeName;
+    private final Path proc;
+
+    public PodAuthorizer(KubernetesPolicySource policies, String nodeName, Path proc) {
+        this.policies = policies;
+        this.nodeName = nodeName;
+        this.proc = proc;
+    }
+
+    @Override
+    public void authorize(PeerCredentials peer, VmRef vm) throws AgentException {
+        Optional<String> podUid = PodCgroup.podUidOf(proc, peer.pid());
+        if (vm == null) {
+            boolean targeted = podUid.isPresent() && policies.all().stream().anyMatch(ngm -> podUid.get().equals(targetUid(ngm)));
+            if (targeted || (peer.uid() == 0 && podUid.isEmpty())) {
+                return;
+            }
+            throw forbidden(peer, podUid, "it is not the target pod of any NumaGuestMemory on node " + nodeName);
+        }
+        if (podUid.isEmpty()) {
+            throw forbidden(peer, podUid, "it runs in no Kubernetes pod; in Kubernetes mode only a VM's pod may apply its policy");
+        }
+        NumaGuestMemory ngm = policies.forVm(vm).orElseThrow(() -> forbidden(peer, podUid,
+                "no NumaGuestMemory on node " + nodeName + " names VM " + vm));
+        String target = targetUid(ngm);
+        if (target == null) {
+            throw forbidden(peer, podUid, "NumaGuestMemory " + vm + " has no target pod yet (the operator has not scheduled it)");
+        }
+        if (!target.equals(podUid.get())) {
+            throw forbidden(peer, podUid, "NumaGuestMemory " + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName()
+                    + " targets pod " + ngm.getStatus().getTargetPod().getName() + " (" + target + ")");
+        }
+    }
+
+    private static String targetUid(NumaGuestMemory ngm) {
+        return ngm.getStatus() == null || ngm.getStatus().getTargetPod() == null ? null : ngm.getStatus().getTargetPod().getUid();
+    }
+
+    private static AgentException forbidden(PeerCredentials peer, Optional<String> podUid, String why) {
+        return new AgentException(ErrorCode.FORBIDDEN, "process " + peer.pid()
+                + podUid.map(uid -> " (pod " + uid + ")").orElse("") + " may not ask this: " + why);
+    }
+}
