@@ -1,6 +1,11 @@
 package io.numaguest.agent;
 
 import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -46,6 +51,7 @@ class AgentProcessIT {
     private Path policyFile;
     private Path log;
     private Process agent;
+    private int metricsPort;
     private int ram = -1;
 
     @BeforeEach
@@ -53,8 +59,11 @@ class AgentProcessIT {
         socket = dir.resolve("run/agent.sock");
         policyFile = Files.writeString(dir.resolve("policy.yaml"), POLICY.formatted("Bind"));
         log = dir.resolve("agent.log");
+        try (ServerSocket probe = new ServerSocket(0)) {
+            metricsPort = probe.getLocalPort();
+        }
         agent = agentProcess("--socket", socket.toString(), "--policy-file", policyFile.toString(),
-                "--metrics-port", "0", "--policy-reload-interval", "PT0.1S", "--log-format", "json").start();
+                "--metrics-port", String.valueOf(metricsPort), "--policy-reload-interval", "PT0.1S", "--log-format", "json").start();
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(socket) || !agent.isAlive());
         assertThat(agent.isAlive()).as("agent exited early: %s", logText()).isTrue();
         ram = KernelFiles.memfdCreate("guest-ram", KernelFiles.MFD_CLOEXEC);
@@ -127,6 +136,29 @@ class AgentProcessIT {
             }
             assertThat(agentFds()).isEqualTo(before);
         }
+    }
+
+    @Test
+    void metricsCountRequestsAndTheProbesAnswer() throws Exception {
+        try (VmmClient vmm = new VmmClient(socket)) {
+            vmm.request(apply("m1", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+            vmm.request(apply("m2", "vm1", "[{\"fd\":0,\"guestNode\":5}]"), ram);
+        }
+        HttpClient http = HttpClient.newHttpClient();
+        String metrics = get(http, "/metrics").body();
+        assertThat(metrics)
+                .contains("numaguest_agent_requests_total{op=\"apply\",result=\"ok\"} 1.0")
+                .contains("numaguest_agent_requests_total{op=\"apply\",result=\"NO_POLICY\"} 1.0")
+                .contains("numaguest_agent_regions_applied_total{mechanism=\"mbind\"} 1.0")
+                .contains("numaguest_agent_fds_held 0.0")
+                .contains("numaguest_agent_apply_duration_seconds_bucket");
+        assertThat(get(http, "/healthz").statusCode()).isEqualTo(200);
+        assertThat(get(http, "/readyz").statusCode()).isEqualTo(200);
+    }
+
+    private HttpResponse<String> get(HttpClient http, String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort + path)).build(),
+                HttpResponse.BodyHandlers.ofString());
     }
 
     @Test

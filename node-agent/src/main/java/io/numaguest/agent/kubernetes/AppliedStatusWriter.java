@@ -69,7 +69,7 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
         GuestNodeApplied entry = entry(peer, guestNode);
         entry.setFdKind(outcome.kind().wireName());
         entry.setMechanism(outcome.mechanism().wireName());
-        entry.setPolicy(MemoryPolicy.valueOf(outcome.policy().name()));
+        entry.setPolicy(outcome.policy());
         entry.setHostNodes(outcome.hostNodes());
         entry.setVerified(outcome.verified());
         entry.setPageSizeBytes(outcome.pageSizeBytes());

@@ -6,7 +6,7 @@ import java.util.Optional;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.agent.policy.MemoryPolicy;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.policy.VmRef;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
@@ -70,7 +70,7 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
                 .filter(g -> g.getGuestNode() != null && g.getGuestNode() == guestNode)
                 .map(GuestNodeSpec::getMigrate)
                 .anyMatch(Boolean.TRUE::equals);
-        return placed.map(p -> new GuestNodePolicy(guestNode, MemoryPolicy.valueOf(p.getPolicy().name()),
+        return placed.map(p -> new GuestNodePolicy(guestNode, p.getPolicy(),
                 p.getHostNodes() == null ? List.of() : p.getHostNodes(), null, migrate));
     }
 

@@ -20,10 +20,11 @@ import io.numaguest.agent.nativeaccess.NumaMode;
 import io.numaguest.agent.nativeaccess.PageCensus;
 import io.numaguest.agent.nativeaccess.PageMove;
 import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.agent.policy.MemoryPolicy;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicyFlag;
 import io.numaguest.agent.protocol.AgentException;
 import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.policy.KernelModes;
 
 /**
  * Puts a guest node's policy on a region of guest memory with the mechanism its kind needs, reads it
@@ -231,7 +232,7 @@ public final class RegionEnforcer {
         if (!observed.equals(readBack[1])) {
             notes.add("the policy differs within the region: its last page has " + describe(readBack[1]));
         }
-        MemoryPolicy policy = MemoryPolicy.of(observed.mode());
+        MemoryPolicy policy = KernelModes.policyOf(observed.mode());
         List<Integer> nodes = policy.takesHostNodes() ? observed.nodes().nodes() : List.of();
         Set<PolicyFlag> flags = observed.flags().stream().map(PolicyFlag::of).collect(Collectors.toSet());
         if (file.kind() == FdKind.HUGETLBFS) {
@@ -308,7 +309,7 @@ public final class RegionEnforcer {
     }
 
     private static String describe(KernelPolicy policy) {
-        MemoryPolicy named = MemoryPolicy.of(policy.mode());
+        MemoryPolicy named = KernelModes.policyOf(policy.mode());
         String flags = policy.flags().isEmpty() ? "" : " " + policy.flags().stream().map(PolicyFlag::of).map(Enum::name).sorted().toList();
         return named + (named.takesHostNodes() ? " " + policy.nodes() : "") + flags;
     }

@@ -4,7 +4,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.SortedMap;
 
-import io.numaguest.agent.policy.MemoryPolicy;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicyFlag;
 
 /**

@@ -8,6 +8,7 @@ import java.util.stream.Collectors;
 
 import io.numaguest.agent.nativeaccess.KernelPolicy;
 import io.numaguest.agent.nativeaccess.NodeMask;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /**
  * What guest NUMA node {@code guestNode} of a VM gets: a policy over host nodes. The constructor
@@ -53,7 +54,7 @@ public record GuestNodePolicy(int guestNode, MemoryPolicy policy, List<Integer> 
     }
 
     public KernelPolicy toKernel() {
-        return new KernelPolicy(policy.kernelMode(),
+        return new KernelPolicy(KernelModes.of(policy),
                 flags.stream().map(PolicyFlag::kernelFlag).collect(Collectors.toSet()), NodeMask.of(hostNodes));
     }
 }

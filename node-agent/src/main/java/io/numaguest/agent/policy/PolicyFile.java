@@ -17,6 +17,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import org.yaml.snakeyaml.error.MarkedYAMLException;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /**
  * Parses the standalone policy file. Every problem is reported with its path in the file

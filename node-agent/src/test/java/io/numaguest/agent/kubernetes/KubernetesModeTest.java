@@ -131,7 +131,7 @@ class KubernetesModeTest {
         awaitSeen(new VmRef("vms", "qemu-pod"));
 
         GuestNodePolicy zero = policies.find(VM1, 0).orElseThrow();
-        assertThat(zero.policy()).isEqualTo(io.numaguest.agent.policy.MemoryPolicy.Bind);
+        assertThat(zero.policy()).isEqualTo(MemoryPolicy.Bind);
         assertThat(zero.hostNodes()).containsExactly(0);
         assertThat(zero.migrate()).isFalse();
         GuestNodePolicy one = policies.find(VM1, 1).orElseThrow();
@@ -141,7 +141,7 @@ class KubernetesModeTest {
         assertThat(policies.find(new VmRef("vms", "vm2"), 0)).as("another node's VM").isEmpty();
         assertThat(policies.find(new VmRef("other", "vm1"), 0)).as("another namespace").isEmpty();
         assertThat(policies.find(new VmRef("vms", "qemu-pod"), 0).orElseThrow().policy())
-                .isEqualTo(io.numaguest.agent.policy.MemoryPolicy.Local);
+                .isEqualTo(MemoryPolicy.Local);
     }
 
     @Test
@@ -185,7 +185,7 @@ class KubernetesModeTest {
 
         try (AppliedStatusWriter writer = new AppliedStatusWriter(client, policies, proc)) {
             PeerCredentials vmm = processInPod(200, POD_UID);
-            writer.applied(VM1, vmm, 0, new RegionOutcome(FdKind.MEMFD, io.numaguest.agent.policy.MemoryPolicy.Bind, List.of(0),
+            writer.applied(VM1, vmm, 0, new RegionOutcome(FdKind.MEMFD, MemoryPolicy.Bind, List.of(0),
                     Set.of(), PolicyMechanism.MBIND, true, 4096, new TreeMap<>(Map.of(0, 512L)), List.of()));
             writer.refused(VM1, vmm, 1, new AgentException(ErrorCode.UNSUPPORTED_MEMORY, "guest_memfd without GUEST_MEMFD_FLAG_MMAP"));
 

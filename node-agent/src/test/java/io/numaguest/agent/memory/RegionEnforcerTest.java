@@ -20,13 +20,14 @@ import io.numaguest.agent.nativeaccess.KernelPolicy;
 import io.numaguest.agent.nativeaccess.Mapping;
 import io.numaguest.agent.nativeaccess.NumaModeFlag;
 import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.agent.policy.MemoryPolicy;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicyFlag;
 import io.numaguest.agent.protocol.AgentException;
 import io.numaguest.agent.protocol.ErrorCode;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import io.numaguest.agent.policy.KernelModes;
 
 /** The real kernel: policies set by the enforcer are read back here through mappings of the test's own. */
 class RegionEnforcerTest {
@@ -73,7 +74,7 @@ class RegionEnforcerTest {
         assertThat(outcome.verified()).isTrue();
         assertThat(outcome.kind()).isEqualTo(FdKind.MEMFD);
         KernelPolicy readBack = policyInAFreshMappingAt(SIZE - 4096);
-        assertThat(MemoryPolicy.of(readBack.mode())).isEqualTo(memoryPolicy);
+        assertThat(KernelModes.policyOf(readBack.mode())).isEqualTo(memoryPolicy);
         assertThat(readBack.nodes().nodes()).containsExactlyElementsOf(wanted.hostNodes());
     }
 
@@ -94,9 +95,9 @@ class RegionEnforcerTest {
     @Test
     void aRegionGetsItsPolicyAndTheRestOfTheFileKeepsItsOwn() throws Exception {
         apply(policy(MemoryPolicy.Bind, false), 4 * MIB, 4 * MIB);
-        assertThat(MemoryPolicy.of(policyInAFreshMappingAt(0).mode())).isEqualTo(MemoryPolicy.Default);
-        assertThat(MemoryPolicy.of(policyInAFreshMappingAt(4 * MIB).mode())).isEqualTo(MemoryPolicy.Bind);
-        assertThat(MemoryPolicy.of(policyInAFreshMappingAt(8 * MIB).mode())).isEqualTo(MemoryPolicy.Default);
+        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(0).mode())).isEqualTo(MemoryPolicy.Default);
+        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(4 * MIB).mode())).isEqualTo(MemoryPolicy.Bind);
+        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(8 * MIB).mode())).isEqualTo(MemoryPolicy.Default);
     }
 
     @Test
@@ -141,7 +142,7 @@ class RegionEnforcerTest {
                     assertThat(e.errno()).isEqualTo(22);
                     assertThat(e.getMessage()).contains("[" + missing + "]");
                 });
-        assertThat(MemoryPolicy.of(policyInAFreshMappingAt(0).mode())).isEqualTo(MemoryPolicy.Default);
+        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(0).mode())).isEqualTo(MemoryPolicy.Default);
     }
 
     @Test

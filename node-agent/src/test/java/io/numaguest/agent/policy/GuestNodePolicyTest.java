@@ -17,6 +17,7 @@ import io.numaguest.agent.nativeaccess.NumaModeFlag;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /** {@link GuestNodePolicy}: the shapes the kernel accepts, and the mbind() arguments each one becomes. */
 class GuestNodePolicyTest {
@@ -101,7 +102,7 @@ class GuestNodePolicyTest {
     @Test
     void everyMemoryPolicyHasADistinctKernelModeThatMapsBack() {
         for (MemoryPolicy policy : MemoryPolicy.values()) {
-            assertThat(MemoryPolicy.of(policy.kernelMode())).isEqualTo(policy);
+            assertThat(KernelModes.policyOf(KernelModes.of(policy))).isEqualTo(policy);
         }
         assertThat(EnumSet.allOf(MemoryPolicy.class)).hasSameSizeAs(NumaMode.values());
     }

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /** {@link PolicyFileSource}: reloads the policy file when it changes and keeps the last good policies otherwise. */
 class PolicyFileSourceTest {

@@ -12,6 +12,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /** {@link PolicyFile#parse}: the standalone policy file, and an error message that names the place of each problem. */
 class PolicyFileTest {

@@ -28,7 +28,7 @@ import io.numaguest.agent.nativeaccess.Mapping;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.NumaMode;
 import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.agent.policy.MemoryPolicy;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.testing.OpenFds;
