@@ -145,7 +145,13 @@ public final class RegionEnforcer {
                 }
             }
         }
-        List<Extent> resident = move == PageMove.NONE ? List.of() : residentExtents(file, range);
+        List<Extent> resident;
+        try {
+            resident = move == PageMove.NONE || file.allocatedBytes() == 0 ? List.of()
+                    : KernelFiles.dataExtents(file.fd(), range.offset(), range.length());
+        } catch (NativeException e) {
+            throw new AgentException(ErrorCode.INTERNAL, "finding the region's allocated pages (SEEK_DATA) failed", e);
+        }
         try (Mapping mapping = map(file, range, resident.isEmpty() ? Mapping.Access.NONE : Mapping.Access.READ)) {
             // MPOL_MF_MOVE moves only pages present in this mapping's page tables: fault in those the file has.
             for (Extent extent : resident) {
@@ -156,7 +162,15 @@ public final class RegionEnforcer {
             throw new AgentException(ErrorCode.POLICY_REJECTED, "mbind(" + policy.policy() + " " + policy.hostNodes()
                     + ") refused", e);
         }
-        KernelPolicy[] readBack = readBack(file, range);
+        KernelPolicy[] readBack;
+        try {
+            readBack = readBack(file, range);
+        } catch (NativeException e) {
+            // The policy is set (mbind returned 0); only the proof is missing.
+            notes.add("the policy could not be read back, so it is not verified: " + e.getMessage());
+            return new RegionOutcome(file.kind(), policy.policy(), policy.hostNodes(), policy.flags(), PolicyMechanism.MBIND,
+                    false, file.pageSizeBytes(), pagesByHostNode(file, range, policy.hostNodes(), notes), notes);
+        }
         for (KernelPolicy observed : readBack) {
             if (!matches(wanted, observed)) {
                 ErrorCode code = file.kind() == FdKind.GUEST_MEMFD ? ErrorCode.UNSUPPORTED_MEMORY : ErrorCode.POLICY_REJECTED;
@@ -165,35 +179,60 @@ public final class RegionEnforcer {
                         + (code == ErrorCode.UNSUPPORTED_MEMORY ? "; this kernel's guest_memfd keeps no shared policy" : ""));
             }
         }
-        if (move == PageMove.NONE && file.kind() != FdKind.GUEST_MEMFD && file.allocatedBytes() > 0) {
-            notes.add("pages allocated before this policy were not moved (migrate: false)");
+        if (file.allocatedBytes() > 0) {
+            if (file.kind() == FdKind.GUEST_MEMFD) {
+                notes.add("the guest_memfd already had " + file.allocatedBytes() + " bytes allocated; those pages cannot "
+                        + "move and keep the placement they were allocated with");
+            } else if (move == PageMove.NONE) {
+                notes.add("pages allocated before this policy were not moved (migrate: false)");
+            }
         }
         return new RegionOutcome(file.kind(), policy.policy(), policy.hostNodes(), policy.flags(), PolicyMechanism.MBIND,
-                true, file.pageSizeBytes(), pagesByHostNode(file, range, policy.hostNodes()), notes);
+                true, file.pageSizeBytes(), pagesByHostNode(file, range, policy.hostNodes(), notes), notes);
     }
 
     private RegionOutcome applyByPrefault(GuestMemoryFile file, Extent range, GuestNodePolicy policy) throws AgentException {
         KernelPolicy wanted = policy.toKernel();
         List<String> notes = new ArrayList<>(List.of("hugetlbfs keeps no shared policy: the agent allocated the region's "
                 + "huge pages now, in its own mapping, under the policy; they stay in the file"));
-        PageCensus census;
-        try (Mapping mapping = map(file, range, Mapping.Access.READ_WRITE)) {
-            mapping.bind(wanted, PageMove.NONE);
+        String hugePages = range.length() / file.pageSizeBytes() + " huge pages of " + file.pageSizeBytes() + " bytes";
+        Mapping mapping;
+        try {
+            mapping = map(file, range, Mapping.Access.READ_WRITE);
+        } catch (NativeException e) {
+            throw new AgentException(ErrorCode.POLICY_REJECTED, "could not reserve " + hugePages + " (mmap; is the huge page "
+                    + "pool large enough, see nr_hugepages, and does the agent's hugetlb cgroup allow them?)", e);
+        }
+        PageCensus census = null;
+        try (mapping) {
+            try {
+                mapping.bind(wanted, PageMove.NONE);
+            } catch (NativeException e) {
+                throw new AgentException(ErrorCode.POLICY_REJECTED, "mbind(" + policy.policy() + " " + policy.hostNodes()
+                        + ") on hugetlbfs refused", e);
+            }
             try {
                 mapping.populate(0, range.length(), true);
             } catch (NativeException e) {
-                throw new AgentException(ErrorCode.POLICY_REJECTED, "could not allocate " + range.length() / file.pageSizeBytes()
-                        + " huge pages of " + file.pageSizeBytes() + " bytes under " + policy.policy() + " " + policy.hostNodes()
-                        + " (is the huge page pool of those nodes large enough? see nr_hugepages)", e);
+                throw new AgentException(ErrorCode.POLICY_REJECTED, "could not allocate " + hugePages + " under "
+                        + policy.policy() + " " + policy.hostNodes() + " (is the huge page pool of those nodes large enough?)", e);
             }
             if (policy.migrate()) {
                 // Pages that existed before were only mapped by the populate above; move them now.
-                mapping.bind(wanted, canMoveAll ? PageMove.MOVE_ALL : PageMove.MOVE);
+                tryMove(mapping, wanted, notes);
             }
-            census = mapping.census(file.pageSizeBytes(), List.of(new Extent(0, range.length())));
+            try {
+                census = mapping.census(file.pageSizeBytes(), List.of(new Extent(0, range.length())));
+            } catch (NativeException e) {
+                notes.add("the huge pages are allocated but could not be counted (move_pages), so they are not verified: "
+                        + e.getMessage());
+            }
         } catch (NativeException e) {
-            throw new AgentException(ErrorCode.POLICY_REJECTED, "mbind(" + policy.policy() + " " + policy.hostNodes()
-                    + ") on hugetlbfs refused", e);
+            notes.add("unmapping the agent's mapping failed: " + e.getMessage());
+        }
+        if (census == null) {
+            return new RegionOutcome(file.kind(), policy.policy(), policy.hostNodes(), policy.flags(),
+                    PolicyMechanism.HUGETLB_PREFAULT, false, file.pageSizeBytes(), null, notes);
         }
         Set<Integer> outside = new HashSet<>(census.pagesByNode().keySet());
         if (policy.policy().takesHostNodes()) {
@@ -226,7 +265,12 @@ public final class RegionEnforcer {
         if (file.kind() == FdKind.GUEST_MEMFD && mechanismFor(file) != PolicyMechanism.MBIND) {
             throw new AgentException(ErrorCode.UNSUPPORTED_MEMORY, "this guest_memfd cannot be mapped, so its policy cannot be read");
         }
-        KernelPolicy[] readBack = readBack(file, range);
+        KernelPolicy[] readBack;
+        try {
+            readBack = readBack(file, range);
+        } catch (NativeException e) {
+            throw new AgentException(ErrorCode.INTERNAL, "get_mempolicy on a fresh mapping failed", e);
+        }
         KernelPolicy observed = readBack[0];
         List<String> notes = new ArrayList<>();
         if (!observed.equals(readBack[1])) {
@@ -240,15 +284,21 @@ public final class RegionEnforcer {
                     + "where its huge pages are is not observable without faulting them");
         }
         return new RegionOutcome(file.kind(), policy, nodes, flags, null, false, file.pageSizeBytes(),
-                pagesByHostNode(file, range, nodes), notes);
+                pagesByHostNode(file, range, nodes, notes), notes);
+    }
+
+    private void tryMove(Mapping mapping, KernelPolicy wanted, List<String> notes) {
+        try {
+            mapping.bind(wanted, canMoveAll ? PageMove.MOVE_ALL : PageMove.MOVE);
+        } catch (NativeException e) {
+            notes.add("pages allocated before could not be moved: " + e.getMessage());
+        }
     }
 
     /** The policy at the first and the last page of the range, read through a mapping of its own. */
-    private static KernelPolicy[] readBack(GuestMemoryFile file, Extent range) throws AgentException {
+    private static KernelPolicy[] readBack(GuestMemoryFile file, Extent range) throws NativeException {
         try (Mapping fresh = map(file, range, Mapping.Access.NONE)) {
             return new KernelPolicy[] {fresh.policyAt(0), fresh.policyAt(range.length() - file.pageSizeBytes())};
-        } catch (NativeException e) {
-            throw new AgentException(ErrorCode.INTERNAL, "get_mempolicy on a fresh mapping failed", e);
         }
     }
 
@@ -257,15 +307,23 @@ public final class RegionEnforcer {
      * already has); every node of the policy appears, with 0 if nothing is there. Null where pages
      * cannot be seen without allocating them (hugetlbfs) or are in no page table (guest_memfd).
      */
-    private static SortedMap<Integer, Long> pagesByHostNode(GuestMemoryFile file, Extent range, List<Integer> policyNodes)
-            throws AgentException {
+    private static SortedMap<Integer, Long> pagesByHostNode(GuestMemoryFile file, Extent range, List<Integer> policyNodes,
+                                                            List<String> notes) {
         if (file.kind() != FdKind.MEMFD && file.kind() != FdKind.SHMEM) {
             return null;
         }
-        List<Extent> resident = residentExtents(file, range);
-        if (resident.isEmpty()) {
-            return withPolicyNodes(new TreeMap<>(), policyNodes);
+        try {
+            List<Extent> resident = file.allocatedBytes() == 0 ? List.of() // st_blocks: no pages at all, nothing to look for
+                    : KernelFiles.dataExtents(file.fd(), range.offset(), range.length());
+            return resident.isEmpty() ? withPolicyNodes(new TreeMap<>(), policyNodes) : census(file, range, resident, policyNodes);
+        } catch (NativeException e) {
+            notes.add("the region's pages could not be counted: " + e.getMessage());
+            return null;
         }
+    }
+
+    private static SortedMap<Integer, Long> census(GuestMemoryFile file, Extent range, List<Extent> resident,
+                                                   List<Integer> policyNodes) throws NativeException {
         try (Mapping fresh = map(file, range, Mapping.Access.READ)) {
             List<Extent> inMapping = new ArrayList<>();
             for (Extent extent : resident) {
@@ -274,19 +332,6 @@ public final class RegionEnforcer {
                 inMapping.add(relative);
             }
             return withPolicyNodes(fresh.census(file.pageSizeBytes(), inMapping).pagesByNode(), policyNodes);
-        } catch (NativeException e) {
-            throw new AgentException(ErrorCode.INTERNAL, "counting the region's pages failed", e);
-        }
-    }
-
-    private static List<Extent> residentExtents(GuestMemoryFile file, Extent range) throws AgentException {
-        if (file.allocatedBytes() == 0) {
-            return List.of(); // st_blocks: the file has no pages at all, no need to look
-        }
-        try {
-            return KernelFiles.dataExtents(file.fd(), range.offset(), range.length());
-        } catch (NativeException e) {
-            throw new AgentException(ErrorCode.INTERNAL, "finding the region's allocated pages failed", e);
         }
     }
 

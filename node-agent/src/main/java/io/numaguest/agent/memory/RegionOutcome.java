@@ -19,4 +19,11 @@ public record RegionOutcome(FdKind kind, MemoryPolicy policy, List<Integer> host
         flags = Set.copyOf(flags);
         notes = List.copyOf(notes);
     }
+
+    /** The same outcome, no longer verified, for a reason the kernel's read-back cannot see. */
+    public RegionOutcome unverified(String why) {
+        List<String> more = new java.util.ArrayList<>(notes);
+        more.add(why);
+        return new RegionOutcome(kind, policy, hostNodes, flags, mechanism, false, pageSizeBytes, pagesByHostNode, more);
+    }
 }

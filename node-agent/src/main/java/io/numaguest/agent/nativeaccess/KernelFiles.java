@@ -60,6 +60,14 @@ public final class KernelFiles {
         return extents;
     }
 
+    /** How the descriptor was opened (fcntl F_GETFL). */
+    public static OpenMode openMode(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            int flags = (int) Libc.call("fcntl(F_GETFL)", arena, slot -> (int) Libc.FCNTL.invokeExact(slot, fd, Libc.F_GETFL));
+            return OpenMode.of(flags);
+        }
+    }
+
     /** Closes an fd; returns false when close(2) failed (EBADF would mean a double close: a bug). */
     public static boolean close(int fd) {
         try (Arena arena = Arena.ofConfined()) {

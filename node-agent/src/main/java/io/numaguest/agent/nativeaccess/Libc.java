@@ -32,6 +32,7 @@ final class Libc {
     static final int MADV_POPULATE_WRITE = 23;
     static final int SEEK_DATA = 3;
     static final int SEEK_HOLE = 4;
+    static final int F_GETFL = 3;
 
     static final int AF_UNIX = 1;
     static final int SOCK_SEQPACKET = 5;
@@ -74,6 +75,7 @@ final class Libc {
     static final MethodHandle FSTATFS;
     static final MethodHandle LSEEK;
     static final MethodHandle CLOSE;
+    static final MethodHandle FCNTL;
     static final MethodHandle SOCKET;
     static final MethodHandle BIND;
     static final MethodHandle LISTEN;
@@ -105,6 +107,8 @@ final class Libc {
         FSTATFS = handle(linker, libc, "fstatfs", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
         LSEEK = handle(linker, libc, "lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
         CLOSE = handle(linker, libc, "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        FCNTL = linker.downcallHandle(libc.find("fcntl").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT),
+                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
         SOCKET = handle(linker, libc, "socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         BIND = handle(linker, libc, "bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         LISTEN = handle(linker, libc, "listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));

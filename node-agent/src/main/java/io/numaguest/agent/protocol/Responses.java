@@ -108,8 +108,8 @@ public final class Responses {
     }
 
     /** A region of an apply that failed, or was not attempted after an earlier one failed. */
-    public static ObjectNode regionNotApplied(Request.RegionRequest request, AgentException failure) {
-        ObjectNode region = regionHeader(request.guestNode(), request.fd(), request.offset(), request.length());
+    public static ObjectNode regionNotApplied(Request.RegionRequest request, Extent range, AgentException failure) {
+        ObjectNode region = regionHeader(request.guestNode(), request.fd(), range.offset(), range.length());
         region.put("applied", false);
         if (failure != null) {
             region.set("error", errorObject(failure.code(), failure.getMessage(), failure.errno()));

@@ -1,10 +1,12 @@
 package io.numaguest.agent.server;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.SortedSet;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -18,6 +20,7 @@ import io.numaguest.agent.memory.RegionEnforcer;
 import io.numaguest.agent.memory.RegionOutcome;
 import io.numaguest.agent.nativeaccess.Extent;
 import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.OpenMode;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.nativeaccess.ReceivedMessage;
 import io.numaguest.agent.policy.GuestNodePolicy;
@@ -29,6 +32,8 @@ import io.numaguest.agent.protocol.Request;
 import io.numaguest.agent.protocol.RequestParser;
 import io.numaguest.agent.protocol.Responses;
 import io.numaguest.agent.topology.HostTopology;
+import io.numaguest.agent.topology.MemsAllowed;
+import io.numaguest.agent.topology.NodeList;
 
 /**
  * Answers one message: parse, authorize, validate every region, then apply (or query) them in order.
@@ -37,6 +42,7 @@ import io.numaguest.agent.topology.HostTopology;
  */
 public final class RequestHandler {
     private static final Logger LOG = Logger.getLogger(RequestHandler.class.getName());
+    private static final Path PROC = Path.of("/proc");
 
     /** Identity reported by hello. */
     public record AgentIdentity(String version, String nodeName) {
@@ -121,9 +127,12 @@ public final class RequestHandler {
         return Responses.hello(request.id(), identity.version(), identity.nodeName(), 4096, current, mechanisms);
     }
 
-    /** A region after validation: everything needed to apply it without another check. */
+    /**
+     * A region after validation: everything needed to apply it without another check.
+     * {@code vmmCaveat}: why the kernel will honour the policy only in part for this VMM, or null.
+     */
     private record PreparedRegion(Request.RegionRequest request, GuestMemoryFile file, Extent range,
-                                  GuestNodePolicy policy, PolicyMechanism mechanism) {
+                                  GuestNodePolicy policy, PolicyMechanism mechanism, String vmmCaveat) {
     }
 
     private ObjectNode timedApply(Request request, int[] fds, PeerCredentials peer) throws AgentException {
@@ -138,7 +147,7 @@ public final class RequestHandler {
     private ObjectNode apply(Request request, int[] fds, PeerCredentials peer) throws AgentException {
         List<PreparedRegion> prepared;
         try {
-            prepared = prepare(request, fds, true);
+            prepared = prepare(request, fds, peer);
         } catch (RegionRefused e) {
             observer.refused(request.vm(), peer, e.guestNode, e.failure);
             throw e.failure;
@@ -149,17 +158,25 @@ public final class RequestHandler {
         for (int i = 0; i < prepared.size(); i++) {
             PreparedRegion region = prepared.get(i);
             if (failure != null) {
-                results.add(Responses.regionNotApplied(region.request(), null));
+                results.add(Responses.regionNotApplied(region.request(), region.range(), null));
                 continue;
             }
+            String context = "region " + i + " (guest node " + region.request().guestNode() + ")";
             try {
                 RegionOutcome outcome = enforcer.apply(region.file(), region.range(), region.policy(), region.mechanism());
+                if (region.vmmCaveat() != null) {
+                    outcome = outcome.unverified(region.vmmCaveat());
+                }
                 results.add(Responses.region(region.request(), region.range(), outcome, true));
                 metrics.regionApplied(outcome.mechanism().wireName());
                 observer.applied(request.vm(), peer, region.request().guestNode(), outcome);
-            } catch (AgentException e) {
-                failure = e.within("region " + i + " (guest node " + region.request().guestNode() + ")");
-                results.add(Responses.regionNotApplied(region.request(), failure));
+            } catch (AgentException | RuntimeException e) {
+                if (e instanceof RuntimeException) {
+                    LOG.log(Level.SEVERE, "applying " + context + " of request " + request.id() + " failed unexpectedly", e);
+                }
+                failure = e instanceof AgentException refusal ? refusal.within(context)
+                        : new AgentException(ErrorCode.INTERNAL, context + ": the agent failed: " + e);
+                results.add(Responses.regionNotApplied(region.request(), region.range(), failure));
                 observer.refused(request.vm(), peer, region.request().guestNode(), failure);
             }
         }
@@ -173,7 +190,7 @@ public final class RequestHandler {
     private ObjectNode query(Request request, int[] fds) throws AgentException {
         List<PreparedRegion> prepared;
         try {
-            prepared = prepare(request, fds, false);
+            prepared = prepare(request, fds, null);
         } catch (RegionRefused e) {
             throw e.failure;
         }
@@ -202,8 +219,15 @@ public final class RequestHandler {
         }
     }
 
-    /** Validates every region before anything is applied, so a bad region changes nothing. */
-    private List<PreparedRegion> prepare(Request request, int[] fds, boolean withPolicy) throws RegionRefused {
+    /**
+     * Validates every region before anything is applied, so a bad region changes nothing.
+     *
+     * @param applyingFor the peer of an apply, whose policies are looked up and checked; null for a query
+     */
+    private List<PreparedRegion> prepare(Request request, int[] fds, PeerCredentials applyingFor) throws RegionRefused {
+        boolean withPolicy = applyingFor != null;
+        Optional<SortedSet<Integer>> vmmMems = withPolicy
+                ? MemsAllowed.of(PROC.resolve(applyingFor.pid() + "/status")) : Optional.empty();
         Map<Integer, GuestMemoryFile> files = new HashMap<>();
         Map<Integer, PolicyMechanism> mechanisms = new HashMap<>();
         List<PreparedRegion> prepared = new ArrayList<>();
@@ -220,15 +244,21 @@ public final class RequestHandler {
                 checkNoOverlap(prepared, region.fd(), range);
                 GuestNodePolicy policy = null;
                 PolicyMechanism mechanism = null;
+                String caveat = null;
                 if (withPolicy) {
+                    if (file.openMode() != OpenMode.READ_WRITE) {
+                        throw new AgentException(ErrorCode.BAD_FD, "descriptor is open read-only: the agent sets a file's policy "
+                                + "(and moves its pages) only through a descriptor open read-write, as the VMM's own is");
+                    }
                     policy = policyFor(request, region);
+                    caveat = vmmCaveat(policy, applyingFor, vmmMems);
                     mechanism = mechanisms.get(region.fd());
                     if (mechanism == null) {
                         mechanism = enforcer.mechanismFor(file);
                         mechanisms.put(region.fd(), mechanism);
                     }
                 }
-                prepared.add(new PreparedRegion(region, file, range, policy, mechanism));
+                prepared.add(new PreparedRegion(region, file, range, policy, mechanism, caveat));
             } catch (AgentException e) {
                 throw new RegionRefused(region.guestNode(), e.within(context));
             }
@@ -251,6 +281,26 @@ public final class RequestHandler {
             }
         }
         return policy;
+    }
+
+    /**
+     * A shared policy is evaluated in the task that allocates, the VMM, and the kernel confines every
+     * allocation to that task's cpuset mems. Host nodes outside them are ignored: all of them, and the
+     * policy cannot work at all (refused); some of them, and it works in part (not verified).
+     */
+    private static String vmmCaveat(GuestNodePolicy policy, PeerCredentials vmm, Optional<SortedSet<Integer>> vmmMems)
+            throws AgentException {
+        if (vmmMems.isEmpty() || !policy.policy().takesHostNodes() || vmmMems.get().containsAll(policy.hostNodes())) {
+            return null;
+        }
+        List<Integer> usable = policy.hostNodes().stream().filter(vmmMems.get()::contains).toList();
+        String mems = "the VMM (pid " + vmm.pid() + ") may allocate only on host nodes " + NodeList.format(vmmMems.get())
+                + " (its cpuset's mems)";
+        if (usable.isEmpty()) {
+            throw new AgentException(ErrorCode.POLICY_REJECTED, mems + ", so the kernel would ignore a policy on host nodes "
+                    + policy.hostNodes() + ": place this guest node within the VMM's cpuset, or widen it");
+        }
+        return mems + ": of host nodes " + policy.hostNodes() + " only " + usable + " can be used";
     }
 
     private static void checkNoOverlap(List<PreparedRegion> earlier, int fd, Extent range) throws AgentException {

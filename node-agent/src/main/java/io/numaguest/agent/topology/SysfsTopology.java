@@ -6,7 +6,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.SortedSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -40,7 +39,7 @@ public final class SysfsTopology {
                 nodes.add(readNode(id, nodeRoot.resolve("node" + id)));
             }
             SortedSet<Integer> memoryNodes = NodeList.parse(Files.readString(nodeRoot.resolve("has_memory")));
-            return new HostTopology(nodes, memoryNodes, allowedMems().orElse(memoryNodes));
+            return new HostTopology(nodes, memoryNodes, MemsAllowed.of(selfStatus).orElse(memoryNodes));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read the NUMA topology under " + nodeRoot + ": " + e.getMessage(), e);
         }
@@ -86,13 +85,4 @@ public final class SysfsTopology {
         return pools;
     }
 
-    /** Empty only on a kernel without cpusets, where nothing narrows the nodes a policy may name. */
-    private Optional<SortedSet<Integer>> allowedMems() throws IOException {
-        for (String line : Files.readAllLines(selfStatus)) {
-            if (line.startsWith("Mems_allowed_list:")) {
-                return Optional.of(NodeList.parse(line.substring("Mems_allowed_list:".length())));
-            }
-        }
-        return Optional.empty();
-    }
 }

@@ -11,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import io.numaguest.agent.nativeaccess.FileStat;
 import io.numaguest.agent.nativeaccess.FsStat;
 import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.OpenMode;
 import io.numaguest.agent.protocol.AgentException;
 import io.numaguest.agent.protocol.ErrorCode;
 import io.numaguest.agent.testing.OpenFds;
@@ -27,7 +28,7 @@ class GuestMemoryFileTest {
     @Test
     void guestMemfdOnItsOwnFilesystemKeepsASharedPolicy() throws Exception {
         GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.GUEST_MEMFD_MAGIC, 4096),
-                new FileStat(1, S_IFREG | 0600, GIB, 0), () -> "/[kvm-gmem]");
+                new FileStat(1, S_IFREG | 0600, GIB, 0), OpenMode.READ_WRITE, () -> "/[kvm-gmem]");
         assertThat(file.kind()).isEqualTo(FdKind.GUEST_MEMFD);
         assertThat(file.sharedPolicy()).isTrue();
         assertThat(file.sizeBytes()).isEqualTo(GIB);
@@ -36,7 +37,7 @@ class GuestMemoryFileTest {
     @Test
     void guestMemfdBefore619IsAnAnonymousInodeWithoutSharedPolicy() throws Exception {
         GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
-                new FileStat(1, 0600, GIB, 0), () -> "anon_inode:[kvm-gmem]");
+                new FileStat(1, 0600, GIB, 0), OpenMode.READ_WRITE, () -> "anon_inode:[kvm-gmem]");
         assertThat(file.kind()).isEqualTo(FdKind.GUEST_MEMFD);
         assertThat(file.sharedPolicy()).isFalse();
     }
@@ -44,7 +45,7 @@ class GuestMemoryFileTest {
     @Test
     void legacyGuestMemfdIsRefusedAsUnsupportedMemoryUnlessFbindIsConfigured() throws Exception {
         GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
-                new FileStat(1, 0600, GIB, 0), () -> "anon_inode:[kvm-gmem]");
+                new FileStat(1, 0600, GIB, 0), OpenMode.READ_WRITE, () -> "anon_inode:[kvm-gmem]");
         assertThatThrownBy(() -> new RegionEnforcer(OptionalLong.empty(), false).mechanismFor(file))
                 .isInstanceOfSatisfying(AgentException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED_MEMORY);
@@ -56,7 +57,7 @@ class GuestMemoryFileTest {
     @Test
     void otherAnonymousInodesAreNotGuestMemory() {
         assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
-                new FileStat(1, 0600, 0, 0), () -> "anon_inode:[eventfd]"))
+                new FileStat(1, 0600, 0, 0), OpenMode.READ_WRITE, () -> "anon_inode:[eventfd]"))
                 .isInstanceOfSatisfying(AgentException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD);
                     assertThat(e.getMessage()).contains("anon_inode:[eventfd]");
@@ -66,7 +67,7 @@ class GuestMemoryFileTest {
     @Test
     void hugetlbfsPageSizeComesFromTheFilesystem() throws Exception {
         GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.HUGETLBFS_MAGIC, 2 << 20),
-                new FileStat(1, S_IFREG | 0600, GIB, 0), () -> "/memfd:ram (deleted)");
+                new FileStat(1, S_IFREG | 0600, GIB, 0), OpenMode.READ_WRITE, () -> "/memfd:ram (deleted)");
         assertThat(file.kind()).isEqualTo(FdKind.HUGETLBFS);
         assertThat(file.pageSizeBytes()).isEqualTo(2 << 20);
     }
@@ -75,7 +76,7 @@ class GuestMemoryFileTest {
     void aRegularFileOnADiskFilesystemIsRefusedNamingTheMagic() {
         long ext4 = 0xef53;
         assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(ext4, 4096),
-                new FileStat(1, S_IFREG | 0644, 4096, 8), () -> "/var/lib/disk.img"))
+                new FileStat(1, S_IFREG | 0644, 4096, 8), OpenMode.READ_WRITE, () -> "/var/lib/disk.img"))
                 .isInstanceOfSatisfying(AgentException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD);
                     assertThat(e.getMessage()).contains("0xef53");
@@ -132,8 +133,36 @@ class GuestMemoryFileTest {
         for (int i = 0; i < types.length; i++) {
             int mode = types[i];
             assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(FsStat.TMPFS_MAGIC, 4096),
-                    new FileStat(1, mode | 0600, 0, 0), () -> "/dev/shm/x"))
+                    new FileStat(1, mode | 0600, 0, 0), OpenMode.READ_WRITE, () -> "/dev/shm/x"))
                     .hasMessageContaining(names[i]);
+        }
+    }
+
+    @Test
+    void descriptorsThatCannotBeMappedAreRefused() {
+        for (OpenMode mode : new OpenMode[] {OpenMode.PATH_ONLY, OpenMode.WRITE_ONLY}) {
+            assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(FsStat.TMPFS_MAGIC, 4096),
+                    new FileStat(1, S_IFREG | 0600, GIB, 0), mode, () -> "/memfd:ram (deleted)"))
+                    .isInstanceOfSatisfying(AgentException.class, e -> {
+                        assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD);
+                        assertThat(e.getMessage()).contains("read-write");
+                    });
+        }
+    }
+
+    @Test
+    void theOpenModeOfARealDescriptorIsSeen() throws Exception {
+        Path shm = Files.createTempFile(Path.of("/dev/shm"), "numaguest-test", ".ram");
+        try (RandomAccessFile raf = new RandomAccessFile(shm.toFile(), "r")) {
+            assertThat(GuestMemoryFile.inspect(OpenFds.fdOf(shm)).openMode()).isEqualTo(OpenMode.READ_ONLY);
+        } finally {
+            Files.delete(shm);
+        }
+        int fd = KernelFiles.memfdCreate("mode", KernelFiles.MFD_CLOEXEC);
+        try {
+            assertThat(GuestMemoryFile.inspect(fd).openMode()).isEqualTo(OpenMode.READ_WRITE);
+        } finally {
+            KernelFiles.close(fd);
         }
     }
 }

@@ -201,6 +201,26 @@ class AgentServerTest {
     }
 
     @Test
+    void aReadOnlyDescriptorMayBeQueriedButNotChanged() throws Exception {
+        startAgent(8);
+        Path shm = Files.createTempFile(Path.of("/dev/shm"), "numaguest-test", ".ram");
+        try (java.io.RandomAccessFile writer = new java.io.RandomAccessFile(shm.toFile(), "rw")) {
+            writer.setLength(MIB);
+        }
+        try (java.io.RandomAccessFile reader = new java.io.RandomAccessFile(shm.toFile(), "r"); VmmClient vmm = new VmmClient(socket)) {
+            int readOnly = OpenFds.fdOf(shm);
+            JsonNode refused = vmm.request(apply("ro", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), readOnly);
+            assertThat(code(refused)).isEqualTo("BAD_FD");
+            assertThat(refused.path("error").path("message").asText()).contains("read-only");
+            JsonNode queried = vmm.request(apply("q", "vm1", "[{\"fd\":0,\"guestNode\":0}]").replace("apply", "query"), readOnly);
+            assertThat(queried.path("ok").asBoolean()).as(queried.toString()).isTrue();
+            assertThat(queried.path("regions").get(0).path("fdKind").asText()).isEqualTo("shmem");
+        } finally {
+            Files.delete(shm);
+        }
+    }
+
+    @Test
     void aPeerNotOnTheAllowListIsForbidden() throws Exception {
         allowedUids = Set.of(4242); // the test runs as some other uid, and root is not on this list
         startAgent(8);
