@@ -10,8 +10,12 @@ COPY node-agent/target/numaguest-node-agent.jar /opt/numaguest/numaguest-node-ag
 
 # Runs as root (UID 0), on purpose. The Helm chart drops every capability but SYS_NICE, forbids
 # privilege escalation and mounts the root filesystem read-only. Root is needed because:
-#  - Kubernetes makes added capabilities (SYS_NICE, for mbind with MPOL_MF_MOVE_ALL) effective only
-#    for UID 0; a non-root user would need ambient capabilities, which Kubernetes cannot grant;
+#  - Kubernetes makes added capabilities effective only for UID 0; a non-root user would need
+#    ambient capabilities, which Kubernetes cannot grant. The agent needs SYS_NICE because the
+#    moby/containerd RuntimeDefault seccomp profile allows mbind, get_mempolicy and set_mempolicy
+#    only with CAP_SYS_NICE, and because mbind(MPOL_MF_MOVE_ALL) needs it to move pages the VMM maps
+#    too. (RuntimeDefault also refuses move_pages, so the chart runs the agent Unconfined by default:
+#    see agent.seccompProfile in values.yaml.)
 #  - the agent creates its socket in a root-owned host directory (/run/numaguest) and reads
 #    /proc/<pid>/cgroup of VMM processes in other pods to tell which pod a peer belongs to.
 USER 0:0

@@ -107,12 +107,64 @@ class AgentDaemonSetTest {
   }
 
   @Test
+  void seccompDefaultsToUnconfinedBecauseRuntimeDefaultRefusesTheNumaSyscalls() {
+    // RuntimeDefault (moby/containerd) never allows move_pages and allows mbind/get_mempolicy only
+    // with CAP_SYS_NICE (older containerd: not at all); see agent.seccompProfile in values.yaml.
+    JsonNode seccomp = agent.path("securityContext").path("seccompProfile");
+    assertThat(seccomp.path("type").asText()).isEqualTo("Unconfined");
+    assertThat(seccomp.has("localhostProfile")).isFalse();
+    // One place decides: no pod-level profile that the container's would silently override.
+    assertThat(pod.path("securityContext").has("seccompProfile")).isFalse();
+  }
+
+  @Test
+  void localhostSeccompProfileIsRenderedWithItsPath() {
+    JsonNode ds = Chart.render(Map.of(
+            "agent.seccompProfile.type", "Localhost",
+            "agent.seccompProfile.localhostProfile", "profiles/numaguest-agent.json"))
+        .single("DaemonSet");
+    JsonNode seccomp = container(ds).path("securityContext").path("seccompProfile");
+    assertThat(seccomp.path("type").asText()).isEqualTo("Localhost");
+    assertThat(seccomp.path("localhostProfile").asText()).isEqualTo("profiles/numaguest-agent.json");
+    // The rest of the hardening does not depend on the profile.
+    assertThat(texts(container(ds).path("securityContext").path("capabilities").path("add")))
+        .containsExactly("SYS_NICE");
+  }
+
+  @Test
+  void runtimeDefaultSeccompCanBeChosen() {
+    JsonNode ds = Chart.render("agent.seccompProfile.type", "RuntimeDefault").single("DaemonSet");
+    JsonNode seccomp = container(ds).path("securityContext").path("seccompProfile");
+    assertThat(seccomp.path("type").asText()).isEqualTo("RuntimeDefault");
+    assertThat(seccomp.has("localhostProfile")).isFalse();
+  }
+
+  @Test
+  void hugepagesForHugetlbPrefaultKeepTheAgentBurstable() {
+    // Without a hugepages-<size> request kubelet caps the pod's hugetlb cgroup at 0 and the agent
+    // cannot prefault; requesting them must not trip the Guaranteed-QoS guard.
+    JsonNode ds = Chart.render(Map.of(
+            "agent.resources.requests.hugepages-2Mi", "16Gi",
+            "agent.resources.limits.hugepages-2Mi", "16Gi"))
+        .single("DaemonSet");
+    JsonNode resources = container(ds).path("resources");
+    assertThat(resources.path("limits").path("hugepages-2Mi").asText()).isEqualTo("16Gi");
+    assertThat(resources.path("requests").path("hugepages-2Mi").asText()).isEqualTo("16Gi");
+    assertThat(resources.path("limits").has("cpu")).isFalse();
+    // The default requests none.
+    assertThat(agent.path("resources").path("limits").has("hugepages-2Mi")).isFalse();
+    assertThat(agent.path("resources").path("requests").has("hugepages-2Mi")).isFalse();
+  }
+
+  @Test
   void privilegedOnlyWhenTheValueAsks() {
     JsonNode ds = Chart.render("agent.privileged", true).single("DaemonSet");
     JsonNode securityContext = container(ds).path("securityContext");
     assertThat(securityContext.path("privileged").asBoolean(false)).isTrue();
     // The API server rejects privileged: true together with allowPrivilegeEscalation: false.
     assertThat(securityContext.has("allowPrivilegeEscalation")).isFalse();
+    // Privileged containers always run without seccomp: no profile that would suggest otherwise.
+    assertThat(securityContext.has("seccompProfile")).isFalse();
   }
 
   @Test

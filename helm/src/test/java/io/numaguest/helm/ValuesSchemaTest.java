@@ -47,6 +47,33 @@ class ValuesSchemaTest {
   }
 
   @Test
+  void seccompProfileTypeMustBeKnownAndLocalhostNeedsARelativePath() {
+    assertThatThrownBy(() -> Chart.render("agent.seccompProfile.type", "Strict"))
+        .hasMessageContaining("seccompProfile");
+    assertThatThrownBy(() -> Chart.render("agent.seccompProfile.type", "runtime/default"))
+        .hasMessageContaining("seccompProfile");
+    // Localhost without a profile, with an absolute or escaping path: the kubelet would refuse them.
+    assertThatThrownBy(() -> Chart.render("agent.seccompProfile.type", "Localhost"))
+        .hasMessageContaining("localhostProfile");
+    assertThatThrownBy(() -> Chart.render(Map.of(
+            "agent.seccompProfile.type", "Localhost",
+            "agent.seccompProfile.localhostProfile", "/var/lib/kubelet/seccomp/agent.json")))
+        .hasMessageContaining("localhostProfile");
+    assertThatThrownBy(() -> Chart.render(Map.of(
+            "agent.seccompProfile.type", "Localhost",
+            "agent.seccompProfile.localhostProfile", "../agent.json")))
+        .hasMessageContaining("localhostProfile");
+    // The API server accepts localhostProfile only with type Localhost.
+    assertThatThrownBy(() -> Chart.render("agent.seccompProfile.localhostProfile", "profiles/agent.json"))
+        .hasMessageContaining("localhostProfile");
+    assertThatThrownBy(() -> Chart.render("agent.seccompProfile.profile", "x"))
+        .hasMessageContaining("profile");
+    // agent.seccompProfile is the only place for it.
+    assertThatThrownBy(() -> Chart.render("agent.securityContext.seccompProfile.type", "RuntimeDefault"))
+        .hasMessageContaining("seccompProfile");
+  }
+
+  @Test
   void denyAndWarnCannotBeCombined() {
     // The API server refuses such a binding; the schema says so at install time.
     assertThatThrownBy(() -> Chart.render(Map.of(
