@@ -27,6 +27,7 @@ import io.numaguest.agent.kubernetes.AppliedStatusWriter;
 import io.numaguest.agent.kubernetes.KubernetesPolicySource;
 import io.numaguest.agent.kubernetes.NodeTopologyPublisher;
 import io.numaguest.agent.kubernetes.PodAuthorizer;
+import io.numaguest.agent.memory.KernelSelfCheck;
 import io.numaguest.agent.memory.RegionEnforcer;
 import io.numaguest.agent.policy.InvalidPolicyFileException;
 import io.numaguest.agent.policy.PolicyFileSource;
@@ -38,6 +39,7 @@ import io.numaguest.agent.server.ApplyObserver;
 import io.numaguest.agent.server.MetricsServer;
 import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.RequestHandler;
+import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.SysfsTopology;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -114,6 +116,13 @@ public final class Main implements Callable<Integer> {
         if (kubernetes == (policyFile != null)) {
             LOG.severe("cannot start: give either --kubernetes or --policy-file FILE (standalone), not both and not neither");
             return 2;
+        }
+        HostTopology topology = SysfsTopology.host().read();
+        KernelSelfCheck selfCheck = KernelSelfCheck.run(topology.allowedMems().first());
+        selfCheck.degraded().forEach(problem -> LOG.warning("kernel self-check: " + problem));
+        if (!selfCheck.fatal().isEmpty()) {
+            LOG.severe("cannot start: kernel self-check: " + String.join("; ", selfCheck.fatal()));
+            return 3;
         }
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         AgentMetrics metrics = new AgentMetrics(registry);

@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -98,7 +99,13 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
     }
 
     private void record(VmRef vm, GuestNodeApplied entry) {
-        policies.forVm(vm).ifPresent(ngm -> {
+        Optional<NumaGuestMemory> target;
+        try {
+            target = policies.forVm(vm);
+        } catch (AgentException e) {
+            return; // not synced, or ambiguous: the request was refused for that reason already
+        }
+        target.ifPresent(ngm -> {
             NgmKey key = new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName());
             synchronized (entries) {
                 entries.computeIfAbsent(key, k -> existing(ngm)).put(entry.getGuestNode(), entry);
@@ -121,10 +128,16 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
     private void write(NgmKey key, int attempt) {
         pending.remove(key);
         List<GuestNodeApplied> applied;
-        String currentPod = policies.all().stream()
+        Optional<NumaGuestMemory> current = policies.all().stream()
                 .filter(ngm -> key.equals(new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName())))
-                .map(ngm -> ngm.getStatus() == null || ngm.getStatus().getTargetPod() == null ? null : ngm.getStatus().getTargetPod().getUid())
-                .findFirst().orElse(null);
+                .findFirst();
+        if (current.isEmpty() || current.get().getStatus() == null) {
+            synchronized (entries) {
+                entries.remove(key); // deleted, or moved to another node: nothing to report to, nothing to keep
+            }
+            return;
+        }
+        String currentPod = current.get().getStatus().getTargetPod() == null ? null : current.get().getStatus().getTargetPod().getUid();
         synchronized (entries) {
             TreeMap<Integer, GuestNodeApplied> known = entries.get(key);
             if (currentPod != null) {
@@ -138,8 +151,8 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             client.resources(NumaGuestMemory.class).inNamespace(key.namespace()).withName(key.name()).subresource("status")
                     .patch(new PatchContext.Builder().withPatchType(PatchType.JSON).withFieldManager(FIELD_MANAGER).build(), patch);
         } catch (KubernetesClientException e) {
-            if (e.getCode() == 404) {
-                return; // the NGM is gone: nothing to report to
+            if (e.getCode() == 404 || e.getCode() == 422) {
+                return; // the NGM is gone, or has no status to add to: nothing to report to
             }
             if (attempt < MAX_ATTEMPTS && pending.add(key)) {
                 long delaySeconds = 1L << attempt;

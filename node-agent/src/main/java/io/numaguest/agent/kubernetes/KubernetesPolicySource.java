@@ -9,6 +9,8 @@ import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.protocol.ErrorCode;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
@@ -35,10 +37,24 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
         return informer.hasSynced();
     }
 
-    public Optional<NumaGuestMemory> forVm(VmRef vm) {
-        return informer.getStore().list().stream()
+    /**
+     * The NGM of a VM on this node. BUSY (retry) until the informer has its first list; refused when
+     * two objects name the same VM, since either could be the one meant.
+     */
+    public Optional<NumaGuestMemory> forVm(VmRef vm) throws AgentException {
+        if (!informer.hasSynced()) {
+            throw new AgentException(ErrorCode.BUSY, "the agent is still reading the NumaGuestMemory objects of its node "
+                    + "from the API server; retry shortly");
+        }
+        List<NumaGuestMemory> matching = informer.getStore().list().stream()
                 .filter(ngm -> vm.namespace().equals(ngm.getMetadata().getNamespace()) && vmName(ngm).equals(vm.name()))
-                .findFirst();
+                .toList();
+        if (matching.size() > 1) {
+            throw new AgentException(ErrorCode.POLICY_REJECTED, "NumaGuestMemory objects "
+                    + matching.stream().map(ngm -> ngm.getMetadata().getName()).sorted().toList() + " in namespace "
+                    + vm.namespace() + " all name VM " + vm.name() + ": delete all but one");
+        }
+        return matching.stream().findFirst();
     }
 
     /** Every NGM of this node, for the authorizer's "is this pod anyone's target" question. */
@@ -55,23 +71,29 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
     }
 
     @Override
-    public Optional<GuestNodePolicy> find(VmRef vm, int guestNode) {
-        return forVm(vm).flatMap(ngm -> policyOf(ngm, guestNode));
+    public Optional<GuestNodePolicy> find(VmRef vm, int guestNode) throws AgentException {
+        Optional<NumaGuestMemory> ngm = forVm(vm);
+        return ngm.isEmpty() ? Optional.empty() : policyOf(ngm.get(), guestNode);
     }
 
-    static Optional<GuestNodePolicy> policyOf(NumaGuestMemory ngm, int guestNode) {
-        if (ngm.getStatus() == null || ngm.getStatus().getPlacement() == null) {
+    /** Empty when the spec has no such guest node; BUSY while the operator has not placed it yet. */
+    static Optional<GuestNodePolicy> policyOf(NumaGuestMemory ngm, int guestNode) throws AgentException {
+        Optional<GuestNodeSpec> asked = ngm.getSpec().getGuestNodes().stream()
+                .filter(g -> g.getGuestNode() != null && g.getGuestNode() == guestNode)
+                .findFirst();
+        if (asked.isEmpty()) {
             return Optional.empty();
         }
-        Optional<GuestNodePlacement> placed = ngm.getStatus().getPlacement().stream()
+        List<GuestNodePlacement> placement = ngm.getStatus() == null || ngm.getStatus().getPlacement() == null
+                ? List.of() : ngm.getStatus().getPlacement();
+        GuestNodePlacement placed = placement.stream()
                 .filter(p -> p.getGuestNode() != null && p.getGuestNode() == guestNode && p.getPolicy() != null)
-                .findFirst();
-        boolean migrate = ngm.getSpec().getGuestNodes().stream()
-                .filter(g -> g.getGuestNode() != null && g.getGuestNode() == guestNode)
-                .map(GuestNodeSpec::getMigrate)
-                .anyMatch(Boolean.TRUE::equals);
-        return placed.map(p -> new GuestNodePolicy(guestNode, p.getPolicy(),
-                p.getHostNodes() == null ? List.of() : p.getHostNodes(), null, migrate));
+                .findFirst()
+                .orElseThrow(() -> new AgentException(ErrorCode.BUSY, "guest node " + guestNode + " of NumaGuestMemory "
+                        + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName()
+                        + " is not placed yet (see its Placed condition); retry shortly"));
+        return Optional.of(new GuestNodePolicy(guestNode, placed.getPolicy(),
+                placed.getHostNodes() == null ? List.of() : placed.getHostNodes(), null, Boolean.TRUE.equals(asked.get().getMigrate())));
     }
 
     @Override

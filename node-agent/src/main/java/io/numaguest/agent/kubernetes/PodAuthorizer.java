@@ -31,6 +31,9 @@ public final class PodAuthorizer implements PeerAuthorizer {
     public void authorize(PeerCredentials peer, VmRef vm) throws AgentException {
         Optional<String> podUid = PodCgroup.podUidOf(proc, peer.pid());
         if (vm == null) {
+            if (!policies.hasSynced() && podUid.isPresent()) {
+                throw new AgentException(ErrorCode.BUSY, "the agent is still reading the NumaGuestMemory objects of its node; retry shortly");
+            }
             boolean targeted = podUid.isPresent() && policies.all().stream().anyMatch(ngm -> podUid.get().equals(targetUid(ngm)));
             if (targeted || (peer.uid() == 0 && podUid.isEmpty())) {
                 return;
@@ -44,7 +47,8 @@ public final class PodAuthorizer implements PeerAuthorizer {
                 "no NumaGuestMemory on node " + nodeName + " names VM " + vm));
         String target = targetUid(ngm);
         if (target == null) {
-            throw forbidden(peer, podUid, "NumaGuestMemory " + vm + " has no target pod yet (the operator has not scheduled it)");
+            throw new AgentException(ErrorCode.BUSY, "NumaGuestMemory for VM " + vm + " has no target pod yet "
+                    + "(see its Scheduled condition); retry shortly");
         }
         if (!target.equals(podUid.get())) {
             throw forbidden(peer, podUid, "NumaGuestMemory " + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName()

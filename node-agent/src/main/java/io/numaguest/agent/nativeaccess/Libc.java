@@ -142,6 +142,15 @@ final class Libc {
         return callTolerating(name, arena, 0, downcall);
     }
 
+    /** Like {@link #call}, restarting the call when a signal interrupted it (EINTR). */
+    static long callRestarting(String name, Arena arena, Downcall downcall) throws NativeException {
+        long result;
+        do {
+            result = callTolerating(name, arena, Errno.EINTR, downcall);
+        } while (result == -1);
+        return result;
+    }
+
     /** Like {@link #call}, but returns -1 instead of throwing when errno is {@code toleratedErrno}. */
     static long callTolerating(String name, Arena arena, int toleratedErrno, Downcall downcall) throws NativeException {
         MemorySegment slot = arena.allocate(CAPTURE_LAYOUT);

@@ -81,7 +81,7 @@ public final class SeqPacketSocket implements AutoCloseable {
     /** Blocks for the next connection; throws once {@link #shutdown()} was called. */
     public SeqPacketSocket accept() throws NativeException {
         try (Arena scratch = Arena.ofConfined()) {
-            int connection = (int) Libc.call("accept4", scratch, slot -> (int) Libc.ACCEPT4.invokeExact(slot, fd,
+            int connection = (int) Libc.callRestarting("accept4", scratch, slot -> (int) Libc.ACCEPT4.invokeExact(slot, fd,
                     MemorySegment.NULL, MemorySegment.NULL, Libc.SOCK_CLOEXEC));
             return new SeqPacketSocket(connection);
         }
@@ -111,7 +111,7 @@ public final class SeqPacketSocket implements AutoCloseable {
             iov.set(JAVA_LONG, 0, receiveBuffer.address());
             iov.set(JAVA_LONG, 8, receiveBuffer.byteSize());
             MemorySegment header = messageHeader(scratch, iov, receiveControl);
-            long received = Libc.call("recvmsg", scratch,
+            long received = Libc.callRestarting("recvmsg", scratch,
                     slot -> (long) Libc.RECVMSG.invokeExact(slot, fd, header, Libc.MSG_CMSG_CLOEXEC));
             int[] fds = receivedFds(receiveControl, header.get(JAVA_LONG, Libc.MSGHDR_CONTROLLEN));
             int flags = header.get(JAVA_INT, Libc.MSGHDR_FLAGS);
@@ -142,7 +142,7 @@ public final class SeqPacketSocket implements AutoCloseable {
             }
             MemorySegment header = messageHeader(scratch, iov, control);
             // MSG_NOSIGNAL: a client that went away must give EPIPE, not a SIGPIPE.
-            Libc.call("sendmsg", scratch, slot -> (long) Libc.SENDMSG.invokeExact(slot, fd, header, Libc.MSG_NOSIGNAL));
+            Libc.callRestarting("sendmsg", scratch, slot -> (long) Libc.SENDMSG.invokeExact(slot, fd, header, Libc.MSG_NOSIGNAL));
         }
     }
 
@@ -182,8 +182,15 @@ public final class SeqPacketSocket implements AutoCloseable {
         return fds;
     }
 
-    /** Wakes a thread blocked in accept() or receive() on this socket; they then fail or see EOF. */
-    public void shutdown() {
+    /**
+     * Wakes a thread blocked in accept() or receive() on this socket; they then fail or see EOF.
+     * Safe from any thread: synchronized with {@link #close()}, so it never acts on an fd number
+     * that was closed and reused meanwhile. Only the socket's owning thread may close it.
+     */
+    public synchronized void shutdown() {
+        if (closed) {
+            return;
+        }
         try (Arena scratch = Arena.ofConfined()) {
             Libc.call("shutdown", scratch, slot -> (int) Libc.SHUTDOWN.invokeExact(slot, fd, Libc.SHUT_RDWR));
         } catch (NativeException e) {

@@ -2,7 +2,13 @@ package io.numaguest.agent.policy;
 
 import java.util.Optional;
 
+import io.numaguest.agent.protocol.AgentException;
+
 /** Where the agent learns which policy a VM's guest node gets: the policy file, or the cluster. */
 public interface PolicySource {
-    Optional<GuestNodePolicy> find(VmRef vm, int guestNode);
+    /**
+     * @return the policy, or empty when there is none (NO_POLICY)
+     * @throws AgentException when the source cannot answer yet (BUSY) or the answer is ambiguous
+     */
+    Optional<GuestNodePolicy> find(VmRef vm, int guestNode) throws AgentException;
 }

@@ -116,9 +116,16 @@ public final class AgentServer implements AutoCloseable {
             }
             open.add(connection);
             metrics.connections().incrementAndGet();
-            Thread worker = new Thread(null, () -> serve(connection), "agent-conn-" + connectionCounter.incrementAndGet(), 512 * 1024);
-            worker.setDaemon(true);
-            worker.start();
+            try {
+                Thread worker = new Thread(null, () -> serve(connection), "agent-conn-" + connectionCounter.incrementAndGet(), 512 * 1024);
+                worker.setDaemon(true);
+                worker.start();
+            } catch (Throwable e) { // OutOfMemoryError "unable to create native thread": refuse this one, keep accepting
+                LOG.log(Level.SEVERE, "cannot start a thread for a new connection", e);
+                open.remove(connection);
+                metrics.connections().decrementAndGet();
+                connection.close();
+            }
         }
     }
 
@@ -135,6 +142,12 @@ public final class AgentServer implements AutoCloseable {
     private void serve(SeqPacketSocket connection) {
         try (connection) {
             PeerCredentials peer = connection.peerCredentials();
+            // A peer that may not use the agent at all is turned away now, not left holding a connection slot.
+            byte[] refusal = handler.refusal(peer);
+            if (refusal != null) {
+                connection.send(refusal);
+                return;
+            }
             while (!stopping) {
                 ReceivedMessage message = connection.receive(RequestParser.MAX_MESSAGE_BYTES, RequestParser.MAX_FDS);
                 if (message == null) {

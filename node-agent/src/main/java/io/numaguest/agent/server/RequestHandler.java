@@ -69,6 +69,17 @@ public final class RequestHandler {
         this.topology = topologyReader.get();
     }
 
+    /** The response for a peer that may make no request at all (id null), or null when it may connect. */
+    public byte[] refusal(PeerCredentials peer) {
+        try {
+            authorizer.authorize(peer, null);
+            return null;
+        } catch (AgentException e) {
+            metrics.request("connect", e.code().name());
+            return Responses.bytes(Responses.error(null, e.code(), e.getMessage(), null));
+        }
+    }
+
     public byte[] handle(ReceivedMessage message, PeerCredentials peer) {
         metrics.fdsHeld().addAndGet(message.fds().length);
         String op = "invalid";

@@ -81,10 +81,12 @@ class KubernetesModeTest {
         ngm.setSpec(spec);
         NumaGuestMemoryStatus status = new NumaGuestMemoryStatus();
         status.setPlacement(List.of(placed));
-        PodReference pod = new PodReference();
-        pod.setName("virt-launcher-" + name);
-        pod.setUid(podUid);
-        status.setTargetPod(pod);
+        if (podUid != null) {
+            PodReference pod = new PodReference();
+            pod.setName("virt-launcher-" + name);
+            pod.setUid(podUid);
+            status.setTargetPod(pod);
+        }
         ngm.setStatus(status);
         return client.resource(ngm).create();
     }
@@ -121,7 +123,7 @@ class KubernetesModeTest {
     }
 
     @Test
-    void policiesComeFromThePlacementOfThisNodesObjects() {
+    void policiesComeFromThePlacementOfThisNodesObjects() throws Exception {
         ngm("vm1-memory", NODE, vmi("vm1"), POD_UID,
                 new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"),
                 new GuestNodePlacement(1, MemoryPolicy.Interleave, List.of(0, 1), "chosen"));
@@ -142,6 +144,43 @@ class KubernetesModeTest {
         assertThat(policies.find(new VmRef("other", "vm1"), 0)).as("another namespace").isEmpty();
         assertThat(policies.find(new VmRef("vms", "qemu-pod"), 0).orElseThrow().policy())
                 .isEqualTo(MemoryPolicy.Local);
+    }
+
+    @Test
+    void aGuestNodeNotYetPlacedIsBusyAndOneNotAskedForHasNoPolicy() throws Exception {
+        NumaGuestMemory ngm = ngm("vm1-memory", NODE, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+        GuestNodeSpec unplaced = new GuestNodeSpec();
+        unplaced.setGuestNode(1);
+        unplaced.setPolicy(MemoryPolicy.Bind);
+        ngm.getSpec().getGuestNodes().add(unplaced);
+        client.resource(ngm).update();
+        await().atMost(Duration.ofSeconds(10)).until(() -> policies.forVm(VM1).map(n -> n.getSpec().getGuestNodes().size() == 2).orElse(false));
+
+        assertThatThrownBy(() -> policies.find(VM1, 1)).isInstanceOfSatisfying(AgentException.class, e -> {
+            assertThat(e.code()).isEqualTo(ErrorCode.BUSY);
+            assertThat(e.getMessage()).contains("not placed yet");
+        });
+        assertThat(policies.find(VM1, 2)).isEmpty();
+    }
+
+    @Test
+    void twoObjectsNamingOneVmAreRefusedAsAmbiguous() throws Exception {
+        ngm("vm1-memory", NODE, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+        ngm("vm1", NODE, pods("qemu"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Interleave, List.of(0), "named"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> policies.all().size() == 2);
+
+        assertThatThrownBy(() -> policies.find(VM1, 0)).isInstanceOfSatisfying(AgentException.class, e -> {
+            assertThat(e.code()).isEqualTo(ErrorCode.POLICY_REJECTED);
+            assertThat(e.getMessage()).contains("[vm1, vm1-memory]");
+        });
+    }
+
+    @Test
+    void aVmWhosePodIsNotKnownYetIsToldToRetry() throws Exception {
+        ngm("vm1-memory", NODE, vmi("vm1"), null, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+        awaitSeen(VM1);
+        assertThatThrownBy(() -> new PodAuthorizer(policies, NODE, proc).authorize(processInPod(300, POD_UID), VM1))
+                .isInstanceOfSatisfying(AgentException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.BUSY));
     }
 
     @Test

@@ -1,0 +1,23 @@
+package io.numaguest.agent.memory;
+
+import org.junit.jupiter.api.Test;
+
+import io.numaguest.agent.topology.SysfsTopology;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class KernelSelfCheckTest {
+    @Test
+    void passesOnThisKernelForAnAllowedNode() {
+        KernelSelfCheck check = KernelSelfCheck.run(SysfsTopology.host().read().allowedMems().first());
+        assertThat(check.fatal()).isEmpty();
+        assertThat(check.degraded()).isEmpty();
+    }
+
+    @Test
+    void aNodeTheKernelRefusesIsFatalAndNamesTheCall() {
+        int missing = SysfsTopology.host().read().nodeIds().last() + 1;
+        KernelSelfCheck check = KernelSelfCheck.run(missing);
+        assertThat(check.fatal()).singleElement().asString().contains("mbind", "EINVAL");
+    }
+}
