@@ -2,6 +2,7 @@ package io.numaguest.api.v1alpha1;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.crdv2.generator.v1.SchemaCustomizer;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Required;
@@ -27,6 +28,8 @@ import java.util.List;
 @ValidationRule(
     value = "!has(self.size) || (isQuantity(string(self.size)) && quantity(string(self.size)).isGreaterThan(quantity('0')))",
     message = "size must be a positive quantity such as 4Gi")
+// size is bounded so the API server can cost the CEL rule that parses it (unbounded: 8x over budget).
+@SchemaCustomizer(value = MaxLength.class, input = "size=32")
 public class GuestNodeSpec {
 
   @Required
