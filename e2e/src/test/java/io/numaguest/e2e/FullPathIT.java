@@ -1,0 +1,696 @@
+package io.numaguest.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.numaguest.api.v1alpha1.GuestNodeApplied;
+import io.numaguest.api.v1alpha1.NumaGuestMemory;
+import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.awaitility.core.ConditionTimeoutException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.ExtensionContext;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.extension.TestWatcher;
+
+/**
+ * The whole product through a real kube-apiserver: the operator and the node agent run as the
+ * processes they ship as (their jars, KUBECONFIG in the environment), a Node, a KubeVirt VMI
+ * (stand-in CRD) and its virt-launcher pod are objects in the API, and the "VMM" is the C client,
+ * started inside a cgroup whose path names the pod's UID, so the agent's real peer check
+ * (SO_PEERCRED, /proc/PID/cgroup) attributes it to that pod. It sends memfds over the real socket;
+ * the agent mbinds them on host node 0 (the only NUMA node here) and writes status.applied; the
+ * operator turns that into Ready.
+ *
+ * <p>Then faults: the agent and the operator killed with SIGKILL and started again, and the API
+ * server they talk to killed and started again on the same etcd (a second kube-apiserver of our own
+ * in front of the shared server's etcd, since kube-api-test's stop() deletes the etcd data).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class FullPathIT {
+
+  private static final String NODE = "node-a";
+  private static final String NAMESPACE = "vms";
+  private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+  private static final ResourceDefinitionContext VMI = new ResourceDefinitionContext.Builder()
+      .withGroup("kubevirt.io").withVersion("v1").withKind("VirtualMachineInstance").withPlural("virtualmachineinstances")
+      .withNamespaced(true).build();
+  private static final ResourceDefinitionContext NRT = new ResourceDefinitionContext.Builder()
+      .withGroup("topology.node.k8s.io").withVersion("v1alpha2").withKind("NodeResourceTopology")
+      .withPlural("noderesourcetopologies").withNamespaced(false).build();
+
+  private final KubeApiServer server = KubeApiServer.get();
+  private final KubernetesClient admin = server.adminClient();
+  private final Path work = createTempDir();
+  private final Path socket = work.resolve("agent.sock");
+  private final Path ctl = KubeApiServer.repoDir().resolve("clients/c/build/numaguest-ctl");
+  /** Where the test's pod cgroups go: kubepods/burstable/pod<uid>, cgroupfs layout as kubelet makes it. */
+  private Path cgroupRoot;
+  private final Deque<Path> cgroupDirsToRemove = new ArrayDeque<>();
+
+  private ChildProcess operator;
+  private ChildProcess agent;
+  /** A kube-apiserver of our own over the shared server's etcd, for the restart fault; null until started. */
+  private ChildProcess ownApiServer;
+  private final List<ChildProcess> allProcesses = new ArrayList<>();
+
+  @RegisterExtension
+  final TestWatcher printLogsOnFailure = new TestWatcher() {
+    @Override
+    public void testFailed(ExtensionContext context, Throwable cause) {
+      allProcesses.forEach(ChildProcess::printLog);
+    }
+  };
+
+  @BeforeAll
+  void startProductAgainstTheServer() throws Exception {
+    try {
+      setUpClusterAndStartProduct();
+    } catch (Exception | AssertionError e) {
+      allProcesses.forEach(ChildProcess::printLog);
+      throw e;
+    }
+  }
+
+  private void setUpClusterAndStartProduct() throws Exception {
+    cgroupRoot = prepareCgroupRoot();
+    var make = new ProcessBuilder("make", "-s", "-C", KubeApiServer.repoDir().resolve("clients/c").toString())
+        .redirectErrorStream(true).start();
+    String makeOutput = new String(make.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    Assumptions.assumeTrue(make.waitFor() == 0 && Files.isExecutable(ctl),
+        "cannot build the C client (the test VMM) with make -C clients/c: " + makeOutput);
+
+    server.installCrds();
+    applyCrd(nodeResourceTopologyCrd());
+    applyCrd(virtualMachineInstanceCrd());
+    // Both components decide at start which optional APIs the cluster serves (discovery).
+    await("discovery serves the VMI and NRT kinds").atMost(Duration.ofSeconds(30)).until(() ->
+        admin.supports("kubevirt.io/v1", "VirtualMachineInstance")
+            && admin.supports("topology.node.k8s.io/v1alpha2", "NodeResourceTopology"));
+
+    admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NAMESPACE).endMetadata().build())
+        .serverSideApply();
+    admin.nodes().resource(new NodeBuilder().withNewMetadata().withName(NODE).endMetadata().build()).serverSideApply();
+
+    agent = startAgent(server.kubeconfig());
+    operator = startOperator(server.kubeconfig());
+    await("the agent publishes NodeResourceTopology " + NODE).atMost(Duration.ofSeconds(60))
+        .pollInterval(Duration.ofMillis(500))
+        .failFast("agent exited", () -> !agent.isAlive())
+        .until(() -> admin.genericKubernetesResources(NRT).withName(NODE).get() != null);
+  }
+
+  @AfterEach
+  void removeLeftoverCgroups() {
+    // Every VMM process is waited for, so the directories are empty; leaves first.
+    while (!cgroupDirsToRemove.isEmpty()) {
+      Path dir = cgroupDirsToRemove.pop();
+      try {
+        Files.deleteIfExists(dir);
+      } catch (IOException e) {
+        System.err.println("FullPathIT: cannot remove cgroup " + dir + ": " + e);
+      }
+    }
+  }
+
+  @AfterAll
+  void stopEverything() throws IOException {
+    allProcesses.forEach(ChildProcess::kill);
+    removeLeftoverCgroups();
+    if (cgroupRoot != null) {
+      // kubepods/burstable and kubepods, when we created them and nobody else uses them.
+      for (Path dir = cgroupRoot; dir.getFileName().toString().startsWith("kube") || dir.getFileName().toString().equals("burstable");
+          dir = dir.getParent()) {
+        try {
+          Files.deleteIfExists(dir);
+        } catch (IOException e) {
+          break; // in use, or not ours
+        }
+      }
+    }
+    try (Stream<Path> files = Files.walk(work)) {
+      files.sorted((a, b) -> b.compareTo(a)).forEach(file -> file.toFile().delete());
+    }
+  }
+
+  @Test
+  @Order(1)
+  void vmmMemoryIsBoundAndReportedReadyThenPodAndObjectDeletionLeaveNothing() throws Exception {
+    long started = System.nanoTime();
+    var nrt = admin.genericKubernetesResources(NRT).withName(NODE).get();
+    assertThat(zoneNames(nrt)).contains("node-0");
+    List<String> agentFdsBefore = fdTargets(agent.pid());
+
+    Vm vm = createVm("vm1");
+    NumaGuestMemory ngm = awaitReadyAfterVmmApplies(vm);
+    assertAppliedOnHostNode0(ngm, vm.podUid());
+    assertThat(ngm.getMetadata().getLabels()).containsEntry(NumaGuestMemory.NODE_LABEL, NODE);
+    assertThat(ngm.getStatus().getTargetPod().getUid()).isEqualTo(vm.podUid());
+    assertThat(ngm.getStatus().getNodeName()).isEqualTo(NODE);
+    assertThat(fdTargets(agent.pid())).as("the agent closed every memfd it received").noneMatch(FullPathIT::isMemfd);
+    assertThat(mappings(agent.pid())).as("the agent unmapped every memfd").noneMatch(FullPathIT::isMemfd);
+
+    // The pod goes away (graceful delete: no kubelet confirms it, it stays terminating): not Ready.
+    admin.pods().inNamespace(NAMESPACE).withName(vm.podName()).delete();
+    await("NGM leaves Ready when its pod terminates").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
+        .until(() -> condition(ngm(vm.name()), "Ready").filter(c -> "False".equals(c.getStatus())).isPresent());
+    NumaGuestMemory afterPodDeletion = ngm(vm.name());
+    assertThat(condition(afterPodDeletion, "Scheduled")).get().extracting(Condition::getStatus).isEqualTo("False");
+    assertThat(condition(afterPodDeletion, "Ready")).get().extracting(Condition::getReason).isEqualTo("TargetNotScheduled");
+    admin.pods().inNamespace(NAMESPACE).withName(vm.podName()).withGracePeriod(0).delete();
+
+    // Deleting the NGM leaves nothing: no object (the agent must not recreate it with a status
+    // write), no descriptor or mapping of guest memory in the agent.
+    admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE).withName(vm.name()).delete();
+    await("NGM gone").atMost(Duration.ofSeconds(30))
+        .until(() -> admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE).withName(vm.name()).get() == null);
+    deleteVmi(vm);
+    assertThat(fdTargets(agent.pid())).as("agent descriptors after deleting the NGM").noneMatch(FullPathIT::isMemfd);
+    System.out.printf("FullPathIT: agent fds before %d, after %d; full path took %d ms%n",
+        agentFdsBefore.size(), fdTargets(agent.pid()).size(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+    assertThat(agent.isAlive()).isTrue();
+    assertThat(operator.isAlive()).isTrue();
+  }
+
+  @Test
+  @Order(2)
+  void agentAndOperatorKilledAndRestartedEndReadyWithNothingAppliedTwice() throws Exception {
+    long started = System.nanoTime();
+    Vm vm = createVm("vm2");
+    awaitReadyAfterVmmApplies(vm);
+
+    // The agent dies without cleaning up (stale socket file, no shutdown hook) and comes back;
+    // the VMM (a new one: its memfds died with the old one) applies again through the new agent.
+    agent.kill();
+    Instant agentKilled = Instant.now();
+    agent = startAgent(server.kubeconfig());
+    awaitReadyAfterVmmApplies(vm);
+    await("status.applied of " + vm.name() + " written by the restarted agent").atMost(READY_TIMEOUT)
+        .pollInterval(Duration.ofMillis(300))
+        .until(() -> appliedFor(ngm(vm.name()), vm.podUid()).stream()
+            .allMatch(entry -> Instant.parse(entry.getTime()).isAfter(agentKilled)));
+    NumaGuestMemory afterAgentRestart = ngm(vm.name());
+    assertAppliedOnHostNode0(afterAgentRestart, vm.podUid());
+    assertNoErrorAndReady(afterAgentRestart);
+
+    // The operator dies; meanwhile the spec changes (a smaller guest node 1), so its successor
+    // has work to do: it must re-place at the new generation, which still fits host node 0, so
+    // the applied policy still matches and Ready never flaps.
+    Condition readyBefore = condition(afterAgentRestart, "Ready").orElseThrow();
+    operator.kill();
+    admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE).withName(vm.name()).edit(ngm -> {
+      ngm.getSpec().getGuestNodes().get(1).setSize(new io.fabric8.kubernetes.api.model.Quantity("32Mi"));
+      return ngm;
+    });
+    long generation = ngm(vm.name()).getMetadata().getGeneration();
+    operator = startOperator(server.kubeconfig());
+    await("restarted operator observes generation " + generation).atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
+        .failFast("operator exited", () -> !operator.isAlive())
+        .until(() -> Objects.equals(ngm(vm.name()).getStatus().getObservedGeneration(), generation));
+    NumaGuestMemory afterOperatorRestart = ngm(vm.name());
+    assertNoErrorAndReady(afterOperatorRestart);
+    assertAppliedOnHostNode0(afterOperatorRestart, vm.podUid());
+    assertThat(condition(afterOperatorRestart, "Ready").orElseThrow().getLastTransitionTime())
+        .as("Ready never went False across the operator restart").isEqualTo(readyBefore.getLastTransitionTime());
+    System.out.printf("FullPathIT: agent and operator restarts took %d ms%n",
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+  }
+
+  @Test
+  @Order(3)
+  void apiServerRestartedWhileThePodIsReplacedEndsReadyForTheNewPod() throws Exception {
+    long started = System.nanoTime();
+    List<String> apiServerCommand = sharedApiServerCommand();
+    Assumptions.assumeTrue(apiServerCommand != null,
+        "cannot find the shared kube-apiserver's command line among this JVM's child processes");
+    int port = freePort();
+    List<String> ownCommand = withSecurePort(apiServerCommand, port);
+    Path ownKubeconfig = work.resolve("own-apiserver.kubeconfig");
+    Files.writeString(ownKubeconfig, Files.readString(server.kubeconfig())
+        .replaceAll("server: https://127\\.0\\.0\\.1:\\d+", "server: https://127.0.0.1:" + port));
+    assertThat(Files.readString(ownKubeconfig)).contains("127.0.0.1:" + port);
+    ownApiServer = startApiServer(ownCommand);
+    try (KubernetesClient own = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(Files.readString(ownKubeconfig))).build()) {
+      awaitApiServerReady(own);
+
+      // The agent and the operator move to our API server (a clean stop: they are not under test here).
+      agent.kill();
+      operator.kill();
+      agent = startAgent(ownKubeconfig);
+      operator = startOperator(ownKubeconfig);
+      Vm vm = createVm("vm3");
+      awaitReadyAfterVmmApplies(vm);
+
+      // The API server dies. Meanwhile the VM's pod is replaced (a VM restart), through the shared
+      // server: same etcd, so ours sees it when it is back, and the components must catch up.
+      ownApiServer.kill();
+      admin.pods().inNamespace(NAMESPACE).withName(vm.podName()).withGracePeriod(0).delete();
+      Vm restarted = createLauncherPod(vm);
+      ownApiServer = startApiServer(ownCommand);
+      awaitApiServerReady(own);
+
+      await("operator retargets the NGM to the new pod").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
+          .failFast("operator exited", () -> !operator.isAlive())
+          .until(() -> Optional.ofNullable(ngm(vm.name()).getStatus()).map(NumaGuestMemoryStatus::getTargetPod)
+              .map(pod -> restarted.podUid().equals(pod.getUid())).orElse(false));
+      NumaGuestMemory ngm = awaitReadyAfterVmmApplies(restarted);
+      assertNoErrorAndReady(ngm);
+      assertAppliedOnHostNode0(ngm, restarted.podUid());
+      assertThat(agent.isAlive()).as("agent survived the API server restart").isTrue();
+      assertThat(operator.isAlive()).as("operator survived the API server restart").isTrue();
+    }
+    System.out.printf("FullPathIT: API server restart took %d ms%n", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // The VM: a VMI, its launcher pod, the NGM, and the VMM process
+
+  private record Vm(String name, String vmiUid, String podName, String podUid) {}
+
+  private Vm createVm(String name) {
+    GenericKubernetesResource vmi = admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).resource(
+        new GenericKubernetesResourceBuilder().withApiVersion("kubevirt.io/v1").withKind("VirtualMachineInstance")
+            .withNewMetadata().withName(name).withNamespace(NAMESPACE).endMetadata()
+            .addToAdditionalProperties("spec", Map.of("domain", Map.of("devices", Map.of())))
+            .build()).create();
+    Vm vm = createLauncherPod(new Vm(name, vmi.getMetadata().getUid(), null, null));
+    String ngmYaml = """
+        apiVersion: numaguest.io/v1alpha1
+        kind: NumaGuestMemory
+        metadata:
+          name: %s
+          namespace: %s
+        spec:
+          target:
+            virtualMachineInstance:
+              name: %s
+          enforcement: Strict
+          guestNodes:
+            - guestNode: 0
+              policy: Bind
+              hostNodes: [0]
+              size: 64Mi
+            - guestNode: 1
+              policy: Bind
+              size: 64Mi
+        """.formatted(name, NAMESPACE, name);
+    admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE)
+        .load(new ByteArrayInputStream(ngmYaml.getBytes(StandardCharsets.UTF_8))).create();
+    return vm;
+  }
+
+  /** A Running virt-launcher pod bound to the node, and the VMI's status pointing at it. */
+  private Vm createLauncherPod(Vm vm) {
+    String podName = "virt-launcher-" + vm.name() + "-" + UUID.randomUUID().toString().substring(0, 5);
+    Pod pod = admin.pods().inNamespace(NAMESPACE).resource(new PodBuilder()
+        .withNewMetadata().withName(podName).withNamespace(NAMESPACE)
+        .addToLabels("kubevirt.io/created-by", vm.vmiUid()).addToLabels("kubevirt.io", "virt-launcher").endMetadata()
+        .withNewSpec().withNodeName(NODE)
+        .addNewContainer().withName("compute").withImage("quay.io/kubevirt/virt-launcher:v1.5.0").endContainer()
+        .endSpec().build()).create();
+    admin.pods().inNamespace(NAMESPACE).withName(podName).subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE),
+        "{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+    String podUid = pod.getMetadata().getUid();
+    admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).withName(vm.name()).subresource("status")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), admin.getKubernetesSerialization().asJson(Map.of("status", Map.of(
+            "phase", "Running", "nodeName", NODE, "activePods", Map.of(podUid, NODE)))));
+    return new Vm(vm.name(), vm.vmiUid(), podName, podUid);
+  }
+
+  private void deleteVmi(Vm vm) {
+    admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).withName(vm.name()).delete();
+  }
+
+  /**
+   * Runs the VMM (numaguest-ctl apply of two 64 MiB memfds, guest nodes 0 and 1) in the pod's
+   * cgroup until the agent answers ok, then waits for Ready. The agent answers BUSY or FORBIDDEN
+   * until it has the operator's placement and target pod, which is what a VMM retries through.
+   */
+  private NumaGuestMemory awaitReadyAfterVmmApplies(Vm vm) throws IOException {
+    Path podCgroup = cgroupRoot.resolve("pod" + vm.podUid());
+    Path vmmCgroup = podCgroup.resolve("vmm-" + UUID.randomUUID().toString().substring(0, 8));
+    if (!Files.isDirectory(podCgroup)) {
+      Files.createDirectory(podCgroup);
+      cgroupDirsToRemove.push(podCgroup);
+    }
+    Files.createDirectory(vmmCgroup);
+    cgroupDirsToRemove.push(vmmCgroup);
+    List<String> answers = new ArrayList<>();
+    try {
+      await("the VMM's apply for " + vm.name() + " succeeds").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(500))
+          .failFast("agent exited", () -> !agent.isAlive())
+          .failFast("operator exited", () -> !operator.isAlive())
+          .until(() -> {
+            String answer = runVmm(vmmCgroup, vm);
+            answers.add(answer);
+            return answer.startsWith("exit 0");
+          });
+    } catch (ConditionTimeoutException e) {
+      throw new AssertionError("the VMM never got ok; its last answers: "
+          + answers.subList(Math.max(0, answers.size() - 3), answers.size()), e);
+    }
+    System.out.println("FullPathIT: VMM for " + vm.name() + " succeeded after " + answers.size() + " attempt(s): "
+        + answers.getLast());
+    await("NGM " + vm.name() + " Ready").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
+        .failFast("operator exited", () -> !operator.isAlive())
+        .until(() -> condition(ngm(vm.name()), "Ready").filter(c -> "True".equals(c.getStatus())).isPresent()
+            && appliedFor(ngm(vm.name()), vm.podUid()).size() == 2);
+    return ngm(vm.name());
+  }
+
+  /** One VMM run; its pid joins the cgroup before it execs the client, so it connects from the pod. */
+  private String runVmm(Path cgroup, Vm vm) throws IOException, InterruptedException {
+    Process vmm = new ProcessBuilder("sh", "-c", "echo $$ > \"$1\"/cgroup.procs && exec \"$2\" -s \"$3\" apply -v \"$4\" -m 64M -m 64M",
+        "vmm", cgroup.toString(), ctl.toString(), socket.toString(), NAMESPACE + "/" + vm.name())
+        .redirectErrorStream(true).start();
+    try {
+      if (!vmm.waitFor(15, TimeUnit.SECONDS)) {
+        return "timed out";
+      }
+      return "exit " + vmm.exitValue() + ": " + new String(vmm.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    } finally {
+      vmm.destroyForcibly();
+      vmm.waitFor();
+    }
+  }
+
+  private static void assertAppliedOnHostNode0(NumaGuestMemory ngm, String podUid) {
+    List<GuestNodeApplied> applied = ngm.getStatus().getApplied();
+    assertThat(applied).as("exactly one entry per guest node, all for the current pod").hasSize(2);
+    assertThat(applied).extracting(GuestNodeApplied::getGuestNode).containsExactlyInAnyOrder(0, 1);
+    for (GuestNodeApplied entry : applied) {
+      assertThat(entry.getPodUid()).isEqualTo(podUid);
+      assertThat(entry.getMechanism()).isEqualTo("mbind");
+      assertThat(entry.getFdKind()).isEqualTo("memfd");
+      assertThat(entry.getVerified()).isTrue();
+      assertThat(entry.getHostNodes()).containsExactly(0);
+      assertThat(entry.getPagesByHostNode()).containsKey("0");
+      assertThat(entry.getError()).isNull();
+    }
+  }
+
+  private static void assertNoErrorAndReady(NumaGuestMemory ngm) {
+    assertThat(condition(ngm, "Ready")).get().extracting(Condition::getStatus).isEqualTo("True");
+    assertThat(condition(ngm, "Degraded")).get().extracting(Condition::getStatus).isEqualTo("False");
+    assertThat(ngm.getStatus().getConditions()).as("no condition other than Degraded is False")
+        .filteredOn(c -> !c.getType().equals("Degraded")).allMatch(c -> "True".equals(c.getStatus()));
+    assertThat(ngm.getStatus().getApplied()).allMatch(entry -> entry.getError() == null);
+  }
+
+  private NumaGuestMemory ngm(String name) {
+    return admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE).withName(name).get();
+  }
+
+  private static Optional<Condition> condition(NumaGuestMemory ngm, String type) {
+    if (ngm == null || ngm.getStatus() == null || ngm.getStatus().getConditions() == null) {
+      return Optional.empty();
+    }
+    return ngm.getStatus().getConditions().stream().filter(c -> type.equals(c.getType())).findFirst();
+  }
+
+  private static List<GuestNodeApplied> appliedFor(NumaGuestMemory ngm, String podUid) {
+    if (ngm == null || ngm.getStatus() == null || ngm.getStatus().getApplied() == null) {
+      return List.of();
+    }
+    return ngm.getStatus().getApplied().stream().filter(entry -> podUid.equals(entry.getPodUid())).toList();
+  }
+
+  @SuppressWarnings("unchecked")
+  private static List<String> zoneNames(GenericKubernetesResource nrt) {
+    return ((List<Map<String, Object>>) nrt.getAdditionalProperties().get("zones")).stream()
+        .map(zone -> (String) zone.get("name")).toList();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Processes
+
+  private ChildProcess startAgent(Path kubeconfig) throws IOException {
+    ChildProcess started = ChildProcess.start("agent", work, List.of(java(), "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-jar", jar("numaguest.agent.jar", "node-agent/target/numaguest-node-agent.jar"),
+            "--kubernetes", "--socket", socket.toString(), "--metrics-port", "0"),
+        Map.of("KUBECONFIG", kubeconfig.toString(), "NODE_NAME", NODE));
+    allProcesses.add(started);
+    await("agent listening").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300))
+        .failFast("agent exited", () -> !started.isAlive())
+        .until(() -> started.log().contains("listening on"));
+    return started;
+  }
+
+  private ChildProcess startOperator(Path kubeconfig) throws IOException {
+    ChildProcess started = ChildProcess.start("operator", work, List.of(java(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-jar", jar("numaguest.operator.jar", "operator/target/numaguest-operator.jar"),
+            "--no-leader-election", "--metrics-port", Integer.toString(freePort())),
+        Map.of("KUBECONFIG", kubeconfig.toString()));
+    allProcesses.add(started);
+    return started;
+  }
+
+  private ChildProcess startApiServer(List<String> command) throws IOException {
+    ChildProcess started = ChildProcess.start("kube-apiserver", work, command, Map.of());
+    allProcesses.add(started);
+    return started;
+  }
+
+  private void awaitApiServerReady(KubernetesClient client) {
+    await("our kube-apiserver ready").atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
+        .failFast("kube-apiserver exited", () -> !ownApiServer.isAlive())
+        .ignoreExceptions()
+        .until(() -> "ok".equals(client.raw("/readyz")));
+  }
+
+  /** The shared server's kube-apiserver, a child of this JVM (kube-api-test starts it). */
+  private static List<String> sharedApiServerCommand() {
+    return ProcessHandle.current().descendants()
+        .filter(process -> process.info().command().map(command -> command.endsWith("/kube-apiserver")).orElse(false))
+        .map(process -> {
+          try {
+            String[] arguments = Files.readString(Path.of("/proc", Long.toString(process.pid()), "cmdline")).split("\0");
+            return List.of(arguments);
+          } catch (IOException e) {
+            return null;
+          }
+        })
+        .filter(Objects::nonNull)
+        .filter(command -> command.contains("--secure-port") && command.stream().anyMatch(a -> a.startsWith("--etcd-servers")
+            || a.equals("--etcd-servers")))
+        .findFirst().orElse(null);
+  }
+
+  private static List<String> withSecurePort(List<String> command, int port) {
+    List<String> result = new ArrayList<>(command);
+    int index = result.indexOf("--secure-port");
+    result.set(index + 1, Integer.toString(port));
+    return result;
+  }
+
+  private static String java() {
+    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+  }
+
+  private static String jar(String property, String fallback) {
+    Path jar = Path.of(System.getProperty(property, KubeApiServer.repoDir().resolve(fallback).toString()));
+    assertThat(jar).as("built jar").isRegularFile();
+    return jar.toString();
+  }
+
+  private static int freePort() throws IOException {
+    try (var socket = new ServerSocket(0)) {
+      return socket.getLocalPort();
+    }
+  }
+
+  /** A process under test, its stdout and stderr in one log file. */
+  private record ChildProcess(String name, Process process, Path logFile) {
+    static ChildProcess start(String name, Path dir, List<String> command, Map<String, String> env) throws IOException {
+      Path logFile = Files.createTempFile(dir, name + "-", ".log");
+      var builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(logFile.toFile());
+      builder.environment().putAll(env);
+      return new ChildProcess(name, builder.start(), logFile);
+    }
+
+    long pid() {
+      return process.pid();
+    }
+
+    boolean isAlive() {
+      return process.isAlive();
+    }
+
+    String log() {
+      try {
+        return Files.readString(logFile, StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        return "";
+      }
+    }
+
+    /** SIGKILL, and wait for it: nothing of the process runs after this. */
+    void kill() {
+      process.destroyForcibly();
+      try {
+        process.waitFor(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+
+    void printLog() {
+      System.out.println("===== " + name + " (pid " + pid() + (isAlive() ? ", running" : ", exit " + process.exitValue())
+          + ") log " + logFile + " =====\n" + log() + "\n===== end of " + name + " log =====");
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // CRDs and cgroups
+
+  private void applyCrd(CustomResourceDefinition crd) {
+    admin.apiextensions().v1().customResourceDefinitions().resource(crd).fieldManager("numaguest-e2e").forceConflicts().serverSideApply();
+    admin.apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName()).waitUntilCondition(
+        current -> current != null && current.getStatus() != null && current.getStatus().getConditions() != null
+            && current.getStatus().getConditions().stream().anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus())),
+        60, TimeUnit.SECONDS);
+  }
+
+  /**
+   * The chart's NodeResourceTopology CRD without its Helm wrapping: the document between the
+   * template's render guard and its end, minus the line that includes the chart's labels.
+   */
+  private CustomResourceDefinition nodeResourceTopologyCrd() throws IOException {
+    List<String> lines = Files.readAllLines(KubeApiServer.repoDir().resolve("helm/numaguest/templates/noderesourcetopology-crd.yaml"));
+    int start = lines.indexOf("apiVersion: apiextensions.k8s.io/v1");
+    int end = lines.lastIndexOf("{{- end }}");
+    assertThat(start).isNotNegative();
+    assertThat(end).isGreaterThan(start);
+    String yaml = lines.subList(start, end).stream()
+        .filter(line -> !line.contains("{{"))
+        .filter(line -> !line.equals("  labels:"))
+        .collect(Collectors.joining("\n"));
+    return admin.getKubernetesSerialization().unmarshal(yaml, CustomResourceDefinition.class);
+  }
+
+  /** KubeVirt's VMI kind, reduced to what the operator reads: metadata.uid and status.nodeName. */
+  private CustomResourceDefinition virtualMachineInstanceCrd() {
+    return admin.getKubernetesSerialization().unmarshal("""
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata:
+          name: virtualmachineinstances.kubevirt.io
+        spec:
+          group: kubevirt.io
+          scope: Namespaced
+          names:
+            kind: VirtualMachineInstance
+            listKind: VirtualMachineInstanceList
+            plural: virtualmachineinstances
+            singular: virtualmachineinstance
+            shortNames: [vmi, vmis]
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              subresources:
+                status: {}
+              schema:
+                openAPIV3Schema:
+                  type: object
+                  properties:
+                    spec:
+                      type: object
+                      x-kubernetes-preserve-unknown-fields: true
+                    status:
+                      type: object
+                      x-kubernetes-preserve-unknown-fields: true
+        """, CustomResourceDefinition.class);
+  }
+
+  /**
+   * kubepods/burstable under the pids hierarchy (cgroup v1) or the unified one (cgroup v2), as a
+   * cgroupfs-driver kubelet lays it out; skips the class when this machine does not let us.
+   */
+  private static Path prepareCgroupRoot() {
+    Path base = Files.isDirectory(Path.of("/sys/fs/cgroup/pids")) ? Path.of("/sys/fs/cgroup/pids")
+        : Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) ? Path.of("/sys/fs/cgroup") : null;
+    Assumptions.assumeTrue(base != null, "no cgroup pids hierarchy (v1) or cgroup2 root at /sys/fs/cgroup");
+    Path root = base.resolve("kubepods/burstable");
+    try {
+      Files.createDirectories(root);
+      Path probe = Files.createDirectory(root.resolve("probe-" + UUID.randomUUID()));
+      Files.delete(probe);
+    } catch (IOException e) {
+      Assumptions.abort("cannot create cgroups under " + base + " (needs root and a writable cgroup filesystem): " + e);
+    }
+    return root;
+  }
+
+  private static List<String> fdTargets(long pid) {
+    try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+      return fds.map(fd -> {
+        try {
+          return Files.readSymbolicLink(fd).toString();
+        } catch (IOException e) {
+          return ""; // closed meanwhile
+        }
+      }).toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static List<String> mappings(long pid) throws IOException {
+    return Files.readAllLines(Path.of("/proc", Long.toString(pid), "maps"));
+  }
+
+  private static boolean isMemfd(String text) {
+    return text.contains("/memfd:");
+  }
+
+  private static Path createTempDir() {
+    try {
+      return Files.createTempDirectory("numaguest-fullpath-");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
