@@ -185,7 +185,9 @@ public final class KubeApiServer {
     if (crdsInstalled) {
       return;
     }
-    expectSuccess(kubectl("apply", "--server-side", "-f", "crds/"));
+    // Helm (a chart test) may have created the CRD first from the chart's copy, under its own
+    // field manager: the repository's CRD is the one under test, so this apply takes the fields over.
+    expectSuccess(kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/"));
     expectSuccess(kubectl("wait", "--for=condition=Established", "--timeout=60s",
         "crd/numaguestmemories.numaguest.io"));
     crdsInstalled = true;

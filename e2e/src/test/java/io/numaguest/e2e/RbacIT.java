@@ -1,0 +1,317 @@
+package io.numaguest.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.marcnuri.helm.Helm;
+import io.fabric8.kubernetes.api.model.EventBuilder;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceList;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
+import io.fabric8.kubernetes.api.model.coordination.v1.LeaseBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
+import io.fabric8.kubernetes.client.dsl.MixedOperation;
+import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The chart's ServiceAccounts, impersonated against a real API server, can do the work of the
+ * operator and the agent and nothing the chart means to forbid: RBAC for what a role can never
+ * do, the agent's ValidatingAdmissionPolicy for what depends on the node its token is bound to.
+ */
+class RbacIT {
+
+  private static final KubeApiServer SERVER = KubeApiServer.get();
+  private static final String RELEASE = "numaguest";
+  private static final String SYSTEM_NAMESPACE = "numaguest-system";
+  private static final String OPERATOR_SA = SYSTEM_NAMESPACE + "/numaguest-operator";
+  private static final String AGENT_SA = SYSTEM_NAMESPACE + "/numaguest-agent";
+  private static final String VM_NAMESPACE = "e2e-rbac";
+  private static final String NGM_API = "numaguest.io/v1alpha1";
+  private static final String NRT_API = "topology.node.k8s.io/v1alpha2";
+  private static final String NRT_CRD = "noderesourcetopologies.topology.node.k8s.io";
+  /**
+   * RBAC and admission policies reach the API server's authorizer and admission chain through
+   * informers, a moment after the objects are stored: allow for that, not for anything slower.
+   */
+  private static final Duration PROPAGATION = Duration.ofSeconds(20);
+
+  @BeforeAll
+  static void installChartAndFixtures() {
+    SERVER.installCrds();
+    Helm.install(KubeApiServer.repoDir().resolve("helm/numaguest").toString())
+        .withKubeConfig(SERVER.kubeconfig())
+        .withName(RELEASE)
+        .withNamespace(SYSTEM_NAMESPACE)
+        .createNamespace()
+        .call();
+    // The chart renders the NRT CRD unless the cluster already serves it (e.g. left, as Helm
+    // keeps CRDs, by another test's release): either way it must be served before NRTs are written.
+    KubeApiServer.expectSuccess(SERVER.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + NRT_CRD));
+
+    KubernetesClient admin = SERVER.adminClient();
+    admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(VM_NAMESPACE).endMetadata().build())
+        .serverSideApply();
+    for (String node : new String[] {"node-a", "node-b"}) {
+      admin.nodes().resource(new NodeBuilder().withNewMetadata().withName(node).endMetadata().build()).serverSideApply();
+      admin.resource(ngm("vm-on-" + node, node)).serverSideApply();
+    }
+    admin.resource(nrt("node-b")).serverSideApply();
+    admin.pods().inNamespace(VM_NAMESPACE).resource(new PodBuilder()
+        .withNewMetadata().withName("vm-launcher").endMetadata()
+        .withNewSpec().withNodeName("node-a").addNewContainer().withName("vmm").withImage("vmm").endContainer().endSpec()
+        .build()).serverSideApply();
+
+    // An admission policy takes effect a moment after it is stored. Until then a write the policy
+    // forbids would go through and leave its object behind, so the denial tests wait for a
+    // server-side dry run (admitted like a real write, stores nothing) to be refused first.
+    expectPolicyDenial(() -> AGENT_ON_NODE_A.resource(nrt("policy-probe")).dryRun().create(),
+        "may only write the NodeResourceTopology named node-a, not policy-probe");
+  }
+
+  private static final KubernetesClient OPERATOR = SERVER.clientAs(OPERATOR_SA);
+  private static final KubernetesClient AGENT_ON_NODE_A = SERVER.clientAsOnNode(AGENT_SA, "node-a");
+
+  @AfterAll
+  static void uninstallChart() {
+    OPERATOR.close();
+    AGENT_ON_NODE_A.close();
+    Helm.uninstall(RELEASE).withKubeConfig(SERVER.kubeconfig()).withNamespace(SYSTEM_NAMESPACE).call();
+  }
+
+  @Nested
+  class Operator {
+
+    private final KubernetesClient operator = OPERATOR;
+
+    @Test
+    void listsAndWatchesNgmsInEveryNamespace() throws InterruptedException {
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
+          assertThat(ngms(operator).inAnyNamespace().list().getItems())
+              .extracting(o -> o.getMetadata().getName()).contains("vm-on-node-a", "vm-on-node-b"));
+
+      CountDownLatch added = new CountDownLatch(1);
+      try (Watch ignored = ngms(operator).inAnyNamespace().watch(new Watcher<>() {
+        @Override
+        public void eventReceived(Action action, GenericKubernetesResource resource) {
+          if (action == Action.ADDED && resource.getMetadata().getName().equals("vm-on-node-a")) {
+            added.countDown();
+          }
+        }
+
+        @Override
+        public void onClose(WatcherException cause) {
+          // A refused watch surfaces as the exception from watch() itself.
+        }
+      })) {
+        assertThat(added.await(PROPAGATION.toSeconds(), TimeUnit.SECONDS)).as("watch delivered the existing NGM").isTrue();
+      }
+    }
+
+    @Test
+    void patchesNgmStatus() {
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
+          assertThat(patchStatus(operator, "vm-on-node-b", Map.of("nodeName", "node-b")).<String>get("status", "nodeName"))
+              .isEqualTo("node-b"));
+    }
+
+    @Test
+    void readsPodsAndNodes() {
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() -> {
+        assertThat(operator.pods().inNamespace(VM_NAMESPACE).withName("vm-launcher").get().getSpec().getNodeName())
+            .isEqualTo("node-a");
+        assertThat(operator.nodes().withName("node-a").get()).isNotNull();
+      });
+    }
+
+    @Test
+    void createsEvents() {
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
+          assertThat(operator.v1().events().inNamespace(VM_NAMESPACE).resource(new EventBuilder()
+              .withNewMetadata().withGenerateName("vm-on-node-a.").endMetadata()
+              .withNewInvolvedObject().withApiVersion(NGM_API).withKind("NumaGuestMemory")
+              .withNamespace(VM_NAMESPACE).withName("vm-on-node-a").endInvolvedObject()
+              .withReason("Placed").withMessage("rbac test").withType("Normal")
+              .build()).create()).isNotNull());
+    }
+
+    @Test
+    void createsAndRenewsItsLeaderElectionLease() {
+      var leases = operator.leases().inNamespace(SYSTEM_NAMESPACE);
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() -> assertThat(leases.resource(new LeaseBuilder()
+          .withNewMetadata().withName("e2e-rbac-lease").endMetadata()
+          .withNewSpec().withHolderIdentity("replica-1").withLeaseDurationSeconds(15).endSpec()
+          .build()).create()).isNotNull());
+
+      Lease renewal = new LeaseBuilder(leases.withName("e2e-rbac-lease").get())
+          .editSpec().withHolderIdentity("replica-2").endSpec().build();
+      Lease renewed = leases.resource(renewal).update();
+      assertThat(renewed.getSpec().getHolderIdentity()).isEqualTo("replica-2");
+    }
+
+    @Test
+    void cannotReadSecrets() {
+      expectRbacDenial(() -> operator.secrets().inNamespace(SYSTEM_NAMESPACE).list(),
+          "cannot list resource \"secrets\" in API group \"\" in the namespace \"numaguest-system\"");
+    }
+  }
+
+  @Nested
+  class AgentOnNodeA {
+
+    private final KubernetesClient agent = AGENT_ON_NODE_A;
+
+    @Test
+    void listsNgms() {
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
+          assertThat(ngms(agent).inAnyNamespace().list().getItems()).isNotEmpty());
+    }
+
+    @Test
+    void patchesTheStatusOfAnNgmOnItsNode() {
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
+          assertThat(patchStatus(agent, "vm-on-node-a", Map.of("observedGeneration", 1)).<Integer>get("status", "observedGeneration"))
+              .isEqualTo(1));
+    }
+
+    @Test
+    void createsAndUpdatesItsOwnNodeResourceTopology() {
+      var nrts = agent.genericKubernetesResources(NRT_API, "NodeResourceTopology");
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
+          assertThat(nrts.resource(nrt("node-a")).create()).isNotNull());
+
+      GenericKubernetesResource updated = nrts.resource(withAttribute(nrts.withName("node-a").get(), "updated")).update();
+      assertThat(updated.get("attributes", 0, "value").toString()).isEqualTo("updated");
+    }
+
+    @Test
+    void getsItsNode() {
+      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
+          assertThat(agent.nodes().withName("node-a").get()).isNotNull());
+    }
+
+    @Test
+    void cannotChangeAnNgmSpec() {
+      GenericKubernetesResource changed = ngms(SERVER.adminClient()).inNamespace(VM_NAMESPACE).withName("vm-on-node-a").get();
+      changed.setAdditionalProperty("spec", Map.of("enforcement", "BestEffort"));
+      expectRbacDenial(() -> ngms(agent).resource(changed).update(), "cannot update resource \"numaguestmemories\" in API group \"numaguest.io\" in the namespace \"e2e-rbac\"");
+    }
+
+    @Test
+    void cannotWriteTheStatusOfAnNgmOnAnotherNode() {
+      expectPolicyDenial(() -> patchStatus(agent, "vm-on-node-b", Map.of("observedGeneration", 1)),
+          "the numaguest agent of node node-a may only write the status of NumaGuestMemories labelled numaguest.io/node=node-a");
+    }
+
+    @Test
+    void cannotCreateAnotherNodesTopology() {
+      expectPolicyDenial(() -> agent.resource(nrt("node-c")).create(),
+          "the numaguest agent of node node-a may only write the NodeResourceTopology named node-a, not node-c");
+    }
+
+    @Test
+    void cannotUpdateAnotherNodesTopology() {
+      var nrts = agent.genericKubernetesResources(NRT_API, "NodeResourceTopology");
+      GenericKubernetesResource changed = withAttribute(
+          SERVER.adminClient().genericKubernetesResources(NRT_API, "NodeResourceTopology").withName("node-b").get(), "stolen");
+      expectPolicyDenial(() -> nrts.resource(changed).update(),
+          "the numaguest agent of node node-a may only write the NodeResourceTopology named node-a, not node-b");
+    }
+
+    @Test
+    void cannotReadSecrets() {
+      expectRbacDenial(() -> agent.secrets().inNamespace(SYSTEM_NAMESPACE).list(),
+          "cannot list resource \"secrets\" in API group \"\" in the namespace \"numaguest-system\"");
+    }
+  }
+
+  @Test
+  void agentTokenWithoutNodeClaimCannotWriteStatus() {
+    KubernetesClient unbound = SERVER.clientAs(AGENT_SA);
+    expectPolicyDenial(() -> patchStatus(unbound, "vm-on-node-a", Map.of("observedGeneration", 1)),
+        "the numaguest agent's token carries no node-name claim");
+  }
+
+  /** An RBAC refusal: 403 from the authorizer, naming the agent's or operator's user. */
+  private static void expectRbacDenial(ThrowingCallable request, String message) {
+    expectDenial(request, "is forbidden: User \"system:serviceaccount:numaguest-system:", message);
+  }
+
+  /**
+   * A refusal by the agent's ValidatingAdmissionPolicy (reason Forbidden in the policy: 403). The
+   * policy starts being enforced a moment after the chart creates it, so this waits for the denial.
+   */
+  private static void expectPolicyDenial(ThrowingCallable request, String message) {
+    expectDenial(request, "ValidatingAdmissionPolicy 'numaguest-agent-node-restriction'", message);
+  }
+
+  private static void expectDenial(ThrowingCallable request, String by, String message) {
+    await().atMost(PROPAGATION).untilAsserted(() -> assertThatThrownBy(request)
+        .isInstanceOfSatisfying(KubernetesClientException.class, e -> {
+          assertThat(e.getCode()).as("HTTP status of %s", e.getMessage()).isEqualTo(403);
+          assertThat(e.getMessage()).contains(by).contains(message);
+        }));
+  }
+
+  private static MixedOperation<GenericKubernetesResource, GenericKubernetesResourceList, Resource<GenericKubernetesResource>> ngms(
+      KubernetesClient client) {
+    return client.genericKubernetesResources(NGM_API, "NumaGuestMemory");
+  }
+
+  /** A merge patch of the status subresource, as the operator and the agent write status. */
+  private static GenericKubernetesResource patchStatus(KubernetesClient client, String ngm, Map<String, Object> status) {
+    String patch = client.getKubernetesSerialization().asJson(Map.of("status", status));
+    return ngms(client).inNamespace(VM_NAMESPACE).withName(ngm).subresource("status")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+  }
+
+  private static GenericKubernetesResource withAttribute(GenericKubernetesResource nrt, String value) {
+    nrt.setAdditionalProperty("attributes", List.of(Map.of("name", "e2e", "value", value)));
+    return nrt;
+  }
+
+  /** An NGM for a VM on {@code node}, labelled as the operator labels placed NGMs. */
+  private static GenericKubernetesResource ngm(String name, String node) {
+    return SERVER.adminClient().getKubernetesSerialization().unmarshal("""
+        apiVersion: %s
+        kind: NumaGuestMemory
+        metadata:
+          name: %s
+          namespace: %s
+          labels: {numaguest.io/node: %s}
+        spec:
+          target: {podSelector: {matchLabels: {app: %s}}}
+          guestNodes: [{guestNode: 0, policy: Bind, hostNodes: [0]}]
+        """.formatted(NGM_API, name, VM_NAMESPACE, node, name), GenericKubernetesResource.class);
+  }
+
+  private static GenericKubernetesResource nrt(String node) {
+    return SERVER.adminClient().getKubernetesSerialization().unmarshal("""
+        apiVersion: %s
+        kind: NodeResourceTopology
+        metadata:
+          name: %s
+        zones:
+          - {name: node-0, type: Node}
+        """.formatted(NRT_API, node), GenericKubernetesResource.class);
+  }
+}
