@@ -71,7 +71,12 @@ import org.junit.jupiter.api.extension.TestWatcher;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class FullPathIT {
 
-  private static final String NODE = "node-a";
+  /**
+   * The node the VM runs on. Not plain "node-a": other classes sharing the server (RbacIT) create
+   * a Node and a NodeResourceTopology of that name, and the agent leaves alone a topology it did
+   * not create.
+   */
+  private static final String NODE = "fullpath-node-a";
   private static final String NAMESPACE = "vms";
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
   private static final ResourceDefinitionContext VMI = new ResourceDefinitionContext.Builder()
@@ -95,6 +100,9 @@ class FullPathIT {
   /** A kube-apiserver of our own over the shared server's etcd, for the restart fault; null until started. */
   private ChildProcess ownApiServer;
   private final List<ChildProcess> allProcesses = new ArrayList<>();
+  /** CRDs this class installed (absent before), removed again at the end. */
+  private final List<String> installedCrds = new ArrayList<>();
+  private final List<String> vmNames = new ArrayList<>();
 
   @RegisterExtension
   final TestWatcher printLogsOnFailure = new TestWatcher() {
@@ -123,8 +131,8 @@ class FullPathIT {
         "cannot build the C client (the test VMM) with make -C clients/c: " + makeOutput);
 
     server.installCrds();
-    applyCrd(nodeResourceTopologyCrd());
-    applyCrd(virtualMachineInstanceCrd());
+    installCrdIfAbsent(nodeResourceTopologyCrd());
+    installCrdIfAbsent(virtualMachineInstanceCrd());
     // Both components decide at start which optional APIs the cluster serves (discovery).
     await("discovery serves the VMI and NRT kinds").atMost(Duration.ofSeconds(30)).until(() ->
         admin.supports("kubevirt.io/v1", "VirtualMachineInstance")
@@ -157,6 +165,12 @@ class FullPathIT {
 
   @AfterAll
   void stopEverything() throws IOException {
+    try {
+      deleteWhatThisClassCreated();
+    } catch (RuntimeException e) {
+      System.err.println("FullPathIT: cleaning up the API objects failed: " + e);
+    }
+    if (System.getenv("FULLPATH_PRINT_LOGS") != null) allProcesses.forEach(ChildProcess::printLog);
     allProcesses.forEach(ChildProcess::kill);
     removeLeftoverCgroups();
     if (cgroupRoot != null) {
@@ -182,6 +196,8 @@ class FullPathIT {
     var nrt = admin.genericKubernetesResources(NRT).withName(NODE).get();
     assertThat(zoneNames(nrt)).contains("node-0");
     List<String> agentFdsBefore = fdTargets(agent.pid());
+    long agentUnixSocketsBefore = unixSocketCount(agent.pid());
+    assertThat(agentUnixSocketsBefore).as("the agent's listening socket").isPositive();
 
     Vm vm = createVm("vm1");
     NumaGuestMemory ngm = awaitReadyAfterVmmApplies(vm);
@@ -208,8 +224,12 @@ class FullPathIT {
         .until(() -> admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE).withName(vm.name()).get() == null);
     deleteVmi(vm);
     assertThat(fdTargets(agent.pid())).as("agent descriptors after deleting the NGM").noneMatch(FullPathIT::isMemfd);
-    System.out.printf("FullPathIT: agent fds before %d, after %d; full path took %d ms%n",
-        agentFdsBefore.size(), fdTargets(agent.pid()).size(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
+    // Its Unix sockets: the listening one, and no connection of an exited VMM left open.
+    await("agent closed every VMM connection").atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200))
+        .until(() -> unixSocketCount(agent.pid()) == agentUnixSocketsBefore);
+    System.out.printf("FullPathIT: agent fds before %d, after %d (Unix sockets %d); full path took %d ms%n",
+        agentFdsBefore.size(), fdTargets(agent.pid()).size(), agentUnixSocketsBefore,
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
     assertThat(agent.isAlive()).isTrue();
     assertThat(operator.isAlive()).isTrue();
   }
@@ -223,9 +243,12 @@ class FullPathIT {
 
     // The agent dies without cleaning up (stale socket file, no shutdown hook) and comes back;
     // the VMM (a new one: its memfds died with the old one) applies again through the new agent.
+    Condition readyBeforeAgentRestart = condition(ngm(vm.name()), "Ready").orElseThrow();
     agent.kill();
     Instant agentKilled = Instant.now();
     agent = startAgent(server.kubeconfig());
+    // The policies live on the memfds' inodes, not in the agent: the VM stays Ready meanwhile.
+    assertThat(condition(ngm(vm.name()), "Ready")).get().isEqualTo(readyBeforeAgentRestart);
     awaitReadyAfterVmmApplies(vm);
     await("status.applied of " + vm.name() + " written by the restarted agent").atMost(READY_TIMEOUT)
         .pollInterval(Duration.ofMillis(300))
@@ -310,6 +333,7 @@ class FullPathIT {
   private record Vm(String name, String vmiUid, String podName, String podUid) {}
 
   private Vm createVm(String name) {
+    vmNames.add(name);
     GenericKubernetesResource vmi = admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).resource(
         new GenericKubernetesResourceBuilder().withApiVersion("kubevirt.io/v1").withKind("VirtualMachineInstance")
             .withNewMetadata().withName(name).withNamespace(NAMESPACE).endMetadata()
@@ -585,8 +609,30 @@ class FullPathIT {
   // ---------------------------------------------------------------------------------------------
   // CRDs and cgroups
 
-  private void applyCrd(CustomResourceDefinition crd) {
-    admin.apiextensions().v1().customResourceDefinitions().resource(crd).fieldManager("numaguest-e2e").forceConflicts().serverSideApply();
+  /** The other classes share this server: leave it as we found it (the namespace stays; no controller-manager would empty it). */
+  private void deleteWhatThisClassCreated() {
+    for (String name : vmNames) {
+      admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE).withName(name).delete();
+      admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).withName(name).delete();
+    }
+    admin.pods().inNamespace(NAMESPACE).withLabel("kubevirt.io", "virt-launcher").withGracePeriod(0).delete();
+    admin.genericKubernetesResources(NRT).withName(NODE).delete();
+    admin.nodes().withName(NODE).delete();
+    // The NRT CRD stays, as the chart keeps it: a class that installs the chart next decides from
+    // whether it is served, and a CRD still terminating would mislead it. The VMI stand-in goes.
+    installedCrds.stream().filter(name -> name.endsWith(".kubevirt.io"))
+        .forEach(name -> admin.apiextensions().v1().customResourceDefinitions().withName(name).delete());
+  }
+
+  /**
+   * Installs a CRD unless the server already has it (another class, or the chart through Helm,
+   * may have installed the same one).
+   */
+  private void installCrdIfAbsent(CustomResourceDefinition crd) {
+    if (admin.apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName()).get() == null) {
+      admin.apiextensions().v1().customResourceDefinitions().resource(crd).create();
+      installedCrds.add(crd.getMetadata().getName());
+    }
     admin.apiextensions().v1().customResourceDefinitions().withName(crd.getMetadata().getName()).waitUntilCondition(
         current -> current != null && current.getStatus() != null && current.getStatus().getConditions() != null
             && current.getStatus().getConditions().stream().anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus())),
@@ -676,6 +722,16 @@ class FullPathIT {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /** Descriptors of the process that are Unix domain sockets (their inodes are in /proc/net/unix). */
+  private static long unixSocketCount(long pid) throws IOException {
+    var unixInodes = Files.readAllLines(Path.of("/proc/net/unix")).stream().skip(1)
+        .map(line -> line.trim().split("\\s+"))
+        .filter(fields -> fields.length >= 7)
+        .map(fields -> "socket:[" + fields[6] + "]")
+        .collect(Collectors.toSet());
+    return fdTargets(pid).stream().filter(unixInodes::contains).count();
   }
 
   private static List<String> mappings(long pid) throws IOException {
