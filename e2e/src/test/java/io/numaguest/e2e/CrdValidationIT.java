@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,6 +35,14 @@ class CrdValidationIT {
     SERVER.adminClient().namespaces()
         .resource(new NamespaceBuilder().withNewMetadata().withName(NAMESPACE).endMetadata().build())
         .serverSideApply();
+  }
+
+  /** The server is shared: another test's operator must not find these NGMs and the example's pod. */
+  @AfterAll
+  static void cleanUp() {
+    KubernetesClient admin = SERVER.adminClient();
+    admin.genericKubernetesResources("numaguest.io/v1alpha1", "NumaGuestMemory").inNamespace(NAMESPACE).delete();
+    admin.pods().inNamespace(NAMESPACE).delete();
   }
 
   @Test

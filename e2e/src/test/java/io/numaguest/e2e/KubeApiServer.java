@@ -34,7 +34,6 @@ public final class KubeApiServer {
 
   private static final Duration KUBECTL_TIMEOUT = Duration.ofSeconds(120);
 
-  private final KubeAPIServer server;
   private final Config adminConfig;
   private final KubernetesClient adminClient;
   private final Path kubeconfig;
@@ -50,8 +49,7 @@ public final class KubeApiServer {
     return Holder.INSTANCE;
   }
 
-  private KubeApiServer(KubeAPIServer server, Path kubeconfig, Path kubectl) {
-    this.server = server;
+  private KubeApiServer(Path kubeconfig, Path kubectl) {
     this.kubeconfig = kubeconfig;
     this.kubectl = kubectl;
     this.adminConfig = Config.fromKubeconfig(read(kubeconfig));
@@ -70,25 +68,15 @@ public final class KubeApiServer {
     binaries.initAndDownloadIfRequired();
     KubeAPIServer server = new KubeAPIServer(config);
     server.start();
+    // etcd and kube-apiserver are child processes that would outlive the JVM; stop() kills them.
+    Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "kube-apiserver-stop"));
     try {
       Path kubeconfig = Files.createTempFile("numaguest-e2e-", ".kubeconfig");
+      kubeconfig.toFile().deleteOnExit();
       Files.writeString(kubeconfig, server.getKubeConfigYaml());
-      KubeApiServer started = new KubeApiServer(server, kubeconfig, binaries.binaries().getKubectl().toPath());
-      Runtime.getRuntime().addShutdownHook(new Thread(started::stop, "kube-apiserver-stop"));
-      return started;
-    } catch (IOException | RuntimeException e) {
-      server.stop();
-      throw e instanceof IOException io ? new UncheckedIOException(io) : (RuntimeException) e;
-    }
-  }
-
-  private void stop() {
-    adminClient.close();
-    server.stop();
-    try {
-      Files.deleteIfExists(kubeconfig);
-    } catch (IOException ignored) {
-      // The JVM is exiting; a leftover temp file is harmless.
+      return new KubeApiServer(kubeconfig, binaries.binaries().getKubectl().toPath());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 

@@ -46,6 +46,7 @@ class RbacIT {
   private static final String OPERATOR_SA = SYSTEM_NAMESPACE + "/numaguest-operator";
   private static final String AGENT_SA = SYSTEM_NAMESPACE + "/numaguest-agent";
   private static final String VM_NAMESPACE = "e2e-rbac";
+  // Node names (rbac-node-*) are this class's own: other tests on the shared server use node-a.
   private static final String NGM_API = "numaguest.io/v1alpha1";
   private static final String NRT_API = "topology.node.k8s.io/v1alpha2";
   private static final String NRT_CRD = "noderesourcetopologies.topology.node.k8s.io";
@@ -71,31 +72,44 @@ class RbacIT {
     KubernetesClient admin = SERVER.adminClient();
     admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(VM_NAMESPACE).endMetadata().build())
         .serverSideApply();
-    for (String node : new String[] {"node-a", "node-b"}) {
+    for (String node : new String[] {"rbac-node-a", "rbac-node-b"}) {
       admin.nodes().resource(new NodeBuilder().withNewMetadata().withName(node).endMetadata().build()).serverSideApply();
       admin.resource(ngm("vm-on-" + node, node)).serverSideApply();
     }
-    admin.resource(nrt("node-b")).serverSideApply();
+    admin.resource(nrt("rbac-node-b")).serverSideApply();
     admin.pods().inNamespace(VM_NAMESPACE).resource(new PodBuilder()
         .withNewMetadata().withName("vm-launcher").endMetadata()
-        .withNewSpec().withNodeName("node-a").addNewContainer().withName("vmm").withImage("vmm").endContainer().endSpec()
+        .withNewSpec().withNodeName("rbac-node-a").addNewContainer().withName("vmm").withImage("vmm").endContainer().endSpec()
         .build()).serverSideApply();
 
     // An admission policy takes effect a moment after it is stored. Until then a write the policy
     // forbids would go through and leave its object behind, so the denial tests wait for a
     // server-side dry run (admitted like a real write, stores nothing) to be refused first.
     expectPolicyDenial(() -> AGENT_ON_NODE_A.resource(nrt("policy-probe")).dryRun().create(),
-        "may only write the NodeResourceTopology named node-a, not policy-probe");
+        "may only write the NodeResourceTopology named rbac-node-a, not policy-probe");
   }
 
   private static final KubernetesClient OPERATOR = SERVER.clientAs(OPERATOR_SA);
-  private static final KubernetesClient AGENT_ON_NODE_A = SERVER.clientAsOnNode(AGENT_SA, "node-a");
+  private static final KubernetesClient AGENT_ON_NODE_A = SERVER.clientAsOnNode(AGENT_SA, "rbac-node-a");
 
+  /**
+   * Removes what this class created, as the server is shared: another test's operator must not
+   * find these NGMs, nodes or topologies. (Deleting the namespace would not do: without a
+   * controller manager nothing empties it.)
+   */
   @AfterAll
-  static void uninstallChart() {
+  static void cleanUp() {
     OPERATOR.close();
     AGENT_ON_NODE_A.close();
     Helm.uninstall(RELEASE).withKubeConfig(SERVER.kubeconfig()).withNamespace(SYSTEM_NAMESPACE).call();
+    KubernetesClient admin = SERVER.adminClient();
+    ngms(admin).inNamespace(VM_NAMESPACE).delete();
+    // Grace period 0: the pod is bound to a node without a kubelet, which would never confirm it stopped.
+    admin.pods().inNamespace(VM_NAMESPACE).withGracePeriod(0).delete();
+    admin.genericKubernetesResources(NRT_API, "NodeResourceTopology").withName("rbac-node-a").delete();
+    admin.genericKubernetesResources(NRT_API, "NodeResourceTopology").withName("rbac-node-b").delete();
+    admin.nodes().withName("rbac-node-a").delete();
+    admin.nodes().withName("rbac-node-b").delete();
   }
 
   @Nested
@@ -107,13 +121,13 @@ class RbacIT {
     void listsAndWatchesNgmsInEveryNamespace() throws InterruptedException {
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
           assertThat(ngms(operator).inAnyNamespace().list().getItems())
-              .extracting(o -> o.getMetadata().getName()).contains("vm-on-node-a", "vm-on-node-b"));
+              .extracting(o -> o.getMetadata().getName()).contains("vm-on-rbac-node-a", "vm-on-rbac-node-b"));
 
       CountDownLatch added = new CountDownLatch(1);
       try (Watch ignored = ngms(operator).inAnyNamespace().watch(new Watcher<>() {
         @Override
         public void eventReceived(Action action, GenericKubernetesResource resource) {
-          if (action == Action.ADDED && resource.getMetadata().getName().equals("vm-on-node-a")) {
+          if (action == Action.ADDED && resource.getMetadata().getName().equals("vm-on-rbac-node-a")) {
             added.countDown();
           }
         }
@@ -130,16 +144,16 @@ class RbacIT {
     @Test
     void patchesNgmStatus() {
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
-          assertThat(patchStatus(operator, "vm-on-node-b", Map.of("nodeName", "node-b")).<String>get("status", "nodeName"))
-              .isEqualTo("node-b"));
+          assertThat(patchStatus(operator, "vm-on-rbac-node-b", Map.of("nodeName", "rbac-node-b")).<String>get("status", "nodeName"))
+              .isEqualTo("rbac-node-b"));
     }
 
     @Test
     void readsPodsAndNodes() {
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() -> {
         assertThat(operator.pods().inNamespace(VM_NAMESPACE).withName("vm-launcher").get().getSpec().getNodeName())
-            .isEqualTo("node-a");
-        assertThat(operator.nodes().withName("node-a").get()).isNotNull();
+            .isEqualTo("rbac-node-a");
+        assertThat(operator.nodes().withName("rbac-node-a").get()).isNotNull();
       });
     }
 
@@ -147,9 +161,9 @@ class RbacIT {
     void createsEvents() {
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
           assertThat(operator.v1().events().inNamespace(VM_NAMESPACE).resource(new EventBuilder()
-              .withNewMetadata().withGenerateName("vm-on-node-a.").endMetadata()
+              .withNewMetadata().withGenerateName("vm-on-rbac-node-a.").endMetadata()
               .withNewInvolvedObject().withApiVersion(NGM_API).withKind("NumaGuestMemory")
-              .withNamespace(VM_NAMESPACE).withName("vm-on-node-a").endInvolvedObject()
+              .withNamespace(VM_NAMESPACE).withName("vm-on-rbac-node-a").endInvolvedObject()
               .withReason("Placed").withMessage("rbac test").withType("Normal")
               .build()).create()).isNotNull());
     }
@@ -189,7 +203,7 @@ class RbacIT {
     @Test
     void patchesTheStatusOfAnNgmOnItsNode() {
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
-          assertThat(patchStatus(agent, "vm-on-node-a", Map.of("observedGeneration", 1)).<Integer>get("status", "observedGeneration"))
+          assertThat(patchStatus(agent, "vm-on-rbac-node-a", Map.of("observedGeneration", 1)).<Integer>get("status", "observedGeneration"))
               .isEqualTo(1));
     }
 
@@ -197,44 +211,44 @@ class RbacIT {
     void createsAndUpdatesItsOwnNodeResourceTopology() {
       var nrts = agent.genericKubernetesResources(NRT_API, "NodeResourceTopology");
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
-          assertThat(nrts.resource(nrt("node-a")).create()).isNotNull());
+          assertThat(nrts.resource(nrt("rbac-node-a")).create()).isNotNull());
 
-      GenericKubernetesResource updated = nrts.resource(withAttribute(nrts.withName("node-a").get(), "updated")).update();
+      GenericKubernetesResource updated = nrts.resource(withAttribute(nrts.withName("rbac-node-a").get(), "updated")).update();
       assertThat(updated.get("attributes", 0, "value").toString()).isEqualTo("updated");
     }
 
     @Test
     void getsItsNode() {
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
-          assertThat(agent.nodes().withName("node-a").get()).isNotNull());
+          assertThat(agent.nodes().withName("rbac-node-a").get()).isNotNull());
     }
 
     @Test
     void cannotChangeAnNgmSpec() {
-      GenericKubernetesResource changed = ngms(SERVER.adminClient()).inNamespace(VM_NAMESPACE).withName("vm-on-node-a").get();
+      GenericKubernetesResource changed = ngms(SERVER.adminClient()).inNamespace(VM_NAMESPACE).withName("vm-on-rbac-node-a").get();
       changed.setAdditionalProperty("spec", Map.of("enforcement", "BestEffort"));
       expectRbacDenial(() -> ngms(agent).resource(changed).update(), "cannot update resource \"numaguestmemories\" in API group \"numaguest.io\" in the namespace \"e2e-rbac\"");
     }
 
     @Test
     void cannotWriteTheStatusOfAnNgmOnAnotherNode() {
-      expectPolicyDenial(() -> patchStatus(agent, "vm-on-node-b", Map.of("observedGeneration", 1)),
-          "the numaguest agent of node node-a may only write the status of NumaGuestMemories labelled numaguest.io/node=node-a");
+      expectPolicyDenial(() -> patchStatus(agent, "vm-on-rbac-node-b", Map.of("observedGeneration", 1)),
+          "the numaguest agent of node rbac-node-a may only write the status of NumaGuestMemories labelled numaguest.io/node=rbac-node-a");
     }
 
     @Test
     void cannotCreateAnotherNodesTopology() {
-      expectPolicyDenial(() -> agent.resource(nrt("node-c")).create(),
-          "the numaguest agent of node node-a may only write the NodeResourceTopology named node-a, not node-c");
+      expectPolicyDenial(() -> agent.resource(nrt("rbac-node-c")).create(),
+          "the numaguest agent of node rbac-node-a may only write the NodeResourceTopology named rbac-node-a, not rbac-node-c");
     }
 
     @Test
     void cannotUpdateAnotherNodesTopology() {
       var nrts = agent.genericKubernetesResources(NRT_API, "NodeResourceTopology");
       GenericKubernetesResource changed = withAttribute(
-          SERVER.adminClient().genericKubernetesResources(NRT_API, "NodeResourceTopology").withName("node-b").get(), "stolen");
+          SERVER.adminClient().genericKubernetesResources(NRT_API, "NodeResourceTopology").withName("rbac-node-b").get(), "stolen");
       expectPolicyDenial(() -> nrts.resource(changed).update(),
-          "the numaguest agent of node node-a may only write the NodeResourceTopology named node-a, not node-b");
+          "the numaguest agent of node rbac-node-a may only write the NodeResourceTopology named rbac-node-a, not rbac-node-b");
     }
 
     @Test
@@ -247,7 +261,7 @@ class RbacIT {
   @Test
   void agentTokenWithoutNodeClaimCannotWriteStatus() {
     KubernetesClient unbound = SERVER.clientAs(AGENT_SA);
-    expectPolicyDenial(() -> patchStatus(unbound, "vm-on-node-a", Map.of("observedGeneration", 1)),
+    expectPolicyDenial(() -> patchStatus(unbound, "vm-on-rbac-node-a", Map.of("observedGeneration", 1)),
         "the numaguest agent's token carries no node-name claim");
   }
 
