@@ -18,7 +18,9 @@
  *
  * Every client runs a fixed number of warm-up operations, waits for the
  * others, then times a fixed number of operations one by one. Prints one
- * tab-separated line: mode, clients, requests, p50 us, p99 us, max us, ops/s.
+ * tab-separated line: mode, clients, requests, p50 us, p99 us, max us, ops/s,
+ * and the CPU time per operation of whoever did the work (this process, or the
+ * agent given its pid; "-" without one).
  */
 #define _GNU_SOURCE /* memfd_create, syscall */
 
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,6 +55,7 @@ struct bench {
     enum mode mode;
     const char *mode_name;
     const char *socket_path;
+    long agent_pid; /* 0: unknown, no CPU figure in agent mode */
     size_t clients;
     size_t requests_per_client;
     size_t warmup_per_client;
@@ -263,12 +267,52 @@ static double percentile_us(const uint64_t *sorted, size_t n, size_t per_cent)
     return (double)sorted[rank - 1] / 1000.0;
 }
 
+/* CPU time (user + system) of the process doing the applies so far, in
+ * microseconds: this one in inproc modes, the agent's from /proc/PID/stat
+ * (fields 14 and 15, in clock ticks) in agent mode. */
+static int applier_cpu_us(const struct bench *b, double *us)
+{
+    if (b->mode != MODE_AGENT) {
+        struct rusage usage;
+        if (getrusage(RUSAGE_SELF, &usage) < 0) {
+            fprintf(stderr, "apply_bench: getrusage: %s\n", strerror(errno));
+            return -1;
+        }
+        *us = (double)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6
+            + (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+        return 0;
+    }
+    char path[64];
+    char stat[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", b->agent_pid);
+    FILE *file = fopen(path, "r");
+    if (file == NULL) {
+        fprintf(stderr, "apply_bench: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t len = fread(stat, 1, sizeof stat - 1, file);
+    fclose(file);
+    stat[len] = '\0';
+    /* The command name, field 2, may hold spaces and ')': count from the last ')'. */
+    const char *after_name = strrchr(stat, ')');
+    unsigned long long user_ticks, system_ticks;
+    if (after_name == NULL
+        || sscanf(after_name + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                  &user_ticks, &system_ticks) != 2) {
+        fprintf(stderr, "apply_bench: %s: unexpected format\n", path);
+        return -1;
+    }
+    *us = (double)(user_ticks + system_ticks) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: apply_bench inproc|inproc-verify|agent [-s SOCKET] [-c CLIENTS]\n"
+            "usage: apply_bench inproc|inproc-verify|agent [-s SOCKET] [-p PID] [-c CLIENTS]\n"
             "                   [-n REQUESTS] [-w WARMUP] [-m MIB]\n"
             "  -s SOCKET    agent socket (agent mode; default " NG_DEFAULT_SOCKET ")\n"
+            "  -p PID       the agent's pid, to report its CPU time per request (agent mode)\n"
             "  -c CLIENTS   concurrent clients, 1 to %d (default 1)\n"
             "  -n REQUESTS  timed requests in total, split evenly (default 10000)\n"
             "  -w WARMUP    untimed requests per client first (default 1000)\n"
@@ -297,10 +341,16 @@ int main(int argc, char **argv)
     };
     size_t requests = 10000, memfd_mib;
     int opt;
-    while ((opt = getopt(argc, argv, "hs:c:n:w:m:")) != -1) {
+    size_t agent_pid = 0;
+    while ((opt = getopt(argc, argv, "hs:p:c:n:w:m:")) != -1) {
         switch (opt) {
         case 's':
             b.socket_path = optarg;
+            break;
+        case 'p':
+            if (parse_count(optarg, 1, INT32_MAX, &agent_pid) < 0)
+                goto bad_usage;
+            b.agent_pid = (long)agent_pid;
             break;
         case 'c':
             if (parse_count(optarg, 1, MAX_CLIENTS, &b.clients) < 0)
@@ -337,6 +387,8 @@ int main(int argc, char **argv)
         b.mode = MODE_AGENT;
     else
         goto bad_usage;
+    if (b.agent_pid != 0 && b.mode != MODE_AGENT)
+        goto bad_usage;
     if (requests < b.clients) {
         fprintf(stderr, "apply_bench: -n %zu is fewer than one request per client\n", requests);
         return EXIT_FAILURE;
@@ -372,7 +424,9 @@ int main(int argc, char **argv)
     }
     pthread_barrier_wait(&b.start);
     uint64_t begin = now_ns();
-    int failed = 0;
+    int has_cpu = b.mode != MODE_AGENT || b.agent_pid != 0;
+    double cpu_begin_us = 0, cpu_end_us = 0;
+    int failed = has_cpu && applier_cpu_us(&b, &cpu_begin_us) < 0;
     for (size_t i = 0; i < b.clients; i++) {
         pthread_join(clients[i].thread, NULL);
         failed |= clients[i].failed;
@@ -382,13 +436,17 @@ int main(int argc, char **argv)
             close(clients[i].memfd);
     }
     double seconds = (double)(now_ns() - begin) / 1e9;
+    failed |= has_cpu && applier_cpu_us(&b, &cpu_end_us) < 0;
     pthread_barrier_destroy(&b.start);
 
     if (!failed) {
         qsort(latency_ns, total, sizeof *latency_ns, compare_u64);
-        printf("%s\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.0f\n", b.mode_name, b.clients, total,
+        char cpu_per_op[32] = "-";
+        if (has_cpu)
+            snprintf(cpu_per_op, sizeof cpu_per_op, "%.1f", (cpu_end_us - cpu_begin_us) / (double)total);
+        printf("%s\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.0f\t%s\n", b.mode_name, b.clients, total,
                percentile_us(latency_ns, total, 50), percentile_us(latency_ns, total, 99),
-               (double)latency_ns[total - 1] / 1000.0, (double)total / seconds);
+               (double)latency_ns[total - 1] / 1000.0, (double)total / seconds, cpu_per_op);
     }
     free(latency_ns);
     free(clients);
