@@ -159,6 +159,11 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
                 LOG.warning(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
                         + "), retrying in " + delaySeconds + "s");
                 writer.schedule(() -> write(key, attempt + 1), delaySeconds, TimeUnit.SECONDS);
+            } else if (pending.contains(key)) {
+                // An apply recorded while this write was in flight queued a write of its own, which
+                // carries these entries too (and starts its own retries): nothing is given up.
+                LOG.warning(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
+                        + "); the write queued since carries these entries too");
             } else {
                 LOG.severe(() -> "giving up writing status.applied of " + key.namespace() + "/" + key.name() + ": " + e.getMessage());
             }

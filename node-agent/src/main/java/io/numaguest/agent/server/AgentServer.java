@@ -148,12 +148,13 @@ public final class AgentServer implements AutoCloseable {
                 connection.send(refusal);
                 return;
             }
+            RequestHandler.Peer connected = handler.peer(peer);
             while (!stopping) {
                 ReceivedMessage message = connection.receive(RequestParser.MAX_MESSAGE_BYTES, RequestParser.MAX_FDS);
                 if (message == null) {
                     return;
                 }
-                connection.send(handler.handle(message, peer));
+                connection.send(handler.handle(message, connected));
             }
         } catch (NativeException e) {
             if (!stopping) {

@@ -80,7 +80,19 @@ public final class RequestHandler {
         }
     }
 
-    public byte[] handle(ReceivedMessage message, PeerCredentials peer) {
+    /**
+     * A connected VMM: its credentials, and its cpuset's mems read once per connection rather than
+     * on every apply (a VMM's cpuset does not change under a running connection in practice).
+     */
+    public record Peer(PeerCredentials credentials, Optional<SortedSet<Integer>> memsAllowed) {
+    }
+
+    public Peer peer(PeerCredentials credentials) {
+        return new Peer(credentials, MemsAllowed.of(PROC.resolve(credentials.pid() + "/status")));
+    }
+
+    public byte[] handle(ReceivedMessage message, Peer connected) {
+        PeerCredentials peer = connected.credentials();
         metrics.fdsHeld().addAndGet(message.fds().length);
         String op = "invalid";
         String id = null;
@@ -92,7 +104,7 @@ public final class RequestHandler {
             authorizer.authorize(peer, request.vm());
             response = switch (request.op()) {
                 case hello -> hello(request);
-                case apply -> timedApply(request, message.fds(), peer);
+                case apply -> timedApply(request, message.fds(), connected);
                 case query -> query(request, message.fds());
             };
         } catch (InvalidRequestException e) {
@@ -146,7 +158,7 @@ public final class RequestHandler {
                                   GuestNodePolicy policy, PolicyMechanism mechanism, String vmmCaveat) {
     }
 
-    private ObjectNode timedApply(Request request, int[] fds, PeerCredentials peer) throws AgentException {
+    private ObjectNode timedApply(Request request, int[] fds, Peer peer) throws AgentException {
         long start = System.nanoTime();
         try {
             return apply(request, fds, peer);
@@ -155,10 +167,11 @@ public final class RequestHandler {
         }
     }
 
-    private ObjectNode apply(Request request, int[] fds, PeerCredentials peer) throws AgentException {
+    private ObjectNode apply(Request request, int[] fds, Peer connected) throws AgentException {
+        PeerCredentials peer = connected.credentials();
         List<PreparedRegion> prepared;
         try {
-            prepared = prepare(request, fds, peer);
+            prepared = prepare(request, fds, connected);
         } catch (RegionRefused e) {
             observer.refused(request.vm(), peer, e.guestNode, e.failure);
             throw e.failure;
@@ -235,10 +248,8 @@ public final class RequestHandler {
      *
      * @param applyingFor the peer of an apply, whose policies are looked up and checked; null for a query
      */
-    private List<PreparedRegion> prepare(Request request, int[] fds, PeerCredentials applyingFor) throws RegionRefused {
+    private List<PreparedRegion> prepare(Request request, int[] fds, Peer applyingFor) throws RegionRefused {
         boolean withPolicy = applyingFor != null;
-        Optional<SortedSet<Integer>> vmmMems = withPolicy
-                ? MemsAllowed.of(PROC.resolve(applyingFor.pid() + "/status")) : Optional.empty();
         Map<Integer, GuestMemoryFile> files = new HashMap<>();
         Map<Integer, PolicyMechanism> mechanisms = new HashMap<>();
         List<PreparedRegion> prepared = new ArrayList<>();
@@ -262,7 +273,7 @@ public final class RequestHandler {
                                 + "(and moves its pages) only through a descriptor open read-write, as the VMM's own is");
                     }
                     policy = policyFor(request, region);
-                    caveat = vmmCaveat(policy, applyingFor, vmmMems);
+                    caveat = vmmCaveat(policy, applyingFor);
                     mechanism = mechanisms.get(region.fd());
                     if (mechanism == null) {
                         mechanism = enforcer.mechanismFor(file);
@@ -299,13 +310,13 @@ public final class RequestHandler {
      * allocation to that task's cpuset mems. Host nodes outside them are ignored: all of them, and the
      * policy cannot work at all (refused); some of them, and it works in part (not verified).
      */
-    private static String vmmCaveat(GuestNodePolicy policy, PeerCredentials vmm, Optional<SortedSet<Integer>> vmmMems)
-            throws AgentException {
+    private static String vmmCaveat(GuestNodePolicy policy, Peer vmm) throws AgentException {
+        Optional<SortedSet<Integer>> vmmMems = vmm.memsAllowed();
         if (vmmMems.isEmpty() || !policy.policy().takesHostNodes() || vmmMems.get().containsAll(policy.hostNodes())) {
             return null;
         }
         List<Integer> usable = policy.hostNodes().stream().filter(vmmMems.get()::contains).toList();
-        String mems = "the VMM (pid " + vmm.pid() + ") may allocate only on host nodes " + NodeList.format(vmmMems.get())
+        String mems = "the VMM (pid " + vmm.credentials().pid() + ") may allocate only on host nodes " + NodeList.format(vmmMems.get())
                 + " (its cpuset's mems)";
         if (usable.isEmpty()) {
             throw new AgentException(ErrorCode.POLICY_REJECTED, mems + ", so the kernel would ignore a policy on host nodes "

@@ -7,11 +7,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
+import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.numaguest.agent.memory.FdKind;
 import io.numaguest.agent.memory.PolicyMechanism;
 import io.numaguest.agent.memory.RegionOutcome;
@@ -51,6 +59,7 @@ class KubernetesModeTest {
     private static final VmRef VM1 = new VmRef("vms", "vm1");
 
     KubernetesClient client;
+    KubernetesMockServer server;
     @TempDir
     Path proc;
     private KubernetesPolicySource policies;
@@ -245,5 +254,66 @@ class KubernetesModeTest {
         NumaGuestMemory after = client.resources(NumaGuestMemory.class).inNamespace("vms").withName("vm1-memory").get();
         assertThat(after.getStatus().getTargetPod().getUid()).as("the operator's fields are untouched").isEqualTo(POD_UID);
         assertThat(after.getStatus().getPlacement()).hasSize(2);
+    }
+
+    /**
+     * Found with the real API server (FullPathIT, an outage while a VMM applied two guest nodes):
+     * the second guest node's entry arrived while the write of the first was failing, and the
+     * failed write logged SEVERE "giving up" although the queued write went on to deliver both.
+     */
+    @Test
+    void aWriteThatFailsWhileANewerOneIsQueuedDoesNotGiveUp() throws Exception {
+        ngm("vm1-memory", NODE, vmi("vm1"), POD_UID,
+                new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"),
+                new GuestNodePlacement(1, MemoryPolicy.Bind, List.of(0), "named"));
+        awaitSeen(VM1);
+        CountDownLatch firstWriteInFlight = new CountDownLatch(1);
+        CountDownLatch secondEntryRecorded = new CountDownLatch(1);
+        // The first status write is held until the second entry is recorded, then refused (403 is not retried by the client).
+        server.expect().patch().withPath("/apis/numaguest.io/v1alpha1/namespaces/vms/numaguestmemories/vm1-memory/status?fieldManager=numaguest-agent")
+                .andReply(403, request -> {
+                    firstWriteInFlight.countDown();
+                    try {
+                        secondEntryRecorded.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"reason\":\"Forbidden\",\"code\":403}";
+                }).once();
+        List<LogRecord> logged = new CopyOnWriteArrayList<>();
+        Handler capture = new Handler() {
+            @Override
+            public void publish(LogRecord record) {
+                logged.add(record);
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        Logger writerLog = Logger.getLogger(AppliedStatusWriter.class.getName());
+        writerLog.addHandler(capture);
+        try (AppliedStatusWriter writer = new AppliedStatusWriter(client, policies, proc)) {
+            PeerCredentials vmm = processInPod(201, POD_UID);
+            RegionOutcome outcome = new RegionOutcome(FdKind.MEMFD, MemoryPolicy.Bind, List.of(0),
+                    Set.of(), PolicyMechanism.MBIND, true, 4096, new TreeMap<>(Map.of(0, 0L)), List.of());
+            writer.applied(VM1, vmm, 0, outcome);
+            assertThat(firstWriteInFlight.await(10, TimeUnit.SECONDS)).isTrue();
+            writer.applied(VM1, vmm, 1, outcome);
+            secondEntryRecorded.countDown();
+
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(client.resources(NumaGuestMemory.class)
+                    .inNamespace("vms").withName("vm1-memory").get().getStatus().getApplied())
+                    .extracting(GuestNodeApplied::getGuestNode).containsExactly(0, 1));
+            await().atMost(Duration.ofSeconds(10)).until(() -> logged.stream().anyMatch(r -> r.getMessage().contains("failed")));
+        } finally {
+            writerLog.removeHandler(capture);
+        }
+        assertThat(logged).as("nothing was given up").noneMatch(r -> r.getLevel() == Level.SEVERE);
+        assertThat(logged).anyMatch(r -> r.getLevel() == Level.WARNING && r.getMessage().contains("the write queued since carries these entries too"));
     }
 }
