@@ -309,7 +309,7 @@ class KubernetesModeTest {
             await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(client.resources(NumaGuestMemory.class)
                     .inNamespace("vms").withName("vm1-memory").get().getStatus().getApplied())
                     .extracting(GuestNodeApplied::getGuestNode).containsExactly(0, 1));
-            await().atMost(Duration.ofSeconds(10)).until(() -> logged.stream().anyMatch(r -> r.getMessage().contains("failed")));
+            await().atMost(Duration.ofSeconds(10)).until(() -> logged.stream().anyMatch(r -> r.getMessage().contains("vms/vm1-memory")));
         } finally {
             writerLog.removeHandler(capture);
         }
