@@ -96,7 +96,11 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     pods.addIndexers(Map.of(BY_CREATOR, pod -> Optional.ofNullable(pod.getMetadata().getLabels())
         .map(labels -> labels.get(TargetResolver.CREATED_BY_LABEL)).map(List::of).orElse(List.of())));
     sources.add(pods);
+    // Nodes and NodeResourceTopologies are cluster-scoped: without withWatchAllNamespaces() JOSDK
+    // would give their informers the controller's namespaces (--watch-namespaces) and they would
+    // never see an object.
     sources.add(new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class, NumaGuestMemory.class)
+        .withWatchAllNamespaces()
         .withSecondaryToPrimaryMapper(node -> onNode(node.getMetadata().getName()))
         .build(), context));
     if (capabilities.kubeVirt()) {
@@ -109,6 +113,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     }
     if (capabilities.nodeResourceTopology()) {
       topologies = new InformerEventSource<>(InformerEventSourceConfiguration.from(NodeResourceTopologies.GVK, NumaGuestMemory.class)
+          .withWatchAllNamespaces()
           .withSecondaryToPrimaryMapper(nrt -> onNode(nrt.getMetadata().getName()))
           .build(), context);
       sources.add(topologies);

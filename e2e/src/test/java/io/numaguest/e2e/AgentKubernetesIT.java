@@ -1,0 +1,493 @@
+package io.numaguest.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
+import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinitionBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.numaguest.agent.kubernetes.AppliedStatusWriter;
+import io.numaguest.agent.kubernetes.KubernetesPolicySource;
+import io.numaguest.agent.kubernetes.NodeTopologyPublisher;
+import io.numaguest.agent.kubernetes.PodAuthorizer;
+import io.numaguest.agent.memory.FdKind;
+import io.numaguest.agent.memory.PolicyMechanism;
+import io.numaguest.agent.memory.RegionOutcome;
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.policy.GuestNodePolicy;
+import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.topology.HostNode;
+import io.numaguest.agent.topology.HostTopology;
+import io.numaguest.agent.topology.HugePagePool;
+import io.numaguest.api.v1alpha1.GuestNodeApplied;
+import io.numaguest.api.v1alpha1.GuestNodePlacement;
+import io.numaguest.api.v1alpha1.GuestNodeSpec;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
+import io.numaguest.api.v1alpha1.NumaGuestMemory;
+import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
+import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
+import io.numaguest.api.v1alpha1.PodReference;
+import io.numaguest.api.v1alpha1.Target;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The agent's Kubernetes side, its classes called directly with an admin client of the real API
+ * server: policies from the NGMs of its node (an informer on the node label), the pod check, the
+ * status.applied writer (JSON patch of the status subresource), and the NodeResourceTopology
+ * publisher against the chart's NRT CRD and its schema. Node names and namespaces are unique per
+ * test, since the server is shared.
+ */
+class AgentKubernetesIT {
+
+  private static final KubeApiServer SERVER = KubeApiServer.get();
+  private static final KubernetesClient CLIENT = SERVER.adminClient();
+
+  @BeforeAll
+  static void installCrds() {
+    SERVER.installCrds();
+    OptionalCrds.installNodeResourceTopology(CLIENT);
+  }
+
+  private static String unique(String prefix) {
+    return prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+  }
+
+  @Nested
+  class PoliciesAuthorizationAndStatus {
+    private static final String POD_UID = "6f1c2a9e-4b7d-4e21-9a0c-3d5e7f901234";
+    private static final String OTHER_POD_UID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+    private final String node = unique("agent-node");
+    private final String namespace = unique("agent-vms");
+    private final VmRef vm1 = new VmRef(namespace, "vm1");
+
+    @TempDir
+    Path proc;
+    private KubernetesPolicySource policies;
+
+    @BeforeEach
+    void startSource() {
+      CLIENT.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(namespace).endMetadata().build()).create();
+      policies = new KubernetesPolicySource(CLIENT, node);
+    }
+
+    @AfterEach
+    void stopSource() {
+      policies.close();
+      CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).delete();
+    }
+
+    /** An NGM as the operator leaves it: spec and node label from the user and operator, placement through the status subresource. */
+    private NumaGuestMemory ngm(String name, String onNode, Target target, String podUid, GuestNodePlacement... placed) {
+      NumaGuestMemory ngm = new NumaGuestMemory();
+      ngm.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace)
+          .withLabels(Map.of(NumaGuestMemory.NODE_LABEL, onNode)).build());
+      NumaGuestMemorySpec spec = new NumaGuestMemorySpec();
+      spec.setTarget(target);
+      for (GuestNodePlacement p : placed) {
+        GuestNodeSpec guestNode = new GuestNodeSpec();
+        guestNode.setGuestNode(p.getGuestNode());
+        guestNode.setPolicy(p.getPolicy());
+        guestNode.setMigrate(p.getGuestNode() == 1);
+        spec.getGuestNodes().add(guestNode);
+      }
+      ngm.setSpec(spec);
+      NumaGuestMemory created = CLIENT.resource(ngm).create();
+      assertThat(created.getStatus()).as("the status subresource: create ignores status").isNull();
+      NumaGuestMemoryStatus status = new NumaGuestMemoryStatus();
+      status.setPlacement(List.of(placed));
+      if (podUid != null) {
+        PodReference pod = new PodReference();
+        pod.setName("virt-launcher-" + name);
+        pod.setUid(podUid);
+        status.setTargetPod(pod);
+      }
+      created.setStatus(status);
+      return CLIENT.resource(created).updateStatus();
+    }
+
+    private static Target vmi(String name) {
+      return Target.virtualMachineInstance(name);
+    }
+
+    private static Target pods(String app) {
+      return Target.podSelector(new LabelSelectorBuilder().withMatchLabels(Map.of("app", app)).build());
+    }
+
+    private PeerCredentials processInPod(int pid, String podUid) throws Exception {
+      Path dir = Files.createDirectories(proc.resolve(String.valueOf(pid)));
+      Files.writeString(dir.resolve("cgroup"), "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+          + podUid.replace('-', '_') + ".slice/cri-containerd-" + "ab".repeat(32) + ".scope\n");
+      return new PeerCredentials(pid, 107, 107);
+    }
+
+    private PeerCredentials hostProcess(int pid) throws Exception {
+      Path dir = Files.createDirectories(proc.resolve(String.valueOf(pid)));
+      Files.writeString(dir.resolve("cgroup"), "0::/system.slice/libvirtd.service\n");
+      return new PeerCredentials(pid, 0, 0);
+    }
+
+    private void awaitSeen(VmRef vm) {
+      await().atMost(Duration.ofSeconds(10)).until(() -> policies.forVm(vm).isPresent());
+    }
+
+    @Test
+    void policiesComeFromThePlacementOfThisNodesObjects() throws Exception {
+      ngm("vm1-memory", node, vmi("vm1"), POD_UID,
+          new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"),
+          new GuestNodePlacement(1, MemoryPolicy.Interleave, List.of(0, 1), "chosen"));
+      ngm("elsewhere", node + "-b", vmi("vm2"), OTHER_POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+      ngm("qemu-pod", node, pods("qemu"), OTHER_POD_UID, new GuestNodePlacement(0, MemoryPolicy.Local, List.of(), "named"));
+      awaitSeen(vm1);
+      awaitSeen(new VmRef(namespace, "qemu-pod"));
+
+      GuestNodePolicy zero = policies.find(vm1, 0).orElseThrow();
+      assertThat(zero.policy()).isEqualTo(MemoryPolicy.Bind);
+      assertThat(zero.hostNodes()).containsExactly(0);
+      assertThat(zero.migrate()).isFalse();
+      GuestNodePolicy one = policies.find(vm1, 1).orElseThrow();
+      assertThat(one.hostNodes()).containsExactly(0, 1);
+      assertThat(one.migrate()).isTrue();
+      assertThat(policies.find(vm1, 2)).isEmpty();
+      assertThat(policies.find(new VmRef(namespace, "vm2"), 0)).as("another node's VM").isEmpty();
+      assertThat(policies.find(new VmRef("other", "vm1"), 0)).as("another namespace").isEmpty();
+      assertThat(policies.find(new VmRef(namespace, "qemu-pod"), 0).orElseThrow().policy()).isEqualTo(MemoryPolicy.Local);
+    }
+
+    @Test
+    void aGuestNodeNotYetPlacedIsBusyAndOneNotAskedForHasNoPolicy() throws Exception {
+      ngm("vm1-memory", node, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+      CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1-memory").edit(ngm -> {
+        GuestNodeSpec unplaced = new GuestNodeSpec();
+        unplaced.setGuestNode(1);
+        unplaced.setPolicy(MemoryPolicy.Bind);
+        ngm.getSpec().getGuestNodes().add(unplaced);
+        return ngm;
+      });
+      await().atMost(Duration.ofSeconds(10))
+          .until(() -> policies.forVm(vm1).map(n -> n.getSpec().getGuestNodes().size() == 2).orElse(false));
+
+      assertThatThrownBy(() -> policies.find(vm1, 1)).isInstanceOfSatisfying(AgentException.class, e -> {
+        assertThat(e.code()).isEqualTo(ErrorCode.BUSY);
+        assertThat(e.getMessage()).contains("not placed yet");
+      });
+      assertThat(policies.find(vm1, 2)).isEmpty();
+    }
+
+    @Test
+    void twoObjectsNamingOneVmAreRefusedAsAmbiguous() throws Exception {
+      ngm("vm1-memory", node, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+      ngm("vm1", node, pods("qemu"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Interleave, List.of(0), "named"));
+      await().atMost(Duration.ofSeconds(10)).until(() -> policies.all().size() == 2);
+
+      assertThatThrownBy(() -> policies.find(vm1, 0)).isInstanceOfSatisfying(AgentException.class, e -> {
+        assertThat(e.code()).isEqualTo(ErrorCode.POLICY_REJECTED);
+        assertThat(e.getMessage()).contains("[vm1, vm1-memory]");
+      });
+    }
+
+    @Test
+    void aVmWhosePodIsNotKnownYetIsToldToRetry() throws Exception {
+      ngm("vm1-memory", node, vmi("vm1"), null, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+      awaitSeen(vm1);
+      assertThatThrownBy(() -> new PodAuthorizer(policies, node, proc).authorize(processInPod(300, POD_UID), vm1))
+          .isInstanceOfSatisfying(AgentException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.BUSY));
+    }
+
+    @Test
+    void onlyTheTargetPodMayActForItsVm() throws Exception {
+      ngm("vm1-memory", node, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+      awaitSeen(vm1);
+      PodAuthorizer authorizer = new PodAuthorizer(policies, node, proc);
+
+      authorizer.authorize(processInPod(100, POD_UID), vm1);
+      authorizer.authorize(processInPod(101, POD_UID), null);
+      authorizer.authorize(hostProcess(102), null);
+      assertThatThrownBy(() -> authorizer.authorize(processInPod(103, OTHER_POD_UID), vm1))
+          .isInstanceOfSatisfying(AgentException.class, e -> {
+            assertThat(e.code()).isEqualTo(ErrorCode.FORBIDDEN);
+            assertThat(e.getMessage()).contains(OTHER_POD_UID, "virt-launcher-vm1-memory", POD_UID);
+          });
+      assertThatThrownBy(() -> authorizer.authorize(hostProcess(104), vm1)).hasMessageContaining("no Kubernetes pod");
+      assertThatThrownBy(() -> authorizer.authorize(processInPod(105, POD_UID), new VmRef(namespace, "vm9")))
+          .hasMessageContaining("no NumaGuestMemory on node " + node + " names VM " + namespace + "/vm9");
+      assertThatThrownBy(() -> authorizer.authorize(processInPod(106, OTHER_POD_UID), null))
+          .hasMessageContaining("not the target pod");
+      assertThatThrownBy(() -> authorizer.authorize(new PeerCredentials(999_999, 0, 0), vm1))
+          .as("a process that is gone").hasMessageContaining("no Kubernetes pod");
+    }
+
+    @Test
+    void appliedAndRefusedGuestNodesReachStatusAndEarlierPodsEntriesGo() throws Exception {
+      NumaGuestMemory current = ngm("vm1-memory", node, vmi("vm1"), POD_UID,
+          new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"),
+          new GuestNodePlacement(1, MemoryPolicy.Bind, List.of(0), "named"));
+      // What an agent wrote for the VM's previous pod, before a restart.
+      GuestNodeApplied stale = new GuestNodeApplied();
+      stale.setGuestNode(3);
+      stale.setPodUid(OTHER_POD_UID);
+      stale.setMechanism("mbind");
+      current.getStatus().setApplied(List.of(stale));
+      CLIENT.resource(current).updateStatus();
+      await().atMost(Duration.ofSeconds(10)).until(() -> policies.forVm(vm1)
+          .map(ngm -> ngm.getStatus().getApplied() != null).orElse(false));
+
+      try (AppliedStatusWriter writer = new AppliedStatusWriter(CLIENT, policies, proc)) {
+        PeerCredentials vmm = processInPod(200, POD_UID);
+        writer.applied(vm1, vmm, 0, new RegionOutcome(FdKind.MEMFD, MemoryPolicy.Bind, List.of(0),
+            Set.of(), PolicyMechanism.MBIND, true, 4096, new TreeMap<>(Map.of(0, 512L)), List.of()));
+        writer.refused(vm1, vmm, 1, new AgentException(ErrorCode.UNSUPPORTED_MEMORY, "guest_memfd without GUEST_MEMFD_FLAG_MMAP"));
+
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+          List<GuestNodeApplied> applied = CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace)
+              .withName("vm1-memory").get().getStatus().getApplied();
+          assertThat(applied).extracting(GuestNodeApplied::getGuestNode).containsExactly(0, 1);
+          GuestNodeApplied zero = applied.get(0);
+          assertThat(zero.getPodUid()).isEqualTo(POD_UID);
+          assertThat(zero.getMechanism()).isEqualTo("mbind");
+          assertThat(zero.getVerified()).isTrue();
+          assertThat(zero.getPagesByHostNode()).containsEntry("0", 512L);
+          assertThat(zero.getTime()).isNotBlank();
+          assertThat(applied.get(1).getError().getCode()).isEqualTo("UNSUPPORTED_MEMORY");
+          assertThat(applied.get(1).getVerified()).isFalse();
+        });
+      }
+      NumaGuestMemory after = CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1-memory").get();
+      assertThat(after.getStatus().getTargetPod().getUid()).as("the operator's fields are untouched").isEqualTo(POD_UID);
+      assertThat(after.getStatus().getPlacement()).hasSize(2);
+      assertThat(after.getMetadata().getManagedFields()).as("written under the agent's field manager")
+          .anySatisfy(fields -> {
+            assertThat(fields.getManager()).isEqualTo(AppliedStatusWriter.FIELD_MANAGER);
+            assertThat(fields.getSubresource()).isEqualTo("status");
+          });
+    }
+  }
+
+  @Nested
+  class TopologyPublishing {
+    private static final long GIB = 1L << 30;
+    private static final String MANAGED_BY = "app.kubernetes.io/managed-by";
+
+    private final String node = unique("topology-node");
+    private final AtomicReference<HostTopology> topology = new AtomicReference<>(twoNodes(10 * GIB));
+
+    @AfterEach
+    void deleteWhatTheTestCreated() {
+      CLIENT.genericKubernetesResources(OptionalCrds.NRT).withName(node).delete();
+      CLIENT.nodes().withName(node).delete();
+    }
+
+    @Test
+    void publishesOneZonePerHostNodeWithDistancesAsCosts() {
+      publisher().publish();
+
+      GenericKubernetesResource nrt = read();
+      assertThat(nrt.getApiVersion()).isEqualTo("topology.node.k8s.io/v1alpha2");
+      assertThat(nrt.getKind()).isEqualTo("NodeResourceTopology");
+      assertThat(nrt.getMetadata().getLabels()).containsEntry(MANAGED_BY, "numaguest-agent");
+      assertThat(nrt.getAdditionalProperties().get("zones")).as("as stored, after the CRD's schema").isEqualTo(List.of(
+          Map.of("name", "node-0", "type", "Node",
+              "costs", List.of(Map.of("name", "node-0", "value", 10), Map.of("name", "node-1", "value", 21)),
+              "resources", List.of(
+                  resource("cpu", "4", "4"),
+                  resource("memory", Long.toString(16 * GIB), Long.toString(10 * GIB)),
+                  resource("hugepages-2Mi", Long.toString(GIB), Long.toString(GIB / 2)),
+                  resource("hugepages-1Gi", Long.toString(4 * GIB), Long.toString(3 * GIB)))),
+          Map.of("name", "node-1", "type", "Node",
+              "costs", List.of(Map.of("name", "node-0", "value", 21), Map.of("name", "node-1", "value", 10)),
+              "resources", List.of(
+                  resource("cpu", "4", "4"),
+                  resource("memory", Long.toString(16 * GIB), Long.toString(12 * GIB))))));
+    }
+
+    /**
+     * The fields io.numaguest.operator.NodeResourceTopologies#hostTopology reads, read the way it
+     * reads them: zones[] of type "Node" named node-&lt;id&gt;, the memory resource's capacity and
+     * available as quantities in bytes, costs[] values as JSON numbers named after zones.
+     */
+    @Test
+    void publishesWhatTheOperatorReads() {
+      publisher().publish();
+
+      List<?> zones = (List<?>) read().getAdditionalProperties().get("zones");
+      Map<?, ?> zone = (Map<?, ?>) zones.getFirst();
+      assertThat(zone.get("type")).isEqualTo("Node");
+      assertThat((String) zone.get("name")).matches("node-(\\d+)");
+      Map<?, ?> memory = ((List<?>) zone.get("resources")).stream().map(Map.class::cast)
+          .filter(r -> "memory".equals(r.get("name"))).findFirst().orElseThrow();
+      assertThat(Quantity.getAmountInBytes(new Quantity(memory.get("capacity").toString())).longValue()).isEqualTo(16 * GIB);
+      assertThat(Quantity.getAmountInBytes(new Quantity(memory.get("available").toString())).longValue()).isEqualTo(10 * GIB);
+      Map<?, ?> cost = (Map<?, ?>) ((List<?>) zone.get("costs")).get(1);
+      assertThat(cost.get("name")).isEqualTo("node-1");
+      assertThat(cost.get("value")).isInstanceOf(Number.class);
+    }
+
+    @Test
+    void republishingUpdatesTheSameObject() {
+      NodeTopologyPublisher publisher = publisher();
+      publisher.publish();
+      String firstVersion = read().getMetadata().getResourceVersion();
+
+      topology.set(twoNodes(7 * GIB));
+      publisher.publish();
+
+      assertThat(CLIENT.genericKubernetesResources(OptionalCrds.NRT).withField("metadata.name", node).list().getItems()).hasSize(1);
+      GenericKubernetesResource nrt = read();
+      assertThat(nrt.getMetadata().getResourceVersion()).isNotEqualTo(firstVersion);
+      assertThat(memoryAvailable(nrt, 0)).isEqualTo(Long.toString(7 * GIB));
+    }
+
+    @Test
+    void theNodeOwnsItsTopologySoTheGarbageCollectorDeletesItWithTheNode() {
+      String nodeUid = CLIENT.nodes().resource(new NodeBuilder().withNewMetadata().withName(node).endMetadata().build())
+          .create().getMetadata().getUid();
+
+      publisher().publish();
+
+      assertThat(read().getMetadata().getOwnerReferences()).singleElement().satisfies(owner -> {
+        assertThat(owner.getApiVersion()).isEqualTo("v1");
+        assertThat(owner.getKind()).isEqualTo("Node");
+        assertThat(owner.getName()).isEqualTo(node);
+        assertThat(owner.getUid()).isEqualTo(nodeUid);
+        assertThat(owner.getBlockOwnerDeletion()).isNull();
+      });
+    }
+
+    @Test
+    void withoutTheNodeTheTopologyIsPublishedOwnerless() {
+      publisher().publish();
+
+      assertThat(read().getMetadata().getOwnerReferences()).isNullOrEmpty();
+    }
+
+    @Test
+    void leavesATopologyPublishedByAnotherComponentAlone() {
+      List<Map<String, Object>> theirZones = List.of(Map.of("name", "node-0", "type", "Node"));
+      CLIENT.genericKubernetesResources(OptionalCrds.NRT).resource(new GenericKubernetesResourceBuilder()
+          .withApiVersion("topology.node.k8s.io/v1alpha2").withKind("NodeResourceTopology")
+          .withNewMetadata().withName(node).endMetadata()
+          .addToAdditionalProperties("zones", theirZones)
+          .build()).create();
+
+      publisher().publish();
+
+      assertThat(read().getAdditionalProperties().get("zones")).isEqualTo(theirZones);
+    }
+
+    /**
+     * The CRD is cluster-wide and shared with the other classes on this server, so it is swapped
+     * out and restored (the chart's, v1alpha2 served) before the test ends, whatever happens.
+     */
+    @Test
+    void theCrdIsPresentOnlyWhenItServesV1alpha2() {
+      NodeTopologyPublisher publisher = publisher();
+      assertThat(publisher.crdPresent()).as("the chart's CRD").isTrue();
+      try {
+        deleteNrtCrd();
+        assertThat(publisher.crdPresent()).as("no CRD").isFalse();
+
+        OptionalCrds.installIfAbsent(CLIENT, new CustomResourceDefinitionBuilder()
+            // A *.k8s.io group: the real API server refuses the CRD without this annotation.
+            .withNewMetadata().withName(OptionalCrds.NRT_CRD)
+            .addToAnnotations("api-approved.kubernetes.io", "https://github.com/kubernetes/enhancements/pull/1178")
+            .endMetadata()
+            .withNewSpec().withGroup("topology.node.k8s.io").withScope("Cluster")
+            .withNewNames().withKind("NodeResourceTopology").withListKind("NodeResourceTopologyList")
+            .withPlural("noderesourcetopologies").withSingular("noderesourcetopology").endNames()
+            .addNewVersion().withName("v1alpha1").withServed(true).withStorage(true)
+            .withNewSchema().withNewOpenAPIV3Schema().withType("object").withXKubernetesPreserveUnknownFields(true)
+            .endOpenAPIV3Schema().endSchema().endVersion()
+            .endSpec().build());
+        assertThat(publisher.crdPresent()).as("an old CRD serving only v1alpha1").isFalse();
+      } finally {
+        deleteNrtCrd();
+        OptionalCrds.installNodeResourceTopology(CLIENT);
+      }
+      assertThat(publisher.crdPresent()).isTrue();
+    }
+
+    @Test
+    void periodicPublishingSurvivesFailures() {
+      AtomicInteger reads = new AtomicInteger();
+      NodeTopologyPublisher publisher = new NodeTopologyPublisher(CLIENT, node, () -> {
+        if (reads.incrementAndGet() == 1) {
+          throw new IllegalStateException("sysfs unreadable");
+        }
+        return topology.get();
+      });
+      ScheduledExecutorService executor = Executors.newSingleThreadScheduledExecutor();
+      try {
+        publisher.start(executor, Duration.ofMillis(50));
+
+        await().atMost(Duration.ofSeconds(10))
+            .until(() -> CLIENT.genericKubernetesResources(OptionalCrds.NRT).withName(node).get() != null);
+        topology.set(twoNodes(5 * GIB));
+        await().atMost(Duration.ofSeconds(10)).until(() -> memoryAvailable(read(), 0).equals(Long.toString(5 * GIB)));
+      } finally {
+        executor.shutdownNow();
+      }
+    }
+
+    private void deleteNrtCrd() {
+      var crds = CLIENT.apiextensions().v1().customResourceDefinitions();
+      crds.withName(OptionalCrds.NRT_CRD).delete();
+      // The API server removes the CRD once its objects are gone (its cleanup finalizer).
+      await().atMost(Duration.ofSeconds(30)).until(() -> crds.withName(OptionalCrds.NRT_CRD).get() == null);
+    }
+
+    private NodeTopologyPublisher publisher() {
+      return new NodeTopologyPublisher(CLIENT, node, topology::get);
+    }
+
+    private GenericKubernetesResource read() {
+      return CLIENT.genericKubernetesResources(OptionalCrds.NRT).withName(node).get();
+    }
+
+    /** Two host nodes of 16 GiB and 4 CPUs each; node 0 has huge page pools, node 1 none. */
+    private static HostTopology twoNodes(long node0MemFree) {
+      HostNode node0 = new HostNode(0, 16 * GIB, node0MemFree, new TreeSet<>(List.of(0, 1, 2, 3)), List.of(10, 21),
+          List.of(new HugePagePool(2L << 20, 512, 256), new HugePagePool(GIB, 4, 3)));
+      HostNode node1 = new HostNode(1, 16 * GIB, 12 * GIB, new TreeSet<>(List.of(4, 5, 6, 7)), List.of(21, 10), List.of());
+      return new HostTopology(List.of(node0, node1), new TreeSet<>(List.of(0, 1)), new TreeSet<>(List.of(0, 1)));
+    }
+
+    private static Map<String, Object> resource(String name, String capacity, String available) {
+      return Map.of("name", name, "capacity", capacity, "allocatable", capacity, "available", available);
+    }
+
+    private static String memoryAvailable(GenericKubernetesResource nrt, int zone) {
+      Map<?, ?> zoneMap = (Map<?, ?>) ((List<?>) nrt.getAdditionalProperties().get("zones")).get(zone);
+      return ((List<?>) zoneMap.get("resources")).stream().map(Map.class::cast)
+          .filter(r -> "memory".equals(r.get("name"))).map(r -> (String) r.get("available"))
+          .findFirst().orElseThrow();
+    }
+  }
+}

@@ -1,0 +1,118 @@
+package io.numaguest.e2e;
+
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+
+/**
+ * The CRDs the product reads when a cluster has them but does not ship itself: the chart's
+ * NodeResourceTopology CRD and a KubeVirt VirtualMachineInstance stand-in. Installed only when
+ * absent, since the classes sharing the server (and Helm) may have installed them already.
+ */
+public final class OptionalCrds {
+
+  public static final String NRT_CRD = "noderesourcetopologies.topology.node.k8s.io";
+  public static final String VMI_CRD = "virtualmachineinstances.kubevirt.io";
+  public static final ResourceDefinitionContext VMI = new ResourceDefinitionContext.Builder()
+      .withGroup("kubevirt.io").withVersion("v1").withKind("VirtualMachineInstance").withPlural("virtualmachineinstances")
+      .withNamespaced(true).build();
+  public static final ResourceDefinitionContext NRT = new ResourceDefinitionContext.Builder()
+      .withGroup("topology.node.k8s.io").withVersion("v1alpha2").withKind("NodeResourceTopology")
+      .withPlural("noderesourcetopologies").withNamespaced(false).build();
+
+  private OptionalCrds() {}
+
+  /** Installs the chart's NodeResourceTopology CRD unless present; true when this call created it. */
+  public static boolean installNodeResourceTopology(KubernetesClient client) {
+    return installIfAbsent(client, nodeResourceTopologyCrd(client));
+  }
+
+  /** Installs the VMI stand-in unless present; true when this call created it. */
+  public static boolean installVirtualMachineInstanceStandIn(KubernetesClient client) {
+    return installIfAbsent(client, virtualMachineInstanceCrd(client));
+  }
+
+  /** Creates the CRD unless one of that name exists, then waits until it is Established. */
+  public static boolean installIfAbsent(KubernetesClient client, CustomResourceDefinition crd) {
+    var crds = client.apiextensions().v1().customResourceDefinitions();
+    boolean created = false;
+    if (crds.withName(crd.getMetadata().getName()).get() == null) {
+      crds.resource(crd).create();
+      created = true;
+    }
+    awaitEstablished(client, crd.getMetadata().getName());
+    return created;
+  }
+
+  public static void awaitEstablished(KubernetesClient client, String name) {
+    client.apiextensions().v1().customResourceDefinitions().withName(name).waitUntilCondition(
+        current -> current != null && current.getStatus() != null && current.getStatus().getConditions() != null
+            && current.getStatus().getConditions().stream()
+                .anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus())),
+        60, TimeUnit.SECONDS);
+  }
+
+  /**
+   * The chart's NodeResourceTopology CRD without its Helm wrapping: the document between the
+   * template's render guard and its end, minus the line that includes the chart's labels.
+   */
+  public static CustomResourceDefinition nodeResourceTopologyCrd(KubernetesClient client) {
+    List<String> lines;
+    try {
+      lines = Files.readAllLines(KubeApiServer.repoDir().resolve("helm/numaguest/templates/noderesourcetopology-crd.yaml"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    int start = lines.indexOf("apiVersion: apiextensions.k8s.io/v1");
+    int end = lines.lastIndexOf("{{- end }}");
+    if (start < 0 || end <= start) {
+      throw new IllegalStateException("the chart's NodeResourceTopology CRD template changed shape");
+    }
+    String yaml = lines.subList(start, end).stream()
+        .filter(line -> !line.contains("{{"))
+        .filter(line -> !line.equals("  labels:"))
+        .collect(Collectors.joining("\n"));
+    return client.getKubernetesSerialization().unmarshal(yaml, CustomResourceDefinition.class);
+  }
+
+  /** KubeVirt's VMI kind, reduced to what the operator reads: metadata.uid and status.nodeName. */
+  public static CustomResourceDefinition virtualMachineInstanceCrd(KubernetesClient client) {
+    return client.getKubernetesSerialization().unmarshal("""
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata:
+          name: virtualmachineinstances.kubevirt.io
+        spec:
+          group: kubevirt.io
+          scope: Namespaced
+          names:
+            kind: VirtualMachineInstance
+            listKind: VirtualMachineInstanceList
+            plural: virtualmachineinstances
+            singular: virtualmachineinstance
+            shortNames: [vmi, vmis]
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              subresources:
+                status: {}
+              schema:
+                openAPIV3Schema:
+                  type: object
+                  properties:
+                    spec:
+                      type: object
+                      x-kubernetes-preserve-unknown-fields: true
+                    status:
+                      type: object
+                      x-kubernetes-preserve-unknown-fields: true
+        """, CustomResourceDefinition.class);
+  }
+}
