@@ -65,7 +65,12 @@ import org.junit.jupiter.api.extension.TestWatcher;
  *
  * <p>Then faults: the agent and the operator killed with SIGKILL and started again, and the API
  * server they talk to killed and started again on the same etcd (a second kube-apiserver of our own
- * in front of the shared server's etcd, since kube-api-test's stop() deletes the etcd data).
+ * in front of the shared server's etcd, since kube-api-test's stop() deletes the etcd data and the
+ * restarted server gets new ports). During that outage one VMM hands its memory over (the agent
+ * applies from its cache and must deliver status.applied once the server is back; the outage lasts
+ * until the agent's first status write has failed) and another VM's pod is replaced.
+ *
+ * <p>Component logs are printed when a test fails, and always when FULLPATH_PRINT_LOGS is set.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -283,7 +288,7 @@ class FullPathIT {
 
   @Test
   @Order(3)
-  void apiServerRestartedWhileThePodIsReplacedEndsReadyForTheNewPod() throws Exception {
+  void apiServerRestartedWhileAVmmStartsAndAPodIsReplacedEndsReady() throws Exception {
     long started = System.nanoTime();
     List<String> apiServerCommand = sharedApiServerCommand();
     Assumptions.assumeTrue(apiServerCommand != null,
@@ -305,14 +310,37 @@ class FullPathIT {
       operator = startOperator(ownKubeconfig);
       Vm vm = createVm("vm3");
       awaitReadyAfterVmmApplies(vm);
+      // vm4 is starting: its pod is the NGM's target and the agent knows it (it answers a hello
+      // from the pod), but its VMM has not handed the memory over yet.
+      Vm starting = createVm("vm4");
+      await("NGM vm4 targets its pod and is placed").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
+          .until(() -> Optional.ofNullable(ngm(starting.name()).getStatus())
+              .filter(status -> status.getTargetPod() != null && starting.podUid().equals(status.getTargetPod().getUid()))
+              .filter(status -> status.getPlacement() != null && status.getPlacement().size() == 2).isPresent());
+      runVmmUntilOk(starting, "hello");
 
-      // The API server dies. Meanwhile the VM's pod is replaced (a VM restart), through the shared
-      // server: same etcd, so ours sees it when it is back, and the components must catch up.
+      // The API server dies.
       ownApiServer.kill();
+      long outageStarted = System.nanoTime();
+      // vm4's VMM starts meanwhile: the agent applies from what it knows, and must report it once it can.
+      runVmmUntilOk(starting, "apply");
+      // vm3's pod is replaced (a VM restart), through the shared server: same etcd, so ours
+      // sees it when it is back, and the operator and the agent must catch up.
       admin.pods().inNamespace(NAMESPACE).withName(vm.podName()).withGracePeriod(0).delete();
       Vm restarted = createLauncherPod(vm);
+      String writeFailed = "writing status.applied of " + NAMESPACE + "/" + starting.name() + " failed";
+      await("the agent's write of vm4's status.applied fails").atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
+          .failFast("agent exited", () -> !agent.isAlive())
+          .until(() -> agent.log().contains(writeFailed));
+      System.out.printf("FullPathIT: first failed status write after %d ms of outage%n",
+          TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - outageStarted));
       ownApiServer = startApiServer(ownCommand);
       awaitApiServerReady(own);
+      System.out.printf("FullPathIT: API server back after %d ms%n", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - outageStarted));
+
+      NumaGuestMemory started4 = awaitReady(starting);
+      assertNoErrorAndReady(started4);
+      assertAppliedOnHostNode0(started4, starting.podUid());
 
       await("operator retargets the NGM to the new pod").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
           .failFast("operator exited", () -> !operator.isAlive())
@@ -321,6 +349,7 @@ class FullPathIT {
       NumaGuestMemory ngm = awaitReadyAfterVmmApplies(restarted);
       assertNoErrorAndReady(ngm);
       assertAppliedOnHostNode0(ngm, restarted.podUid());
+      assertThat(agent.log()).as("the agent gave nothing up during the outage").doesNotContain("SEVERE");
       assertThat(agent.isAlive()).as("agent survived the API server restart").isTrue();
       assertThat(operator.isAlive()).as("operator survived the API server restart").isTrue();
     }
@@ -393,6 +422,20 @@ class FullPathIT {
    * until it has the operator's placement and target pod, which is what a VMM retries through.
    */
   private NumaGuestMemory awaitReadyAfterVmmApplies(Vm vm) throws IOException {
+    runVmmUntilOk(vm, "apply");
+    return awaitReady(vm);
+  }
+
+  private NumaGuestMemory awaitReady(Vm vm) {
+    await("NGM " + vm.name() + " Ready").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
+        .failFast("operator exited", () -> !operator.isAlive())
+        .until(() -> condition(ngm(vm.name()), "Ready").filter(c -> "True".equals(c.getStatus())).isPresent()
+            && appliedFor(ngm(vm.name()), vm.podUid()).size() == 2);
+    return ngm(vm.name());
+  }
+
+  /** Runs the VMM with {@code op} (apply or hello) from a new cgroup of the VM's pod until it gets ok. */
+  private void runVmmUntilOk(Vm vm, String op) throws IOException {
     Path podCgroup = cgroupRoot.resolve("pod" + vm.podUid());
     Path vmmCgroup = podCgroup.resolve("vmm-" + UUID.randomUUID().toString().substring(0, 8));
     if (!Files.isDirectory(podCgroup)) {
@@ -403,30 +446,25 @@ class FullPathIT {
     cgroupDirsToRemove.push(vmmCgroup);
     List<String> answers = new ArrayList<>();
     try {
-      await("the VMM's apply for " + vm.name() + " succeeds").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(500))
+      await("the VMM's " + op + " for " + vm.name() + " succeeds").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(500))
           .failFast("agent exited", () -> !agent.isAlive())
-          .failFast("operator exited", () -> !operator.isAlive())
           .until(() -> {
-            String answer = runVmm(vmmCgroup, vm);
+            String answer = runVmm(vmmCgroup, vm, op);
             answers.add(answer);
             return answer.startsWith("exit 0");
           });
     } catch (ConditionTimeoutException e) {
-      throw new AssertionError("the VMM never got ok; its last answers: "
+      throw new AssertionError("the VMM's " + op + " never got ok; its last answers: "
           + answers.subList(Math.max(0, answers.size() - 3), answers.size()), e);
     }
-    System.out.println("FullPathIT: VMM for " + vm.name() + " succeeded after " + answers.size() + " attempt(s): "
+    System.out.println("FullPathIT: VMM " + op + " for " + vm.name() + " succeeded after " + answers.size() + " attempt(s): "
         + answers.getLast());
-    await("NGM " + vm.name() + " Ready").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(300))
-        .failFast("operator exited", () -> !operator.isAlive())
-        .until(() -> condition(ngm(vm.name()), "Ready").filter(c -> "True".equals(c.getStatus())).isPresent()
-            && appliedFor(ngm(vm.name()), vm.podUid()).size() == 2);
-    return ngm(vm.name());
   }
 
   /** One VMM run; its pid joins the cgroup before it execs the client, so it connects from the pod. */
-  private String runVmm(Path cgroup, Vm vm) throws IOException, InterruptedException {
-    Process vmm = new ProcessBuilder("sh", "-c", "echo $$ > \"$1\"/cgroup.procs && exec \"$2\" -s \"$3\" apply -v \"$4\" -m 64M -m 64M",
+  private String runVmm(Path cgroup, Vm vm, String op) throws IOException, InterruptedException {
+    String client = op.equals("hello") ? "exec \"$2\" -s \"$3\" hello" : "exec \"$2\" -s \"$3\" apply -v \"$4\" -m 64M -m 64M";
+    Process vmm = new ProcessBuilder("sh", "-c", "echo $$ > \"$1\"/cgroup.procs && " + client,
         "vmm", cgroup.toString(), ctl.toString(), socket.toString(), NAMESPACE + "/" + vm.name())
         .redirectErrorStream(true).start();
     try {
