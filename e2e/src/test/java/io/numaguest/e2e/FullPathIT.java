@@ -435,7 +435,7 @@ class FullPathIT {
     Path podCgroup = cgroupRoot.resolve("pod" + vm.podUid());
     Path vmmCgroup = podCgroup.resolve("vmm-" + UUID.randomUUID().toString().substring(0, 8));
     if (!Files.isDirectory(podCgroup)) {
-      Files.createDirectory(podCgroup);
+      Files.createDirectories(podCgroup); // kubepods/burstable too, should a concurrent run have just removed them
       cgroupDirsToRemove.push(podCgroup);
     }
     Files.createDirectory(vmmCgroup);
