@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
@@ -38,11 +39,19 @@ public final class OptionalCrds {
     return installIfAbsent(client, virtualMachineInstanceCrd(client));
   }
 
-  /** Creates the CRD unless one of that name exists, then waits until it is Established. */
+  /**
+   * Creates the CRD unless one of that name exists, then waits until it is Established. One that
+   * is being deleted (still Established until its objects are gone) is waited out and created anew.
+   */
   public static boolean installIfAbsent(KubernetesClient client, CustomResourceDefinition crd) {
     var crds = client.apiextensions().v1().customResourceDefinitions();
+    var existing = crds.withName(crd.getMetadata().getName()).get();
+    if (existing != null && existing.getMetadata().getDeletionTimestamp() != null) {
+      crds.withName(crd.getMetadata().getName()).waitUntilCondition(Objects::isNull, 60, TimeUnit.SECONDS);
+      existing = null;
+    }
     boolean created = false;
-    if (crds.withName(crd.getMetadata().getName()).get() == null) {
+    if (existing == null) {
       crds.resource(crd).create();
       created = true;
     }

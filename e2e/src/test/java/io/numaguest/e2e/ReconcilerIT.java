@@ -28,7 +28,6 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.Callable;
 import org.awaitility.core.ConditionTimeoutException;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -43,7 +42,6 @@ class ReconcilerIT {
 
   private static final KubeApiServer SERVER = KubeApiServer.get();
   private static final KubernetesClient CLIENT = SERVER.adminClient();
-  private static boolean installedVmiCrd;
 
   private final String namespace = "reconciler-" + UUID.randomUUID().toString().substring(0, 8);
   private final List<GenericKubernetesResource> clusterScoped = new ArrayList<>();
@@ -53,15 +51,8 @@ class ReconcilerIT {
   static void installCrds() {
     SERVER.installCrds();
     OptionalCrds.installNodeResourceTopology(CLIENT);
-    installedVmiCrd = OptionalCrds.installVirtualMachineInstanceStandIn(CLIENT);
-  }
-
-  @AfterAll
-  static void removeVmiStandIn() {
-    // The NRT CRD stays, as the chart keeps it; the VMI stand-in goes when this class brought it.
-    if (installedVmiCrd) {
-      CLIENT.apiextensions().v1().customResourceDefinitions().withName(OptionalCrds.VMI_CRD).delete();
-    }
+    // Both stay afterwards: a CRD still terminating would mislead the class that runs next.
+    OptionalCrds.installVirtualMachineInstanceStandIn(CLIENT);
   }
 
   @AfterEach
