@@ -42,7 +42,7 @@ import io.numaguest.api.v1alpha1.NumaGuestMemory;
 public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
     public static final String FIELD_MANAGER = "numaguest-agent";
     private static final Logger LOG = Logger.getLogger(AppliedStatusWriter.class.getName());
-    private static final int MAX_ATTEMPTS = 5;
+    private static final long MAX_RETRY_DELAY_SECONDS = 60;
 
     private record NgmKey(String namespace, String name) {
     }
@@ -154,8 +154,11 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             if (e.getCode() == 404 || e.getCode() == 422) {
                 return; // the NGM is gone, or has no status to add to: nothing to report to
             }
-            if (attempt < MAX_ATTEMPTS && pending.add(key)) {
-                long delaySeconds = 1L << attempt;
+            // Transient (API server down or busy, a conflict): retry as long as the NGM exists, so an
+            // outage of any length still ends with the evidence written. Anything else is final.
+            boolean transientFailure = e.getCode() == 0 || e.getCode() >= 500 || e.getCode() == 409 || e.getCode() == 429;
+            if (transientFailure && pending.add(key)) {
+                long delaySeconds = Math.min(1L << Math.min(attempt, 6), MAX_RETRY_DELAY_SECONDS);
                 LOG.warning(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
                         + "), retrying in " + delaySeconds + "s");
                 writer.schedule(() -> write(key, attempt + 1), delaySeconds, TimeUnit.SECONDS);
@@ -165,7 +168,8 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
                 LOG.warning(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
                         + "); the write queued since carries these entries too");
             } else {
-                LOG.severe(() -> "giving up writing status.applied of " + key.namespace() + "/" + key.name() + ": " + e.getMessage());
+                LOG.severe(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " was refused, not retrying: "
+                        + e.getMessage());
             }
         }
     }
