@@ -50,6 +50,29 @@ int ng_close(int sock);
  * for per-region keys it says only that some region has it. */
 int ng_response_has(const char *resp, const char *key, const char *literal);
 
+/* A VM as the agent names it: Kubernetes names (lowercase letters, digits,
+ * '-' and '.', at most 253), so they go into JSON text without escaping. */
+#define NG_MAX_NAME 253
+struct ng_vm_id {
+    char namespace[NG_MAX_NAME + 1];
+    char name[NG_MAX_NAME + 1];
+};
+
+/* Sets vm from a namespace and a name of the given lengths. Returns 0, or
+ * -EINVAL when either is empty, too long or has other characters. */
+int ng_vm_id_set(struct ng_vm_id *vm, const char *namespace, size_t namespace_len,
+                 const char *name, size_t name_len);
+
+/* Parses "[NAMESPACE/]NAME"; the namespace defaults to "default".
+ * Returns 0 or -EINVAL. */
+int ng_vm_id_parse(const char *text, struct ng_vm_id *vm);
+
+/* Copies the string value of the first member "key" in the response text
+ * (as escaped in the JSON, without the quotes) into out, truncated to
+ * out_cap - 1 bytes. Returns 1 when found, else 0 (out is then empty). A text
+ * search like ng_response_has: the first match at any depth. */
+int ng_response_string(const char *resp, const char *key, char *out, size_t out_cap);
+
 #ifdef __cplusplus
 }
 #endif
