@@ -78,6 +78,7 @@ struct tracked {
     int fd;
     int backend;   /* index into vm.backends, -1: a backend not on the command line */
     int handed;    /* the agent placed it */
+    int given_up;  /* BestEffort: the handover failed and was reported once */
 };
 
 /* A mapping of a placed backend, where QEMU's own mbind must not land. */
@@ -279,18 +280,19 @@ static struct tracked *backend_descriptor(int fd)
 /* Places a tracked backend descriptor once. Returns 0 or -errno (Strict). */
 static int place(struct tracked *t, const char *what)
 {
-    if (t->handed)
+    if (t->handed || t->given_up)
         return 0;
     if (t->backend < 0) {
         say(PREFIX "%sVM %s/%s: QEMU created memory backend memfd number %zu, which is not on its "
             "command line (added with object-add?): its guest node is unknown; %s",
             strict ? "" : "warning: ", vm_id.namespace, vm_id.name, memfds_seen,
             enforcement_text());
+        t->given_up = 1;
         return strict ? -EPERM : 0;
     }
     int result = hand_over(t->fd, &vm.backends[t->backend], what);
-    if (result == 0)
-        t->handed = 1;
+    t->handed = result == 0;
+    t->given_up = result > 0;
     return result < 0 ? result : 0;
 }
 
