@@ -3,6 +3,7 @@ package io.numaguest.agent.nativeaccess;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Set;
 import java.util.TreeMap;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
@@ -55,6 +56,16 @@ public final class Mapping implements AutoCloseable {
 
     /** mbind(2) over the whole mapping. On shmem and guest_memfd this sets the file's shared policy. */
     public void bind(KernelPolicy policy, PageMove move) throws NativeException {
+        if (policy.mode() == NumaMode.DEFAULT) {
+            // The kernel skips a VMA whose own policy already equals the new one, without telling the
+            // file: MPOL_DEFAULT on a fresh mapping would leave an earlier shared policy in force. Set
+            // Local first (what Default does for a task without a policy of its own), then Default.
+            mbind(new KernelPolicy(NumaMode.LOCAL, Set.of(), NodeMask.empty()), PageMove.NONE);
+        }
+        mbind(policy, move);
+    }
+
+    private void mbind(KernelPolicy policy, PageMove move) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment mask = arena.allocateFrom(JAVA_LONG, policy.nodes().words());
             long modeWord = policy.modeWord();

@@ -110,6 +110,7 @@ class RegionEnforcerTest {
         }
     }
 
+    /** One node here: this checks the counting and the notes; MigrationInGuest checks a real move to node 1. */
     @Test
     void migrateMovesPagesTheFileAlreadyHasAndSaysNothingWasLeftBehind() throws Exception {
         try (Mapping vmm = Mapping.mapShared(fd, 0, SIZE, Mapping.Access.READ_WRITE)) {
@@ -167,6 +168,7 @@ class RegionEnforcerTest {
         assertThat(spanning.notes()).anyMatch(note -> note.contains("differs within the region"));
     }
 
+    /** One node here: node 0 is also where no policy puts them; HugetlbfsInGuest checks node 1's pool. */
     @Test
     void hugetlbfsIsPrefaultedOnThePolicysNodes() throws Exception {
         long free = Long.parseLong(Files.readString(Path.of("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")).trim());

@@ -48,6 +48,20 @@ class MappingTest {
     }
 
     @Test
+    void defaultRemovesAnEarlierSharedPolicy() throws Exception {
+        try (Mapping first = Mapping.mapShared(fd, 0, 8 * MIB, Mapping.Access.NONE)) {
+            first.bind(bindTo(0), PageMove.NONE);
+        }
+        try (Mapping second = Mapping.mapShared(fd, 0, 8 * MIB, Mapping.Access.NONE)) {
+            second.bind(new KernelPolicy(NumaMode.DEFAULT, Set.of(), NodeMask.of(List.of())), PageMove.NONE);
+        }
+        try (Mapping fresh = Mapping.mapShared(fd, 0, 8 * MIB, Mapping.Access.NONE)) {
+            assertThat(fresh.policyAt(0).mode()).isEqualTo(NumaMode.DEFAULT);
+            assertThat(fresh.policyAt(8 * MIB - 4096).mode()).isEqualTo(NumaMode.DEFAULT);
+        }
+    }
+
+    @Test
     void policyCoversOnlyTheRangeItWasSetOn() throws Exception {
         try (Mapping half = Mapping.mapShared(fd, 4 * MIB, 4 * MIB, Mapping.Access.NONE)) {
             half.bind(new KernelPolicy(NumaMode.INTERLEAVE, Set.of(), NodeMask.of(List.of(0))), PageMove.NONE);
@@ -70,6 +84,7 @@ class MappingTest {
         }
     }
 
+    /** One node here, so this checks counting, not placement (PolicyModesInGuest does, on two nodes). */
     @Test
     void censusSeesPopulatedPagesOnTheirNode() throws Exception {
         try (Mapping mapping = Mapping.mapShared(fd, 0, 8 * MIB, Mapping.Access.READ_WRITE)) {
