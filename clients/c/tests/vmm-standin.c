@@ -112,7 +112,8 @@ int main(int argc, char **argv)
         unevictable_kb(before);
         /* The path a guest fault takes: touching the mapping would SIGBUS
          * without GUEST_MEMFD_FLAG_INIT_SHARED. */
-        if (fallocate(gmem, 0, 0, (off_t)size) < 0)
+        /* guest_memfd allocates only with FALLOC_FL_KEEP_SIZE. */
+        if (fallocate(gmem, FALLOC_FL_KEEP_SIZE, 0, (off_t)size) < 0)
             die("fallocate guest_memfd");
         unevictable_kb(after);
         printf("backend=%d mappable=%d policy=%d nodes=0x%lx unevictable_kb_delta=", backend,
