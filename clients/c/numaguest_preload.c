@@ -63,6 +63,12 @@ static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static int (*real_ioctl)(int, unsigned long, ...);
 static long (*real_mbind)(void *, unsigned long, int, const unsigned long *, unsigned long, unsigned);
 
+/* libc's functions, resolved by the constructor. Until then (another
+ * library's constructor running first) the system call itself stands in:
+ * no dlsym, which could allocate and so re-enter mmap. */
+#define NEXT(fn, nr, ...) \
+    (real_##fn != NULL ? (long)real_##fn(__VA_ARGS__) : syscall(nr, __VA_ARGS__))
+
 /* Set once by the constructor, cleared in forked children: the only state the
  * fast paths read. */
 static volatile int active;
@@ -305,7 +311,7 @@ static void forget(int fd)
 
 INTERPOSED int memfd_create(const char *name, unsigned int flags)
 {
-    int fd = real_memfd_create(name, flags);
+    int fd = (int)NEXT(memfd_create, SYS_memfd_create, name, flags);
     if (fd < 0 || !active || strcmp(name, BACKEND_MEMFD_NAME) != 0)
         return fd;
     pthread_mutex_lock(&lock);
@@ -328,7 +334,7 @@ INTERPOSED int memfd_create(const char *name, unsigned int flags)
 
 static int interposed_ftruncate(int fd, off_t length)
 {
-    int result = real_ftruncate(fd, length);
+    int result = (int)NEXT(ftruncate, SYS_ftruncate, fd, length);
     if (result < 0 || !active)
         return result;
     int saved_errno = errno;
@@ -361,7 +367,7 @@ INTERPOSED int ftruncate64(int fd, off_t length) { return interposed_ftruncate(f
 static void *interposed_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
 {
     if (fd < 0 || !active || !(flags & MAP_SHARED))
-        return real_mmap(addr, length, prot, flags, fd, offset);
+        return (void *)NEXT(mmap, SYS_mmap, addr, length, prot, flags, fd, offset);
     pthread_mutex_lock(&lock);
     struct tracked *t = backend_descriptor(fd);
     if (t != NULL && t->backend >= 0 && !t->handed) {
@@ -372,7 +378,7 @@ static void *interposed_mmap(void *addr, size_t length, int prot, int flags, int
             return MAP_FAILED;
         }
     }
-    void *mapped = real_mmap(addr, length, prot, flags, fd, offset);
+    void *mapped = (void *)NEXT(mmap, SYS_mmap, addr, length, prot, flags, fd, offset);
     if (mapped != MAP_FAILED && t != NULL && t->handed) {
         last_mapped = t->backend;
         if (nmappings < MAX_MAPPINGS)
@@ -439,7 +445,7 @@ INTERPOSED int ioctl(int fd, unsigned long request, ...)
     void *arg = va_arg(args, void *);
     va_end(args);
     if (request != KVM_CREATE_GUEST_MEMFD || !active || arg == NULL)
-        return real_ioctl(fd, request, arg);
+        return (int)NEXT(ioctl, SYS_ioctl, fd, request, arg);
     return create_guest_memfd(fd, arg);
 }
 
@@ -461,9 +467,7 @@ INTERPOSED long mbind(void *addr, unsigned long len, int mode, const unsigned lo
             return 0;
         }
     }
-    if (real_mbind != NULL)
-        return real_mbind(addr, len, mode, nodemask, maxnode, flags);
-    return syscall(SYS_mbind, addr, len, mode, nodemask, maxnode, flags);
+    return NEXT(mbind, SYS_mbind, addr, len, mode, nodemask, maxnode, flags);
 }
 
 /* Drops this library from LD_PRELOAD: QEMU's children (network scripts,
