@@ -64,19 +64,25 @@ ssize_t ng_request(int sock, const char *json, const int *fds, size_t nfds,
     do
         sent = sendmsg(sock, &out, MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
-    if (sent < 0)
-        return -errno;
+    int send_error = sent < 0 ? errno : 0;
+    if (sent < 0 && send_error != EPIPE && send_error != ECONNRESET)
+        return -send_error;
 
     /* One byte is kept for the NUL. The agent sends no descriptors back, so
      * no control buffer: anything unexpected is dropped by the kernel. */
     struct iovec in_iov = { .iov_base = resp, .iov_len = resp_cap - 1 };
     struct msghdr in = { .msg_iov = &in_iov, .msg_iovlen = 1 };
     ssize_t received;
+    /* An agent that turns a connection away (BUSY at its connection limit,
+     * FORBIDDEN) answers as it accepts and closes, perhaps before reading the
+     * request. The kernel then reports ECONNRESET (or EPIPE to the send) once,
+     * ahead of the answer still queued here: read on to get that answer. */
+    int tries = 0;
     do
-        received = recvmsg(sock, &in, 0);
-    while (received < 0 && errno == EINTR);
+        received = recvmsg(sock, &in, send_error ? MSG_DONTWAIT : 0);
+    while (received < 0 && (errno == EINTR || (errno == ECONNRESET && ++tries < 3)));
     if (received < 0)
-        return -errno;
+        return send_error ? -send_error : -errno;
     /* The agent never sends an empty message: 0 bytes is end of stream. */
     if (received == 0)
         return -ECONNRESET;

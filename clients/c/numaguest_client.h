@@ -36,7 +36,9 @@ int ng_connect(const char *path);
  * Returns the response length, or -errno: -EINVAL for nfds > NG_MAX_FDS or
  * resp_cap == 0, -EMSGSIZE for a request over NG_MAX_REQUEST_BYTES or a
  * response that did not fit in resp_cap - 1 bytes (the connection stays
- * usable), -ECONNRESET when the agent closed the connection without answering. */
+ * usable), -ECONNRESET when the agent closed the connection without answering.
+ * An answer the agent sent as it turned the connection away (BUSY, FORBIDDEN,
+ * id null) is returned like any response, even when it closed first. */
 ssize_t ng_request(int sock, const char *json, const int *fds, size_t nfds,
                    char *resp, size_t resp_cap);
 

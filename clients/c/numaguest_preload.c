@@ -205,6 +205,8 @@ static int hand_over(int fd, const struct qc_backend *b, const char *what)
         }
         ng_response_string(response, "code", code, sizeof code);
         if (strcmp(code, "BUSY") == 0 && now_ms() - start < 60000) {
+            DEBUG("VM %s/%s, guest node %d (backend %s): the agent is busy; retrying in %ld ms",
+                  vm_id.namespace, vm_id.name, b->guest_node, b->id, backoff_ms);
             sleep_ms(backoff_ms);
             backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
             continue;
