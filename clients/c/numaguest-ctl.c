@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_REGIONS 64 /* protocol limit per apply/query */
@@ -35,14 +36,16 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: numaguest-ctl [-s SOCKET] hello\n"
             "       numaguest-ctl [-s SOCKET] apply|query -v [NAMESPACE/]NAME\n"
-            "                     {-f FILE | -m SIZE}... [-r FD:GUESTNODE[:OFFSET:LENGTH]]...\n"
+            "                     {-f FILE | -m SIZE | -p PID:FD}... [-r FD:GUESTNODE[:OFFSET:LENGTH]]...\n"
             "\n"
             "  -s SOCKET  agent socket (default " NG_DEFAULT_SOCKET ")\n"
             "  -v VM      the VM whose policy the agent looks up (namespace default: default)\n"
             "  -f FILE    attach FILE (opened read-write, e.g. /dev/shm/guest-ram)\n"
             "  -m SIZE    attach a new memfd of SIZE bytes (suffix K, M or G); it dies\n"
             "             with this process, so this is for trying the agent out\n"
-            "  -r REGION  descriptor FD (0-based, in -f/-m order) for guest node GUESTNODE,\n"
+            "  -p PID:FD  attach a copy of descriptor FD of process PID (pidfd_getfd:\n"
+            "             needs ptrace rights over it), e.g. a running QEMU's guest RAM\n"
+            "  -r REGION  descriptor FD (0-based, in -f/-m/-p order) for guest node GUESTNODE,\n"
             "             optionally only bytes [OFFSET, OFFSET+LENGTH)\n"
             "             without -r: each descriptor whole, descriptor i for guest node i\n"
             "\n"
@@ -102,39 +105,6 @@ static int parse_region(const char *text, struct region *region)
     return 0;
 }
 
-#define MAX_NAME 253 /* a Kubernetes name is a DNS subdomain */
-
-struct vm_id {
-    char namespace[MAX_NAME + 1];
-    char name[MAX_NAME + 1];
-};
-
-/* Copies a name of Kubernetes characters (lowercase letters, digits, '-' and
- * '.'): with only those, it can go into the JSON text without escaping. */
-static int copy_name(char *dest, const char *name, size_t len)
-{
-    if (len == 0 || len > MAX_NAME)
-        return -1;
-    for (size_t i = 0; i < len; i++)
-        if (!(name[i] >= 'a' && name[i] <= 'z') && !(name[i] >= '0' && name[i] <= '9')
-            && name[i] != '-' && name[i] != '.')
-            return -1;
-    memcpy(dest, name, len);
-    dest[len] = '\0';
-    return 0;
-}
-
-/* Parses [NAMESPACE/]NAME; the namespace defaults to "default". */
-static int parse_vm(const char *text, struct vm_id *vm)
-{
-    const char *slash = strchr(text, '/');
-    if (slash == NULL)
-        return copy_name(vm->namespace, "default", strlen("default")) < 0
-            || copy_name(vm->name, text, strlen(text)) < 0 ? -1 : 0;
-    return copy_name(vm->namespace, text, (size_t)(slash - text)) < 0
-        || copy_name(vm->name, slash + 1, strlen(slash + 1)) < 0 ? -1 : 0;
-}
-
 /* Appends to buf at *used like snprintf; -1 when the request would not fit. */
 __attribute__((format(printf, 4, 5)))
 static int append(char *buf, size_t cap, size_t *used, const char *fmt, ...)
@@ -150,7 +120,7 @@ static int append(char *buf, size_t cap, size_t *used, const char *fmt, ...)
 }
 
 /* regions == NULL means one whole-file region per descriptor. */
-static int build_request(char *buf, size_t cap, const char *op, const struct vm_id *vm,
+static int build_request(char *buf, size_t cap, const char *op, const struct ng_vm_id *vm,
                          const struct region *regions, size_t nregions)
 {
     size_t used = 0;
@@ -180,6 +150,35 @@ static int build_request(char *buf, size_t cap, const char *op, const struct vm_
     return append(buf, cap, &used, "]}");
 }
 
+/* Duplicates descriptor FD of process PID from a "PID:FD" spec. */
+static int take_fd(const char *spec)
+{
+    char *end;
+    errno = 0;
+    long pid = strtol(spec, &end, 10);
+    if (errno != 0 || end == spec || *end != ':' || pid <= 0) {
+        fprintf(stderr, "numaguest-ctl: -p %s: not PID:FD\n", spec);
+        return -1;
+    }
+    const char *fd_text = end + 1;
+    long target = strtol(fd_text, &end, 10);
+    if (errno != 0 || end == fd_text || *end != '\0' || target < 0 || target > INT_MAX) {
+        fprintf(stderr, "numaguest-ctl: -p %s: not PID:FD\n", spec);
+        return -1;
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (pidfd < 0) {
+        fprintf(stderr, "numaguest-ctl: pidfd_open %ld: %s\n", pid, strerror(errno));
+        return -1;
+    }
+    int fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)target, 0);
+    int err = errno;
+    close(pidfd);
+    if (fd < 0)
+        fprintf(stderr, "numaguest-ctl: pidfd_getfd %ld:%ld: %s\n", pid, target, strerror(err));
+    return fd;
+}
+
 static int open_memfd(unsigned long long size)
 {
     int fd = memfd_create("numaguest-ctl", MFD_CLOEXEC);
@@ -198,7 +197,7 @@ static int open_memfd(unsigned long long size)
 int main(int argc, char **argv)
 {
     const char *socket_path = NG_DEFAULT_SOCKET;
-    struct vm_id vm;
+    struct ng_vm_id vm;
     int has_vm = 0;
     int fds[NG_MAX_FDS];
     size_t nfds = 0;
@@ -207,14 +206,14 @@ int main(int argc, char **argv)
     int status = EXIT_USAGE;
 
     int opt;
-    while ((opt = getopt(argc, argv, "hs:v:f:m:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "hs:v:f:m:p:r:")) != -1) {
         unsigned long long size;
         switch (opt) {
         case 's':
             socket_path = optarg;
             break;
         case 'v':
-            if (parse_vm(optarg, &vm) < 0) {
+            if (ng_vm_id_parse(optarg, &vm) < 0) {
                 fprintf(stderr, "numaguest-ctl: -v %s: not [NAMESPACE/]NAME of lowercase letters, digits, '-' and '.'\n",
                         optarg);
                 goto out;
@@ -223,6 +222,7 @@ int main(int argc, char **argv)
             break;
         case 'f':
         case 'm':
+        case 'p':
             if (nfds == NG_MAX_FDS) {
                 fprintf(stderr, "numaguest-ctl: at most %d descriptors per request\n", NG_MAX_FDS);
                 goto out;
@@ -233,6 +233,9 @@ int main(int argc, char **argv)
                     fprintf(stderr, "numaguest-ctl: open %s: %s\n", optarg, strerror(errno));
                     goto out;
                 }
+            } else if (opt == 'p') {
+                if ((fds[nfds] = take_fd(optarg)) < 0)
+                    goto out;
             } else {
                 if (parse_size(optarg, &size) < 0) {
                     fprintf(stderr, "numaguest-ctl: -m %s: not a size\n", optarg);
@@ -275,11 +278,11 @@ int main(int argc, char **argv)
         goto out;
     }
     if (is_hello && (has_vm || nfds || nregions)) {
-        fprintf(stderr, "numaguest-ctl: hello takes no -v, -f, -m or -r\n");
+        fprintf(stderr, "numaguest-ctl: hello takes no -v, -f, -m, -p or -r\n");
         goto out;
     }
     if (!is_hello && (!has_vm || nfds == 0)) {
-        fprintf(stderr, "numaguest-ctl: %s needs -v and at least one -f or -m\n", op);
+        fprintf(stderr, "numaguest-ctl: %s needs -v and at least one -f, -m or -p\n", op);
         goto out;
     }
 

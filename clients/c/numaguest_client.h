@@ -36,7 +36,9 @@ int ng_connect(const char *path);
  * Returns the response length, or -errno: -EINVAL for nfds > NG_MAX_FDS or
  * resp_cap == 0, -EMSGSIZE for a request over NG_MAX_REQUEST_BYTES or a
  * response that did not fit in resp_cap - 1 bytes (the connection stays
- * usable), -ECONNRESET when the agent closed the connection without answering. */
+ * usable), -ECONNRESET when the agent closed the connection without answering.
+ * An answer the agent sent as it turned the connection away (BUSY, FORBIDDEN,
+ * id null) is returned like any response, even when it closed first. */
 ssize_t ng_request(int sock, const char *json, const int *fds, size_t nfds,
                    char *resp, size_t resp_cap);
 
@@ -49,6 +51,29 @@ int ng_close(int sock);
  * appear unescaped inside string values. It finds a key at any depth, so
  * for per-region keys it says only that some region has it. */
 int ng_response_has(const char *resp, const char *key, const char *literal);
+
+/* A VM as the agent names it: Kubernetes names (lowercase letters, digits,
+ * '-' and '.', at most 253), so they go into JSON text without escaping. */
+#define NG_MAX_NAME 253
+struct ng_vm_id {
+    char namespace[NG_MAX_NAME + 1];
+    char name[NG_MAX_NAME + 1];
+};
+
+/* Sets vm from a namespace and a name of the given lengths. Returns 0, or
+ * -EINVAL when either is empty, too long or has other characters. */
+int ng_vm_id_set(struct ng_vm_id *vm, const char *namespace, size_t namespace_len,
+                 const char *name, size_t name_len);
+
+/* Parses "[NAMESPACE/]NAME"; the namespace defaults to "default".
+ * Returns 0 or -EINVAL. */
+int ng_vm_id_parse(const char *text, struct ng_vm_id *vm);
+
+/* Copies the string value of the first member "key" in the response text
+ * (as escaped in the JSON, without the quotes) into out, truncated to
+ * out_cap - 1 bytes. Returns 1 when found, else 0 (out is then empty). A text
+ * search like ng_response_has: the first match at any depth. */
+int ng_response_string(const char *resp, const char *key, char *out, size_t out_cap);
 
 #ifdef __cplusplus
 }

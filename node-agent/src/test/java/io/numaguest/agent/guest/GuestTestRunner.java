@@ -85,7 +85,9 @@ public final class GuestTestRunner {
         private void write(TestIdentifier test, String status, String message, double seconds) {
             Map<String, Object> line = new LinkedHashMap<>();
             line.put("name", test.getSource().filter(MethodSource.class::isInstance).map(MethodSource.class::cast)
-                    .map(method -> method.getJavaClass().getSimpleName() + "." + method.getMethodName())
+                    // Invocations of a parameterized test are told apart by their display name, "[1] ...".
+                    .map(method -> method.getJavaClass().getSimpleName() + "." + method.getMethodName()
+                            + (test.getDisplayName().startsWith("[") ? " " + test.getDisplayName() : ""))
                     .orElse(test.getDisplayName()));
             line.put("status", status);
             line.put("seconds", seconds);

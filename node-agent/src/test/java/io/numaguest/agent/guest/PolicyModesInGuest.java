@@ -6,14 +6,13 @@ import java.nio.file.Path;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import static io.numaguest.agent.guest.GuestVms.BIND_0;
-import static io.numaguest.agent.guest.GuestVms.BIND_1;
 import static io.numaguest.agent.guest.GuestVms.DEFAULT;
 import static io.numaguest.agent.guest.GuestVms.INTERLEAVE_0_1;
 import static io.numaguest.agent.guest.GuestVms.LOCAL;
-import static io.numaguest.agent.guest.GuestVms.PREFERRED_1;
-import static io.numaguest.agent.guest.GuestVms.PREFERRED_MANY_1;
 import static io.numaguest.agent.guest.GuestVms.WEIGHTED_INTERLEAVE_0_1;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -30,11 +29,8 @@ class PolicyModesInGuest {
     private static final long PAGES = 16L * 1024 * 1024 / 4096;
     /** The kernel's MPOL_* numbers, as get_mempolicy reports them. */
     private static final int MPOL_DEFAULT = 0;
-    private static final int MPOL_PREFERRED = 1;
-    private static final int MPOL_BIND = 2;
     private static final int MPOL_INTERLEAVE = 3;
     private static final int MPOL_LOCAL = 4;
-    private static final int MPOL_PREFERRED_MANY = 5;
     private static final int MPOL_WEIGHTED_INTERLEAVE = 6;
     private static final Path WEIGHTS = Path.of("/sys/kernel/mm/mempolicy/weighted_interleave");
 
@@ -79,24 +75,11 @@ class PolicyModesInGuest {
         return nodes;
     }
 
-    @Test
-    void bindPutsEveryPageOnNode1() throws Exception {
-        VmmStandin.Run run = applyThenTouch(BIND_1, 0);
-        assertReadBack(run, MPOL_BIND, 1);
-        assertThat(run.pagesOn(1, 0)).as(run.output()).isEqualTo(PAGES);
-    }
-
-    @Test
-    void preferredPutsPagesOnNode1WhileItHasRoom() throws Exception {
-        VmmStandin.Run run = applyThenTouch(PREFERRED_1, 0);
-        assertReadBack(run, MPOL_PREFERRED, 1);
-        assertThat(run.pagesOn(1, 0)).as(run.output()).isEqualTo(PAGES);
-    }
-
-    @Test
-    void preferredManyPutsPagesOnItsNodes() throws Exception {
-        VmmStandin.Run run = applyThenTouch(PREFERRED_MANY_1, 0);
-        assertReadBack(run, MPOL_PREFERRED_MANY, 1);
+    @ParameterizedTest
+    @CsvSource({"BIND_1, 2", "PREFERRED_1, 1", "PREFERRED_MANY_1, 5"}) // MPOL_BIND, MPOL_PREFERRED, MPOL_PREFERRED_MANY
+    void everyPageLandsOnNode1(GuestVms vm, int kernelMode) throws Exception {
+        VmmStandin.Run run = applyThenTouch(vm, 0);
+        assertReadBack(run, kernelMode, 1);
         assertThat(run.pagesOn(1, 0)).as(run.output()).isEqualTo(PAGES);
     }
 
