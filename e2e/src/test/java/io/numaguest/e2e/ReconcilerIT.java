@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
@@ -135,7 +136,7 @@ class ReconcilerIT {
 
     waitUntil(() -> is(fetch("vm1"), "Scheduled", "False"));
     NumaGuestMemory lost = fetch("vm1");
-    assertThat(condition(lost, "Scheduled").orElseThrow().getReason()).isEqualTo(InProcessOperator.NO_POD);
+    assertThat(condition(lost, "Scheduled").orElseThrow().getReason()).isEqualTo(ConditionReason.NoPod.name());
     assertThat(is(lost, "Ready", "False")).isTrue();
     waitUntil(() -> Optional.ofNullable(fetch("vm1").getMetadata().getLabels())
         .map(labels -> !labels.containsKey(NumaGuestMemory.NODE_LABEL)).orElse(true));
@@ -153,11 +154,11 @@ class ReconcilerIT {
     CLIENT.resource(ngm("vm3", Target.podSelector(selector), guestNode(0, MemoryPolicy.Bind, "1Gi"))).create();
 
     waitUntil(() -> is(fetch("vm1"), "Scheduled", "False"));
-    assertThat(condition(fetch("vm1"), "Scheduled").orElseThrow().getReason()).isEqualTo(InProcessOperator.KUBEVIRT_NOT_INSTALLED);
+    assertThat(condition(fetch("vm1"), "Scheduled").orElseThrow().getReason()).isEqualTo(ConditionReason.KubeVirtNotInstalled.name());
     waitUntil(() -> is(fetch("vm2"), "Placed", "True"));
     assertThat(condition(fetch("vm2"), "Placed").orElseThrow().getReason()).isEqualTo("PlacedWithoutTopology");
     waitUntil(() -> is(fetch("vm3"), "Placed", "False"));
-    assertThat(condition(fetch("vm3"), "Placed").orElseThrow().getReason()).isEqualTo(InProcessOperator.TOPOLOGY_UNAVAILABLE);
+    assertThat(condition(fetch("vm3"), "Placed").orElseThrow().getReason()).isEqualTo(ConditionReason.TopologyUnavailable.name());
   }
 
   @Test

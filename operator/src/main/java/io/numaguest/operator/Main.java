@@ -64,7 +64,7 @@ public final class Main implements Callable<Integer> {
             : new LeaderElectionConfiguration(NumaGuestMemoryOperator.LEASE_NAME, leaseNamespace))
         : Optional.empty();
 
-    var operator = new NumaGuestMemoryOperator(client, registry, capabilities, watchNamespaces, true, lease).build();
+    var operator = new NumaGuestMemoryOperator(client, registry, capabilities, watchNamespaces, lease).build();
     try (var probes = new ProbeServer(metricsPort, registry, operator.getRuntimeInfo())) {
       operator.installShutdownHook(Duration.ofSeconds(10));
       operator.start();

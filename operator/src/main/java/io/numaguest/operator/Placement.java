@@ -1,5 +1,6 @@
 package io.numaguest.operator;
 
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.ArrayList;
@@ -36,16 +37,27 @@ import java.util.TreeMap;
  */
 public final class Placement {
 
-  /** Condition reasons for a spec that cannot be placed on this host. */
-  public static final String UNKNOWN_HOST_NODE = "UnknownHostNode";
-  public static final String NOT_ENOUGH_MEMORY = "NotEnoughMemory";
-
   public sealed interface Result permits Placed, Unplaceable {}
 
-  /** One entry per guest node, in spec order. */
-  public record Placed(List<GuestNodePlacement> guestNodes) implements Result {}
+  /**
+   * @param guestNodes one entry per guest node, in spec order
+   * @param reservedBytes what the placement takes from each host node's free memory, as far as it
+   *     was checked against a topology (empty otherwise)
+   */
+  public record Placed(List<GuestNodePlacement> guestNodes, Map<Integer, Long> reservedBytes) implements Result {
+    public Placed {
+      guestNodes = List.copyOf(guestNodes);
+      reservedBytes = Map.copyOf(reservedBytes);
+    }
 
-  public record Unplaceable(String reason, String message) implements Result {}
+    /** A placement made earlier, whose reservation is not known here. */
+    public Placed(List<GuestNodePlacement> guestNodes) {
+      this(guestNodes, Map.of());
+    }
+  }
+
+  /** @param reason the Placed condition's reason */
+  public record Unplaceable(ConditionReason reason, String message) implements Result {}
 
   private Placement() {}
 
@@ -75,8 +87,9 @@ public final class Placement {
     private final Map<Integer, Long> free = new HashMap<>();
     // Host nodes this VM's guest nodes already use, in the order they were taken.
     private final Set<Integer> taken = new LinkedHashSet<>();
+    private final Map<Integer, Long> reserved = new TreeMap<>();
     private final List<String> problems = new ArrayList<>();
-    private String firstProblemReason;
+    private ConditionReason firstProblemReason;
 
     Planner(HostTopology topology) {
       this.topology = topology;
@@ -100,7 +113,7 @@ public final class Placement {
       if (!problems.isEmpty()) {
         return new Unplaceable(firstProblemReason, String.join("; ", problems));
       }
-      return new Placed(guestNodes.stream().map(guestNode -> byGuestNode.get(guestNode.id())).toList());
+      return new Placed(guestNodes.stream().map(guestNode -> byGuestNode.get(guestNode.id())).toList(), reserved);
     }
 
     private Optional<GuestNodePlacement> checkNamed(GuestNode guestNode) {
@@ -108,10 +121,10 @@ public final class Placement {
       for (int id : guestNode.hostNodes()) {
         var node = topology.node(id);
         if (node.isEmpty()) {
-          problem(UNKNOWN_HOST_NODE, "guest node %d: host node %d does not exist on node %s (host nodes: %s)",
+          problem(ConditionReason.UnknownHostNode, "guest node %d: host node %d does not exist on node %s (host nodes: %s)",
               guestNode.id(), id, topology.nodeName(), topology.describeIds());
         } else if (!node.get().hasMemory()) {
-          problem(NOT_ENOUGH_MEMORY, "guest node %d: host node %d has no memory", guestNode.id(), id);
+          problem(ConditionReason.NotEnoughMemory, "guest node %d: host node %d has no memory", guestNode.id(), id);
         }
       }
       if (problems.size() > problemsBefore) {
@@ -119,7 +132,7 @@ public final class Placement {
       }
       long available = freeOn(guestNode.hostNodes());
       if (available < guestNode.sizeBytes()) {
-        problem(NOT_ENOUGH_MEMORY, "guest node %d needs %s but host nodes %s have %s free",
+        problem(ConditionReason.NotEnoughMemory, "guest node %d needs %s but host nodes %s have %s free",
             guestNode.id(), bytes(guestNode.sizeBytes()), guestNode.hostNodes(), bytes(available));
         return Optional.empty();
       }
@@ -131,7 +144,7 @@ public final class Placement {
     private Optional<GuestNodePlacement> choose(GuestNode guestNode) {
       List<HostNode> withMemory = topology.nodes().stream().filter(HostNode::hasMemory).toList();
       if (withMemory.isEmpty()) {
-        problem(NOT_ENOUGH_MEMORY, "guest node %d: no host node of node %s has memory", guestNode.id(),
+        problem(ConditionReason.NotEnoughMemory, "guest node %d: no host node of node %s has memory", guestNode.id(),
             topology.nodeName());
         return Optional.empty();
       }
@@ -200,7 +213,7 @@ public final class Placement {
     private Optional<GuestNodePlacement> reserveOrFail(GuestNode guestNode, List<Integer> hostNodes, String reason) {
       long available = freeOn(hostNodes);
       if (guestNode.policy() != MemoryPolicy.Preferred && available < guestNode.sizeBytes()) {
-        problem(NOT_ENOUGH_MEMORY, "guest node %d needs %s but node %s has only %s free on host nodes %s",
+        problem(ConditionReason.NotEnoughMemory, "guest node %d needs %s but node %s has only %s free on host nodes %s",
             guestNode.id(), bytes(guestNode.sizeBytes()), topology.nodeName(), bytes(available), hostNodes);
         return Optional.empty();
       }
@@ -212,16 +225,35 @@ public final class Placement {
       return hostNodes.stream().mapToLong(id -> free.getOrDefault(id, 0L)).sum();
     }
 
-    /** Takes the size out of the nodes' free memory, evenly: good enough to steer later choices. */
+    /**
+     * Takes the size out of the nodes' free memory: an even share from each, and what a node lacks
+     * from those with the most left. Never below zero, so what is reserved is what was free (a
+     * Preferred guest node larger than that spills where the kernel puts it).
+     */
     private void reserve(long size, List<Integer> hostNodes) {
+      long remaining = size;
       long share = size / hostNodes.size();
       for (int id : hostNodes) {
-        free.computeIfPresent(id, (ignored, left) -> Math.max(0, left - share));
+        remaining -= take(id, share);
+      }
+      Comparator<Integer> byLeft = Comparator.comparingLong(id -> free.getOrDefault(id, 0L));
+      List<Integer> byMostLeft = hostNodes.stream().sorted(byLeft.reversed()).toList();
+      for (int id : byMostLeft) {
+        remaining -= take(id, remaining);
       }
       taken.addAll(hostNodes);
     }
 
-    private void problem(String reason, String format, Object... args) {
+    private long take(int id, long wanted) {
+      long taking = Math.min(wanted, free.getOrDefault(id, 0L));
+      if (taking > 0) {
+        free.merge(id, -taking, Long::sum);
+        reserved.merge(id, taking, Long::sum);
+      }
+      return taking;
+    }
+
+    private void problem(ConditionReason reason, String format, Object... args) {
       if (firstProblemReason == null) {
         firstProblemReason = reason;
       }

@@ -11,6 +11,7 @@ import static io.numaguest.operator.Topologies.flat;
 import static io.numaguest.operator.Topologies.sockets;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.List;
@@ -47,7 +48,7 @@ class PlacementTest {
   void oneNodeHostWithoutEnoughMemoryIsUnplaceable() {
     var result = unplaceable(Placement.place(List.of(auto(0, Bind, 4), auto(1, Bind, 4)), flat(6)));
 
-    assertThat(result.reason()).isEqualTo(Placement.NOT_ENOUGH_MEMORY);
+    assertThat(result.reason()).isEqualTo(ConditionReason.NotEnoughMemory);
     assertThat(result.message()).contains("guest node 1 needs 4.0 GiB").contains("2.0 GiB free");
   }
 
@@ -127,7 +128,7 @@ class PlacementTest {
   void notEnoughMemoryAnywhereIsUnplaceable() {
     var result = unplaceable(Placement.place(List.of(auto(0, Bind, 100)), sockets(2, 4, 4, 4, 4, 4, 4, 4, 4, 4)));
 
-    assertThat(result.reason()).isEqualTo(Placement.NOT_ENOUGH_MEMORY);
+    assertThat(result.reason()).isEqualTo(ConditionReason.NotEnoughMemory);
     assertThat(result.message()).contains("guest node 0 needs 100.0 GiB").contains("32.0 GiB free");
   }
 
@@ -164,7 +165,7 @@ class PlacementTest {
   void namedHostNodeThatDoesNotExistIsUnplaceable() {
     var result = unplaceable(Placement.place(List.of(named(0, Bind, 1, 4)), flat(8, 8)));
 
-    assertThat(result.reason()).isEqualTo(Placement.UNKNOWN_HOST_NODE);
+    assertThat(result.reason()).isEqualTo(ConditionReason.UnknownHostNode);
     assertThat(result.message()).isEqualTo("guest node 0: host node 4 does not exist on node worker-1 (host nodes: 0, 1)");
   }
 
