@@ -22,6 +22,7 @@ import io.fabric8.kubernetes.client.dsl.MixedOperation;
 import io.fabric8.kubernetes.client.dsl.Resource;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -48,8 +49,8 @@ class RbacIT {
   private static final String VM_NAMESPACE = "e2e-rbac";
   // Node names (rbac-node-*) are this class's own: other tests on the shared server use node-a.
   private static final String NGM_API = "numaguest.io/v1alpha1";
-  private static final String NRT_API = "topology.node.k8s.io/v1alpha2";
-  private static final String NRT_CRD = "noderesourcetopologies.topology.node.k8s.io";
+  private static final String NRT_API = NodeResourceTopology.API_VERSION;
+  private static final String NRT_CRD = NodeResourceTopology.CRD_NAME;
   /**
    * RBAC and admission policies reach the API server's authorizer and admission chain through
    * informers, a moment after the objects are stored: allow for that, not for anything slower.

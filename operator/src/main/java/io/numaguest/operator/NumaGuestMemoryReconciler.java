@@ -17,6 +17,9 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import io.numaguest.api.topology.NumaTopology;
+import io.numaguest.api.topology.NumaZones;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
@@ -76,7 +79,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
   private IndexerResourceCache<NumaGuestMemory> ngms;
   private InformerEventSource<Pod, NumaGuestMemory> pods;
   private InformerEventSource<GenericKubernetesResource, NumaGuestMemory> vmis;
-  private InformerEventSource<GenericKubernetesResource, NumaGuestMemory> topologies;
+  private InformerEventSource<NodeResourceTopology, NumaGuestMemory> topologies;
 
   NumaGuestMemoryReconciler(ClusterCapabilities capabilities) {
     this.capabilities = capabilities;
@@ -114,7 +117,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     if (capabilities.nodeResourceTopology()) {
       // Cluster-scoped: without withWatchAllNamespaces() JOSDK would give the informer the
       // controller's namespaces (--watch-namespaces) and it would never see an object.
-      topologies = new InformerEventSource<>(InformerEventSourceConfiguration.from(NodeResourceTopologies.GVK, NumaGuestMemory.class)
+      topologies = new InformerEventSource<>(InformerEventSourceConfiguration.from(NodeResourceTopology.class, NumaGuestMemory.class)
           .withWatchAllNamespaces()
           .withSecondaryToPrimaryMapper(nrt -> ids(ngms.byIndex(BY_NODE, nrt.getMetadata().getName())))
           .build(), context);
@@ -128,7 +131,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     // Observe.
     TargetResolution target = resolve(ngm);
     Optional<String> nodeName = target instanceof TargetResolution.Resolved resolved ? Optional.of(resolved.nodeName()) : Optional.empty();
-    Optional<HostTopology> topology = nodeName.flatMap(this::topologyOf);
+    Optional<NumaTopology> topology = nodeName.flatMap(this::topologyOf);
     // Place.
     Optional<Placement.Result> placed = target instanceof TargetResolution.Resolved resolved
         ? Optional.of(placement.decide(ngm, resolved, topology))
@@ -176,11 +179,11 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     return pods.byIndex(BY_LABEL, labelKey(namespace, first.getKey(), first.getValue()));
   }
 
-  private Optional<HostTopology> topologyOf(String nodeName) {
+  private Optional<NumaTopology> topologyOf(String nodeName) {
     if (topologies == null) {
       return Optional.empty();
     }
-    return topologies.get(new ResourceID(nodeName)).flatMap(NodeResourceTopologies::hostTopology);
+    return topologies.get(new ResourceID(nodeName)).flatMap(NumaZones::read);
   }
 
   private static String nodeLabel(NumaGuestMemory ngm) {

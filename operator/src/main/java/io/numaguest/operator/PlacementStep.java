@@ -2,6 +2,7 @@ package io.numaguest.operator;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
@@ -49,7 +50,7 @@ final class PlacementStep {
     this.byId = byId;
   }
 
-  synchronized Placement.Result decide(NumaGuestMemory ngm, TargetResolution.Resolved target, Optional<HostTopology> topology) {
+  synchronized Placement.Result decide(NumaGuestMemory ngm, TargetResolution.Resolved target, Optional<NumaTopology> topology) {
     ResourceID id = ResourceID.fromResource(ngm);
     String nodeName = target.nodeName();
     String podUid = target.pod().getMetadata().getUid();
@@ -65,7 +66,7 @@ final class PlacementStep {
     List<GuestNode> guestNodes = ngm.getSpec().getGuestNodes().stream().map(GuestNode::of).toList();
     Placement.Result result;
     if (topology.isPresent()) {
-      result = Placement.place(guestNodes, topology.get().less(heldByOthers(id, nodeName)));
+      result = Placement.place(guestNodes, less(topology.get(), heldByOthers(id, nodeName)));
     } else if (guestNodes.stream().anyMatch(GuestNode::chosenByOperator)) {
       result = new Placement.Unplaceable(ConditionReason.TopologyUnavailable, "no NodeResourceTopology is published for node "
           + nodeName + ", so host nodes cannot be chosen; is the numaguest agent running there?");
@@ -109,6 +110,13 @@ final class PlacementStep {
       }
     }
     return held;
+  }
+
+  /** The same nodes with {@code held} bytes per host node taken out of their free memory. */
+  private static NumaTopology less(NumaTopology topology, Map<Integer, Long> held) {
+    return new NumaTopology(topology.nodeName(), topology.nodes().stream()
+        .map(node -> node.withMemFree(Math.max(0, node.memFreeBytes() - held.getOrDefault(node.id(), 0L))))
+        .toList());
   }
 
   /** Whether a placement this process made still stands: the NumaGuestMemory exists and its status shows no other. */

@@ -7,6 +7,7 @@ import static io.numaguest.operator.Topologies.GIB;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
@@ -108,7 +109,7 @@ class PlacementStepTest {
       @ForAll @IntRange(min = 0, max = 100) int percentWritten) throws Exception {
     cache.clear();
     long[] free = freeGiB.stream().mapToLong(Integer::longValue).toArray();
-    HostTopology topology = Topologies.flat(free);
+    NumaTopology topology = Topologies.flat(free);
     List<NumaGuestMemory> vms = new ArrayList<>();
     for (int i = 0; i < sizesGiB.size(); i++) {
       vms.add(vm("vm" + i, sizesGiB.get(i) + "Gi"));

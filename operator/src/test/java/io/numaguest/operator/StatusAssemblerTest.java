@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.v1alpha1.ApplyError;
 import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.Enforcement;
@@ -28,7 +29,7 @@ class StatusAssemblerTest {
   private static final Instant T0 = Instant.parse("2026-11-25T10:00:00Z");
   private static final Instant T1 = Instant.parse("2026-11-25T10:05:00Z");
 
-  private final HostTopology twoNodes = Topologies.flat(16, 16);
+  private final NumaTopology twoNodes = Topologies.flat(16, 16);
   private Pod pod;
   private NumaGuestMemory ngm;
 
@@ -44,7 +45,7 @@ class StatusAssemblerTest {
   }
 
   /** Observe, place (a fresh step: only the stored status carries earlier decisions), assemble. */
-  private NumaGuestMemoryStatus assemble(Optional<HostTopology> topology, Instant now) {
+  private NumaGuestMemoryStatus assemble(Optional<NumaTopology> topology, Instant now) {
     var target = new TargetResolution.Resolved(pod);
     var placed = new PlacementStep(node -> List.of(), id -> Optional.of(ngm)).decide(ngm, target, topology);
     return StatusAssembler.assemble(ngm, target, Optional.of(placed), topology.isPresent(), now);
