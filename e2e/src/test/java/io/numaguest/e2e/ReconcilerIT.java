@@ -116,6 +116,10 @@ class ReconcilerIT {
           assertThat(fields.getOperation()).isEqualTo("Apply");
           assertThat(fields.getSubresource()).isEqualTo("status");
         });
+    String wide = KubeApiServer.expectSuccess(SERVER.kubectl("get", "ngm", "-n", namespace, "-o", "wide")).stdout();
+    assertThat(wide.lines().findFirst().orElseThrow().split("\\s+"))
+        .as("what an admin sees").containsExactly("NAME", "TARGET", "NODE", "READY", "MECHANISM", "AGE", "PLACEMENT", "REASON");
+    assertThat(wide).contains("virt-launcher-vm1-abcde", worker, "True", "mbind", "0:Bind(0) 1:Bind(1)", "Ready");
     assertThat(CLIENT.v1().events().inNamespace(namespace).list().getItems())
         .anySatisfy(event -> {
           assertThat(event.getReason()).isEqualTo("Placed");

@@ -89,6 +89,7 @@ final class StatusAssembler {
       }
       case Placement.Placed placed -> {
         status.setPlacement(placed.guestNodes());
+        status.setPlacementSummary(summary(placed));
         conditions.set(PLACED, true, topologyKnown ? ConditionReason.Placed : ConditionReason.PlacedWithoutTopology,
             describe(placed, topologyKnown, nodeName));
         assessApplied(placed, appliedFor(current, pod), ngm.getSpec().getEnforcement(), nodeName, conditions);
@@ -96,6 +97,14 @@ final class StatusAssembler {
     }
     status.setConditions(conditions.result());
     return status;
+  }
+
+  /** One line for kubectl -o wide: "0:Bind(0) 1:Interleave(0,1) 2:Default". */
+  private static String summary(Placement.Placed placed) {
+    return placed.guestNodes().stream()
+        .map(p -> p.getGuestNode() + ":" + p.getPolicy() + (p.getHostNodes().isEmpty() ? ""
+            : p.getHostNodes().stream().map(String::valueOf).collect(Collectors.joining(",", "(", ")"))))
+        .collect(Collectors.joining(" "));
   }
 
   private static String describe(Placement.Placed placed, boolean topologyKnown, String nodeName) {

@@ -86,6 +86,7 @@ class StatusAssemblerTest {
     assertThat(status.getTargetPod().getUid()).isEqualTo(pod.getMetadata().getUid());
     assertThat(status.getObservedGeneration()).isEqualTo(1L);
     assertThat(status.getPlacement()).extracting(GuestNodePlacement::getHostNodes).containsExactly(List.of(0), List.of(1));
+    assertThat(status.getPlacementSummary()).isEqualTo("0:Bind(0) 1:Bind(1)");
     assertThat(status.getApplied()).as("the agent's field").isNull();
     assertThat(summary(status)).isEqualTo(
         "Scheduled=True/PodScheduled Placed=True/Placed Applied=False/WaitingForVMM Ready=False/WaitingForVMM Degraded=False/AsRequested");
