@@ -4,8 +4,8 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 
 /**
- * Optional APIs the operator watches when the cluster serves them. Detected once at start: a
- * cluster that installs KubeVirt or the NodeResourceTopology CRD later needs an operator restart.
+ * Optional APIs the operator watches when the cluster serves them. Detected at start; when a CRD
+ * of them is installed or removed later, {@link CapabilityWatch} has the operator restart.
  */
 record ClusterCapabilities(boolean kubeVirt, boolean nodeResourceTopology) {
 
