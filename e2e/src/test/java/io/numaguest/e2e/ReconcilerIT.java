@@ -116,6 +116,7 @@ class ReconcilerIT {
           assertThat(fields.getOperation()).isEqualTo("Apply");
           assertThat(fields.getSubresource()).isEqualTo("status");
         });
+    assertThat(operator.gauge("numaguest_operator_ngms", "ready", "true")).isEqualTo(1);
     String wide = KubeApiServer.expectSuccess(SERVER.kubectl("get", "ngm", "-n", namespace, "-o", "wide")).stdout();
     assertThat(wide.lines().findFirst().orElseThrow().split("\\s+"))
         .as("what an admin sees").containsExactly("NAME", "TARGET", "NODE", "READY", "MECHANISM", "AGE", "PLACEMENT", "REASON");

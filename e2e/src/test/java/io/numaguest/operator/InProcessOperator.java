@@ -16,6 +16,7 @@ public final class InProcessOperator implements AutoCloseable {
   public static final String CREATED_BY_LABEL = TargetResolver.CREATED_BY_LABEL;
 
   private final KubernetesClient operatorClient;
+  private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final Operator operator;
 
   /**
@@ -26,9 +27,14 @@ public final class InProcessOperator implements AutoCloseable {
   public InProcessOperator(KubernetesClient client, boolean kubeVirt, boolean nodeResourceTopology, String namespace) {
     // A client of its own: stopping a JOSDK operator closes its client.
     operatorClient = new KubernetesClientBuilder().withConfig(client.getConfiguration()).build();
-    operator = new NumaGuestMemoryOperator(operatorClient, new SimpleMeterRegistry(),
+    operator = new NumaGuestMemoryOperator(operatorClient, registry,
         new ClusterCapabilities(kubeVirt, nodeResourceTopology), Set.of(namespace), Optional.empty()).build();
     operator.start();
+  }
+
+  /** The value of the operator's gauge {@code name} with the tag, as /metrics would show it. */
+  public double gauge(String name, String tagKey, String tagValue) {
+    return registry.get(name).tag(tagKey, tagValue).gauge().value();
   }
 
   @Override

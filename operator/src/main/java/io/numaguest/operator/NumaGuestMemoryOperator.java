@@ -29,7 +29,7 @@ record NumaGuestMemoryOperator(KubernetesClient client, MeterRegistry registry, 
       leaderElection.ifPresent(overrider::withLeaderElectionConfiguration);
     });
     var statusChanges = new StatusChanges(client.getKubernetesSerialization(), new EventRecorder(client));
-    operator.register(new NumaGuestMemoryReconciler(capabilities), controller -> {
+    operator.register(new NumaGuestMemoryReconciler(capabilities, registry), controller -> {
       controller.withOnUpdateFilter(statusChanges);
       if (!watchNamespaces.isEmpty()) {
         controller.settingNamespaces(watchNamespaces);

@@ -17,6 +17,8 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.topology.NumaZones;
 import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
@@ -75,14 +77,16 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
   private static final String ANY_LABEL = "*";
 
   private final ClusterCapabilities capabilities;
+  private final MeterRegistry registry;
   private PlacementStep placement;
   private IndexerResourceCache<NumaGuestMemory> ngms;
   private InformerEventSource<Pod, NumaGuestMemory> pods;
   private InformerEventSource<GenericKubernetesResource, NumaGuestMemory> vmis;
   private InformerEventSource<NodeResourceTopology, NumaGuestMemory> topologies;
 
-  NumaGuestMemoryReconciler(ClusterCapabilities capabilities) {
+  NumaGuestMemoryReconciler(ClusterCapabilities capabilities, MeterRegistry registry) {
     this.capabilities = capabilities;
+    this.registry = registry;
   }
 
   @Override
@@ -94,6 +98,11 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
         BY_TARGET_POD, ngm -> status(ngm).map(NumaGuestMemoryStatus::getTargetPod).map(pod -> List.of(pod.getUid())).orElse(List.of()),
         BY_NODE, ngm -> status(ngm).map(NumaGuestMemoryStatus::getNodeName).map(List::of).orElse(List.of())));
     placement = new PlacementStep(node -> ngms.byIndex(BY_NODE, node), ngms::get);
+    for (boolean ready : new boolean[] {true, false}) {
+      Gauge.builder("numaguest_operator_ngms", ngms, cache -> cache.list().filter(ngm -> isReady(ngm) == ready).count())
+          .description("NumaGuestMemories in the watched namespaces by their Ready condition")
+          .tag("ready", Boolean.toString(ready)).register(registry);
+    }
 
     List<EventSource<?, NumaGuestMemory>> sources = new ArrayList<>();
     pods = new InformerEventSource<>(InformerEventSourceConfiguration.from(Pod.class, NumaGuestMemory.class)
@@ -260,6 +269,11 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
 
   private static Set<ResourceID> ids(List<NumaGuestMemory> resources) {
     return resources.stream().map(ResourceID::fromResource).collect(Collectors.toCollection(HashSet::new));
+  }
+
+  private static boolean isReady(NumaGuestMemory ngm) {
+    return status(ngm).map(NumaGuestMemoryStatus::getConditions).orElse(List.of()).stream()
+        .anyMatch(condition -> StatusAssembler.READY.equals(condition.getType()) && "True".equals(condition.getStatus()));
   }
 
   private static Optional<NumaGuestMemoryStatus> status(NumaGuestMemory ngm) {
