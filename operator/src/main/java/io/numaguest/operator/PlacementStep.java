@@ -40,6 +40,8 @@ final class PlacementStep {
   private final Function<String, List<NumaGuestMemory>> onNode;
   private final Function<ResourceID, Optional<NumaGuestMemory>> byId;
   private final Map<ResourceID, Decision> made = new HashMap<>();
+  /** The same decisions by node, so a decision looks only at its own node's. */
+  private final Map<String, Map<ResourceID, Decision>> madeOnNode = new HashMap<>();
 
   /**
    * @param onNode the NumaGuestMemories whose cached status names the node
@@ -73,10 +75,11 @@ final class PlacementStep {
     } else {
       result = Placement.placeUnchecked(guestNodes, nodeName);
     }
+    forget(id);
     if (result instanceof Placement.Placed placed) {
-      made.put(id, new Decision(nodeName, podUid, generation, placed));
-    } else {
-      made.remove(id);
+      var decision = new Decision(nodeName, podUid, generation, placed);
+      made.put(id, decision);
+      madeOnNode.computeIfAbsent(nodeName, node -> new HashMap<>()).put(id, decision);
     }
     return result;
   }
@@ -93,10 +96,12 @@ final class PlacementStep {
 
   /** Bytes per host node that other VMs placed on this node hold and have not allocated yet. */
   private Map<Integer, Long> heldByOthers(ResourceID self, String nodeName) {
-    made.entrySet().removeIf(entry -> !stillHeld(entry.getKey(), entry.getValue()));
+    Map<ResourceID, Decision> here = madeOnNode.getOrDefault(nodeName, Map.of());
+    here.entrySet().stream().filter(entry -> !stillHeld(entry.getKey(), entry.getValue())).map(Map.Entry::getKey).toList()
+        .forEach(this::forget);
     Map<Integer, Long> held = new HashMap<>();
-    made.forEach((id, decision) -> {
-      if (!id.equals(self) && decision.nodeName().equals(nodeName)) {
+    madeOnNode.getOrDefault(nodeName, Map.of()).forEach((id, decision) -> {
+      if (!id.equals(self)) {
         var allocated = allocatedBytes(byId.apply(id).orElseThrow(), decision.podUid());
         decision.placed().reservedBytes().forEach((hostNode, bytes) ->
             held.merge(hostNode, Math.max(0, bytes - allocated.getOrDefault(hostNode, 0L)), Long::sum));
@@ -117,6 +122,17 @@ final class PlacementStep {
     return new NumaTopology(topology.nodeName(), topology.nodes().stream()
         .map(node -> node.withMemFree(Math.max(0, node.memFreeBytes() - held.getOrDefault(node.id(), 0L))))
         .toList());
+  }
+
+  private void forget(ResourceID id) {
+    Decision decision = made.remove(id);
+    if (decision != null) {
+      var onItsNode = madeOnNode.get(decision.nodeName());
+      onItsNode.remove(id);
+      if (onItsNode.isEmpty()) {
+        madeOnNode.remove(decision.nodeName());
+      }
+    }
   }
 
   /** Whether a placement this process made still stands: the NumaGuestMemory exists and its status shows no other. */
