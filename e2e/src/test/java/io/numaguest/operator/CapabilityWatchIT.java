@@ -29,7 +29,8 @@ class CapabilityWatchIT {
   @Test
   void aNodeResourceTopologyCrdTheOperatorDidNotStartWithRestartsIt() throws InterruptedException {
     var restarts = new CountDownLatch(1);
-    try (var watch = new CapabilityWatch(CLIENT, new ClusterCapabilities(true, false), restarts::countDown)) {
+    var watch = new CapabilityWatch(CLIENT, new ClusterCapabilities(true, false), restarts::countDown);
+    try (watch) {
       assertThat(restarts.await(30, TimeUnit.SECONDS)).as("restart asked for").isTrue();
     }
   }
@@ -37,7 +38,8 @@ class CapabilityWatchIT {
   @Test
   void aKubeVirtCrdTheOperatorDidNotStartWithRestartsIt() throws InterruptedException {
     var restarts = new CountDownLatch(1);
-    try (var watch = new CapabilityWatch(CLIENT, new ClusterCapabilities(false, true), restarts::countDown)) {
+    var watch = new CapabilityWatch(CLIENT, new ClusterCapabilities(false, true), restarts::countDown);
+    try (watch) {
       assertThat(restarts.await(30, TimeUnit.SECONDS)).as("restart asked for").isTrue();
     }
   }
@@ -47,8 +49,9 @@ class CapabilityWatchIT {
     var restarts = new CountDownLatch(1);
     var mismatch = new CountDownLatch(1);
     // A second watch that does ask proves the CRDs' events were delivered by the time it does.
-    try (var watch = new CapabilityWatch(CLIENT, new ClusterCapabilities(true, true), restarts::countDown);
-        var control = new CapabilityWatch(CLIENT, new ClusterCapabilities(false, false), mismatch::countDown)) {
+    var watch = new CapabilityWatch(CLIENT, new ClusterCapabilities(true, true), restarts::countDown);
+    var control = new CapabilityWatch(CLIENT, new ClusterCapabilities(false, false), mismatch::countDown);
+    try (watch; control) {
       assertThat(mismatch.await(30, TimeUnit.SECONDS)).isTrue();
       assertThat(restarts.await(2, TimeUnit.SECONDS)).as("no restart").isFalse();
     }
