@@ -30,7 +30,7 @@ record NumaGuestMemoryOperator(KubernetesClient client, MeterRegistry registry, 
     });
     var statusChanges = new StatusChanges(client.getKubernetesSerialization(), new EventRecorder(client));
     operator.register(new NumaGuestMemoryReconciler(capabilities, registry), controller -> {
-      controller.withOnUpdateFilter(statusChanges);
+      controller.withOnUpdateFilter(statusChanges).withItemStore(new ItemsWithoutManagedFields<>());
       if (!watchNamespaces.isEmpty()) {
         controller.settingNamespaces(watchNamespaces);
       }

@@ -109,6 +109,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
         .withNamespacesInheritedFromController()
         .withSecondaryToPrimaryMapper(this::forPod)
         .withOnUpdateFilter(PodChanges::concernTargets)
+        .withItemStore(new ItemsWithoutManagedFields<>())
         .build(), context);
     pods.addIndexers(Map.of(
         BY_CREATOR, pod -> Optional.ofNullable(pod.getMetadata().getLabels())
@@ -119,6 +120,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
       vmis = new InformerEventSource<>(InformerEventSourceConfiguration.from(VMI_GVK, NumaGuestMemory.class)
           .withNamespacesInheritedFromController()
           .withSecondaryToPrimaryMapper(vmi -> ids(ngms.byIndex(BY_VMI, key(vmi.getMetadata().getNamespace(), vmi.getMetadata().getName()))))
+          .withItemStore(new ItemsWithoutManagedFields<>())
           .build(), context);
       vmis.addIndexers(Map.of(BY_UID, vmi -> List.of(vmi.getMetadata().getUid())));
       sources.add(vmis);
@@ -129,6 +131,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
       topologies = new InformerEventSource<>(InformerEventSourceConfiguration.from(NodeResourceTopology.class, NumaGuestMemory.class)
           .withWatchAllNamespaces()
           .withSecondaryToPrimaryMapper(nrt -> ids(ngms.byIndex(BY_NODE, nrt.getMetadata().getName())))
+          .withItemStore(new ItemsWithoutManagedFields<>())
           .build(), context);
       sources.add(topologies);
     }
