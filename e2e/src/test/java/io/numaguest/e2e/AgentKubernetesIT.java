@@ -5,12 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinitionBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.numaguest.agent.kubernetes.AppliedStatusWriter;
@@ -28,6 +26,11 @@ import io.numaguest.agent.protocol.ErrorCode;
 import io.numaguest.agent.topology.HostNode;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.HugePagePool;
+import io.numaguest.api.topology.NumaNode;
+import io.numaguest.api.topology.NumaTopology;
+import io.numaguest.api.topology.NumaZones;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
+import io.numaguest.api.topology.v1alpha2.Zone;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
@@ -40,7 +43,6 @@ import io.numaguest.api.v1alpha1.Target;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -301,7 +303,7 @@ class AgentKubernetesIT {
 
     @AfterEach
     void deleteWhatTheTestCreated() {
-      CLIENT.genericKubernetesResources(OptionalCrds.NRT).withName(node).delete();
+      CLIENT.resources(NodeResourceTopology.class).withName(node).delete();
       CLIENT.nodes().withName(node).delete();
     }
 
@@ -314,14 +316,14 @@ class AgentKubernetesIT {
       assertThat(nrt.getKind()).isEqualTo("NodeResourceTopology");
       assertThat(nrt.getMetadata().getLabels()).containsEntry(MANAGED_BY, "numaguest-agent");
       assertThat(nrt.getAdditionalProperties().get("zones")).as("as stored, after the CRD's schema").isEqualTo(List.of(
-          Map.of("name", "node-0", "type", "Node",
+          Map.of("name", "node-0", "type", "Node", "attributes", List.of(Map.of("name", "numaguest.io/allowed", "value", "true")),
               "costs", List.of(Map.of("name", "node-0", "value", 10), Map.of("name", "node-1", "value", 21)),
               "resources", List.of(
                   resource("cpu", "4", "4"),
                   resource("memory", Long.toString(16 * GIB), Long.toString(10 * GIB)),
                   resource("hugepages-2Mi", Long.toString(GIB), Long.toString(GIB / 2)),
                   resource("hugepages-1Gi", Long.toString(4 * GIB), Long.toString(3 * GIB)))),
-          Map.of("name", "node-1", "type", "Node",
+          Map.of("name", "node-1", "type", "Node", "attributes", List.of(Map.of("name", "numaguest.io/allowed", "value", "false")),
               "costs", List.of(Map.of("name", "node-0", "value", 21), Map.of("name", "node-1", "value", 10)),
               "resources", List.of(
                   resource("cpu", "4", "4"),
@@ -329,25 +331,20 @@ class AgentKubernetesIT {
     }
 
     /**
-     * The fields io.numaguest.operator.NodeResourceTopologies#hostTopology reads, read the way it
-     * reads them: zones[] of type "Node" named node-&lt;id&gt;, the memory resource's capacity and
-     * available as quantities in bytes, costs[] values as JSON numbers named after zones.
+     * The round trip of the contract: the host as the agent reads it, published, stored by the API
+     * server, read back through the typed client as the operator's informer reads it, and turned
+     * into the topology the operator places on. Host node 1 is outside the agent's cpuset.
      */
     @Test
-    void publishesWhatTheOperatorReads() {
+    void theOperatorReadsBackWhatTheAgentSees() {
       publisher().publish();
 
-      List<?> zones = (List<?>) read().getAdditionalProperties().get("zones");
-      Map<?, ?> zone = (Map<?, ?>) zones.getFirst();
-      assertThat(zone.get("type")).isEqualTo("Node");
-      assertThat((String) zone.get("name")).matches("node-(\\d+)");
-      Map<?, ?> memory = ((List<?>) zone.get("resources")).stream().map(Map.class::cast)
-          .filter(r -> "memory".equals(r.get("name"))).findFirst().orElseThrow();
-      assertThat(Quantity.getAmountInBytes(new Quantity(memory.get("capacity").toString())).longValue()).isEqualTo(16 * GIB);
-      assertThat(Quantity.getAmountInBytes(new Quantity(memory.get("available").toString())).longValue()).isEqualTo(10 * GIB);
-      Map<?, ?> cost = (Map<?, ?>) ((List<?>) zone.get("costs")).get(1);
-      assertThat(cost.get("name")).isEqualTo("node-1");
-      assertThat(cost.get("value")).isInstanceOf(Number.class);
+      var read = NumaZones.read(CLIENT.resources(NodeResourceTopology.class).withName(node).get()).orElseThrow();
+
+      assertThat(read).isEqualTo(new NumaTopology(node, List.of(
+          new NumaNode(0, 16 * GIB, 10 * GIB, 4, Map.of(0, 10, 1, 21),
+              List.of(new NumaNode.HugePages(2L << 20, GIB, GIB / 2), new NumaNode.HugePages(GIB, 4 * GIB, 3 * GIB)), true),
+          new NumaNode(1, 16 * GIB, 12 * GIB, 4, Map.of(0, 21, 1, 10), List.of(), false))));
     }
 
     @Test
@@ -359,7 +356,7 @@ class AgentKubernetesIT {
       topology.set(twoNodes(7 * GIB));
       publisher.publish();
 
-      assertThat(CLIENT.genericKubernetesResources(OptionalCrds.NRT).withField("metadata.name", node).list().getItems()).hasSize(1);
+      assertThat(CLIENT.resources(NodeResourceTopology.class).withField("metadata.name", node).list().getItems()).hasSize(1);
       GenericKubernetesResource nrt = read();
       assertThat(nrt.getMetadata().getResourceVersion()).isNotEqualTo(firstVersion);
       assertThat(memoryAvailable(nrt, 0)).isEqualTo(Long.toString(7 * GIB));
@@ -390,16 +387,14 @@ class AgentKubernetesIT {
 
     @Test
     void leavesATopologyPublishedByAnotherComponentAlone() {
-      List<Map<String, Object>> theirZones = List.of(Map.of("name", "node-0", "type", "Node"));
-      CLIENT.genericKubernetesResources(OptionalCrds.NRT).resource(new GenericKubernetesResourceBuilder()
-          .withApiVersion("topology.node.k8s.io/v1alpha2").withKind("NodeResourceTopology")
-          .withNewMetadata().withName(node).endMetadata()
-          .addToAdditionalProperties("zones", theirZones)
-          .build()).create();
+      var theirs = new NodeResourceTopology();
+      theirs.getMetadata().setName(node);
+      theirs.setZones(List.of(new Zone("node-0", "Node", null, null, null, null)));
+      CLIENT.resource(theirs).create();
 
       publisher().publish();
 
-      assertThat(read().getAdditionalProperties().get("zones")).isEqualTo(theirZones);
+      assertThat(CLIENT.resources(NodeResourceTopology.class).withName(node).get().getZones()).isEqualTo(theirs.getZones());
     }
 
     /**
@@ -448,7 +443,7 @@ class AgentKubernetesIT {
         publisher.start(executor, Duration.ofMillis(50));
 
         await().atMost(Duration.ofSeconds(10))
-            .until(() -> CLIENT.genericKubernetesResources(OptionalCrds.NRT).withName(node).get() != null);
+            .until(() -> CLIENT.resources(NodeResourceTopology.class).withName(node).get() != null);
         topology.set(twoNodes(5 * GIB));
         await().atMost(Duration.ofSeconds(10)).until(() -> memoryAvailable(read(), 0).equals(Long.toString(5 * GIB)));
       } finally {
@@ -468,7 +463,8 @@ class AgentKubernetesIT {
     }
 
     private GenericKubernetesResource read() {
-      return CLIENT.genericKubernetesResources(OptionalCrds.NRT).withName(node).get();
+      // As stored, untyped: the wire format itself is under test.
+      return CLIENT.genericKubernetesResources(NodeResourceTopology.API_VERSION, NodeResourceTopology.KIND).withName(node).get();
     }
 
     /** Two host nodes of 16 GiB and 4 CPUs each; node 0 has huge page pools, node 1 none. */
@@ -476,7 +472,8 @@ class AgentKubernetesIT {
       HostNode node0 = new HostNode(0, 16 * GIB, node0MemFree, new TreeSet<>(List.of(0, 1, 2, 3)), List.of(10, 21),
           List.of(new HugePagePool(2L << 20, 512, 256), new HugePagePool(GIB, 4, 3)));
       HostNode node1 = new HostNode(1, 16 * GIB, 12 * GIB, new TreeSet<>(List.of(4, 5, 6, 7)), List.of(21, 10), List.of());
-      return new HostTopology(List.of(node0, node1), new TreeSet<>(List.of(0, 1)), new TreeSet<>(List.of(0, 1)));
+      // The agent's cpuset has host node 0 only.
+      return new HostTopology(List.of(node0, node1), new TreeSet<>(List.of(0, 1)), new TreeSet<>(List.of(0)));
     }
 
     private static Map<String, Object> resource(String name, String capacity, String available) {

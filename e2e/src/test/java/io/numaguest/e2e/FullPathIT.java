@@ -17,6 +17,8 @@ import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
+import io.numaguest.api.topology.v1alpha2.Zone;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
@@ -85,7 +87,6 @@ class FullPathIT {
   private static final String NAMESPACE = "vms";
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
   private static final ResourceDefinitionContext VMI = OptionalCrds.VMI;
-  private static final ResourceDefinitionContext NRT = OptionalCrds.NRT;
 
   private final KubeApiServer server = KubeApiServer.get();
   private final KubernetesClient admin = server.adminClient();
@@ -137,7 +138,7 @@ class FullPathIT {
     // Both components decide at start which optional APIs the cluster serves (discovery).
     await("discovery serves the VMI and NRT kinds").atMost(Duration.ofSeconds(30)).until(() ->
         admin.supports("kubevirt.io/v1", "VirtualMachineInstance")
-            && admin.supports("topology.node.k8s.io/v1alpha2", "NodeResourceTopology"));
+            && admin.supports(NodeResourceTopology.class));
 
     admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NAMESPACE).endMetadata().build())
         .serverSideApply();
@@ -148,7 +149,7 @@ class FullPathIT {
     await("the agent publishes NodeResourceTopology " + NODE).atMost(Duration.ofSeconds(60))
         .pollInterval(Duration.ofMillis(500))
         .failFast("agent exited", () -> !agent.isAlive())
-        .until(() -> admin.genericKubernetesResources(NRT).withName(NODE).get() != null);
+        .until(() -> admin.resources(NodeResourceTopology.class).withName(NODE).get() != null);
   }
 
   @AfterEach
@@ -194,7 +195,7 @@ class FullPathIT {
   @Order(1)
   void vmmMemoryIsBoundAndReportedReadyThenPodAndObjectDeletionLeaveNothing() throws Exception {
     long started = System.nanoTime();
-    var nrt = admin.genericKubernetesResources(NRT).withName(NODE).get();
+    var nrt = admin.resources(NodeResourceTopology.class).withName(NODE).get();
     assertThat(zoneNames(nrt)).contains("node-0");
     List<String> agentFdsBefore = fdTargets(agent.pid());
     long agentUnixSocketsBefore = unixSocketCount(agent.pid());
@@ -515,10 +516,8 @@ class FullPathIT {
     return ngm.getStatus().getApplied().stream().filter(entry -> podUid.equals(entry.getPodUid())).toList();
   }
 
-  @SuppressWarnings("unchecked")
-  private static List<String> zoneNames(GenericKubernetesResource nrt) {
-    return ((List<Map<String, Object>>) nrt.getAdditionalProperties().get("zones")).stream()
-        .map(zone -> (String) zone.get("name")).toList();
+  private static List<String> zoneNames(NodeResourceTopology nrt) {
+    return nrt.getZones().stream().map(Zone::name).toList();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -650,7 +649,7 @@ class FullPathIT {
       admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).withName(name).delete();
     }
     admin.pods().inNamespace(NAMESPACE).withLabel("kubevirt.io", "virt-launcher").withGracePeriod(0).delete();
-    admin.genericKubernetesResources(NRT).withName(NODE).delete();
+    admin.resources(NodeResourceTopology.class).withName(NODE).delete();
     admin.nodes().withName(NODE).delete();
     // The CRDs stay (installedCrds only reports them): a class that runs next finds a CRD still
     // terminating as present, and would lose it a moment later; the chart keeps its CRDs too.

@@ -1,16 +1,14 @@
 package io.numaguest.e2e;
 
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import java.io.ByteArrayInputStream;
@@ -40,7 +38,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 
 /**
  * Operator at scale (docs/performance.md, "Operator at scale"): not a test, a main run by
@@ -59,8 +56,8 @@ import java.util.stream.Collectors;
  *       NGM has Ready=True.
  * </ol>
  *
- * The baseline's objects are deleted before the operator starts, so its informers list only the
- * operator run's. Prints one table; asserts nothing.
+ * The operator watches only its run's namespace ({@code --watch-namespaces}), so its informers list
+ * only that run's objects; the baseline's are deleted at the end. Prints one table; asserts nothing.
  */
 public final class OperatorScaleBenchmark {
 
@@ -69,13 +66,13 @@ public final class OperatorScaleBenchmark {
   /** Requests in flight from the creating client (and from the simulated agents together). */
   private static final int PARALLEL = Integer.getInteger("bench.parallel", 16);
   private static final int WARMUP = Integer.getInteger("bench.warmup", 200);
+  /** false: the operator run alone, to compare with a baseline of the same size measured before. */
+  private static final boolean BASELINE = Boolean.parseBoolean(System.getProperty("bench.baseline", "true"));
   private static final String OPERATOR_XMX = System.getProperty("bench.operatorXmx", "256m");
   private static final Duration RUN_TIMEOUT = Duration.ofMinutes(Long.getLong("bench.timeoutMinutes", 15));
   private static final String LABEL = "numaguest-bench/vm";
   private static final String AGENT_MANAGER = "numaguest-agent";
-  private static final ResourceDefinitionContext NRT = new ResourceDefinitionContext.Builder()
-      .withGroup("topology.node.k8s.io").withVersion("v1alpha2").withKind("NodeResourceTopology")
-      .withPlural("noderesourcetopologies").withNamespaced(false).build();
+  private static final long GIB = 1L << 30;
 
   private final KubeApiServer server = KubeApiServer.get();
   private final KubernetesClient admin = server.adminClient();
@@ -97,20 +94,13 @@ public final class OperatorScaleBenchmark {
     System.out.printf("operator-scale: %d NGMs + pods on %d nodes, %d requests in flight, load average %s%n",
         COUNT, NODES, PARALLEL, loadAverage());
     server.installCrds();
-    if (admin.apiextensions().v1().customResourceDefinitions().withName("noderesourcetopologies.topology.node.k8s.io").get() == null) {
-      admin.apiextensions().v1().customResourceDefinitions().resource(nodeResourceTopologyCrd()).create();
-    }
-    waitUntil("NRT served", Duration.ofSeconds(60), () -> admin.supports("topology.node.k8s.io/v1alpha2", "NodeResourceTopology"));
+    OptionalCrds.installNodeResourceTopology(admin);
+    waitUntil("NRT served", Duration.ofSeconds(60), () -> admin.supports(NodeResourceTopology.class));
     for (int n = 0; n < NODES; n++) {
       String node = "bench-node-%02d".formatted(n);
       nodes.add(node);
       admin.nodes().resource(new NodeBuilder().withNewMetadata().withName(node).endMetadata().build()).serverSideApply();
-      admin.genericKubernetesResources(NRT).resource(new GenericKubernetesResourceBuilder()
-          .withApiVersion("topology.node.k8s.io/v1alpha2").withKind("NodeResourceTopology")
-          .withNewMetadata().withName(node).endMetadata()
-          .addToAdditionalProperties("topologyPolicies", List.of("None"))
-          .addToAdditionalProperties("zones", List.of(zone(0, 1), zone(1, 0)))
-          .build()).serverSideApply();
+      admin.resource(PublishedTopologies.flat(node, 512 * GIB, 32, 500 * GIB, 500 * GIB)).serverSideApply();
     }
 
     // Warm-up, untimed: the baseline's own requests on a smaller set, so neither timed run pays for
@@ -121,14 +111,18 @@ public final class OperatorScaleBenchmark {
 
     String baselineNs = "bench-baseline-" + tag;
     String operatorNs = "bench-operator-" + tag;
-    Result baseline = baseline(baselineNs, COUNT);
-    deleteObjects(baselineNs);
+    // The operator watches only its run's namespace, so the baseline's objects may stay until the end.
+    Result baseline = BASELINE ? baseline(baselineNs, COUNT) : new Result(Double.NaN, Double.NaN, Double.NaN, Double.NaN,
+        Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, true);
     Result operator = operatorRun(operatorNs);
     printTable(baseline, operator);
     try {
+      if (BASELINE) {
+        deleteObjects(baselineNs);
+      }
       deleteObjects(operatorNs);
       for (String node : nodes) {
-        admin.genericKubernetesResources(NRT).withName(node).delete();
+        admin.resources(NodeResourceTopology.class).withName(node).delete();
         admin.nodes().withName(node).delete();
       }
     } catch (RuntimeException e) {
@@ -172,7 +166,7 @@ public final class OperatorScaleBenchmark {
     List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-Xmx" + OPERATOR_XMX, "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + gcLog,
         "-jar", KubeApiServer.repoDir().resolve("operator/target/numaguest-operator.jar").toString(),
-        "--no-leader-election", "--metrics-port", Integer.toString(port));
+        "--no-leader-election", "--metrics-port", Integer.toString(port), "--watch-namespaces", namespace);
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
     builder.environment().put("KUBECONFIG", server.kubeconfig().toString());
     Process operator = builder.start();
@@ -367,7 +361,7 @@ public final class OperatorScaleBenchmark {
   /** No controller-manager empties a deleted namespace: the objects go one collection at a time. */
   private void deleteObjects(String namespace) throws InterruptedException {
     // A delete of 1,000 objects can outlast the client's request timeout on a loaded machine: repeat until gone.
-    waitUntil("objects of " + namespace + " gone", Duration.ofSeconds(300), () -> {
+    waitUntil("objects of " + namespace + " gone", Duration.ofSeconds(Math.max(300, COUNT / 10)), () -> {
       admin.resources(NumaGuestMemory.class).inNamespace(namespace).delete();
       admin.pods().inNamespace(namespace).withGracePeriod(0).delete();
       return admin.resources(NumaGuestMemory.class).inNamespace(namespace).list().getItems().isEmpty()
@@ -524,16 +518,6 @@ public final class OperatorScaleBenchmark {
   // ---------------------------------------------------------------------------------------------
   // Helpers
 
-  private static Map<String, Object> zone(int id, int other) {
-    long gib = 1L << 30;
-    List<Map<String, Object>> resources = List.of(
-        Map.of("name", "cpu", "capacity", "32", "allocatable", "32", "available", "32"),
-        Map.of("name", "memory", "capacity", Long.toString(512 * gib), "allocatable", Long.toString(512 * gib),
-            "available", Long.toString(500 * gib)));
-    return Map.of("name", "node-" + id, "type", "Node", "resources", resources,
-        "costs", List.of(Map.of("name", "node-" + id, "value", 10), Map.of("name", "node-" + other, "value", 21)));
-  }
-
   private String json(Object value) {
     return admin.getKubernetesSerialization().asJson(value);
   }
@@ -579,17 +563,5 @@ public final class OperatorScaleBenchmark {
     try (var socket = new ServerSocket(0)) {
       return socket.getLocalPort();
     }
-  }
-
-  /** The chart's NodeResourceTopology CRD without its Helm wrapping (as FullPathIT installs it). */
-  private CustomResourceDefinition nodeResourceTopologyCrd() throws IOException {
-    List<String> lines = Files.readAllLines(KubeApiServer.repoDir().resolve("helm/numaguest/templates/noderesourcetopology-crd.yaml"));
-    int start = lines.indexOf("apiVersion: apiextensions.k8s.io/v1");
-    int end = lines.lastIndexOf("{{- end }}");
-    String yaml = lines.subList(start, end).stream()
-        .filter(line -> !line.contains("{{"))
-        .filter(line -> !line.equals("  labels:"))
-        .collect(Collectors.joining("\n"));
-    return admin.getKubernetesSerialization().unmarshal(yaml, CustomResourceDefinition.class);
   }
 }

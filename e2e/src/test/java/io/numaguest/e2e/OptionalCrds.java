@@ -3,6 +3,7 @@ package io.numaguest.e2e;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -18,14 +19,11 @@ import java.util.stream.Collectors;
  */
 public final class OptionalCrds {
 
-  public static final String NRT_CRD = "noderesourcetopologies.topology.node.k8s.io";
+  public static final String NRT_CRD = NodeResourceTopology.CRD_NAME;
   public static final String VMI_CRD = "virtualmachineinstances.kubevirt.io";
   public static final ResourceDefinitionContext VMI = new ResourceDefinitionContext.Builder()
       .withGroup("kubevirt.io").withVersion("v1").withKind("VirtualMachineInstance").withPlural("virtualmachineinstances")
       .withNamespaced(true).build();
-  public static final ResourceDefinitionContext NRT = new ResourceDefinitionContext.Builder()
-      .withGroup("topology.node.k8s.io").withVersion("v1alpha2").withKind("NodeResourceTopology")
-      .withPlural("noderesourcetopologies").withNamespaced(false).build();
 
   private OptionalCrds() {}
 

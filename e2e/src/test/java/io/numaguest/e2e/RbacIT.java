@@ -22,6 +22,8 @@ import io.fabric8.kubernetes.client.dsl.MixedOperation;
 import io.fabric8.kubernetes.client.dsl.Resource;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
+import io.numaguest.operator.InProcessOperator;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -46,10 +48,11 @@ class RbacIT {
   private static final String OPERATOR_SA = SYSTEM_NAMESPACE + "/numaguest-operator";
   private static final String AGENT_SA = SYSTEM_NAMESPACE + "/numaguest-agent";
   private static final String VM_NAMESPACE = "e2e-rbac";
+  private static final String RECONCILE_NAMESPACE = "e2e-rbac-operator";
   // Node names (rbac-node-*) are this class's own: other tests on the shared server use node-a.
   private static final String NGM_API = "numaguest.io/v1alpha1";
-  private static final String NRT_API = "topology.node.k8s.io/v1alpha2";
-  private static final String NRT_CRD = "noderesourcetopologies.topology.node.k8s.io";
+  private static final String NRT_API = NodeResourceTopology.API_VERSION;
+  private static final String NRT_CRD = NodeResourceTopology.CRD_NAME;
   /**
    * RBAC and admission policies reach the API server's authorizer and admission chain through
    * informers, a moment after the objects are stored: allow for that, not for anything slower.
@@ -141,20 +144,63 @@ class RbacIT {
       }
     }
 
+    /** As the operator writes status: a server-side apply of its fields, with no read before it. */
     @Test
-    void patchesNgmStatus() {
+    void appliesNgmStatus() {
+      var status = SERVER.adminClient().getKubernetesSerialization().unmarshal("""
+          apiVersion: %s
+          kind: NumaGuestMemory
+          metadata: {name: vm-on-rbac-node-b, namespace: %s}
+          status: {nodeName: rbac-node-b}
+          """.formatted(NGM_API, VM_NAMESPACE), GenericKubernetesResource.class);
       await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() ->
-          assertThat(patchStatus(operator, "vm-on-rbac-node-b", Map.of("nodeName", "rbac-node-b")).<String>get("status", "nodeName"))
+          assertThat(ngms(operator).inNamespace(VM_NAMESPACE).resource(status).subresource("status")
+              .patch(new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY).withFieldManager("numaguest-operator")
+                  .withForce(true).build()).<String>get("status", "nodeName"))
               .isEqualTo("rbac-node-b"));
     }
 
+    /**
+     * The reconciler itself, on the operator's rights alone: its informers (NGMs, pods, topologies),
+     * its label and status applies, its Event. In a namespace of its own, so it reconciles nothing
+     * the other tests here write.
+     */
     @Test
-    void readsPodsAndNodes() {
-      await().atMost(PROPAGATION).ignoreExceptions().untilAsserted(() -> {
-        assertThat(operator.pods().inNamespace(VM_NAMESPACE).withName("vm-launcher").get().getSpec().getNodeName())
-            .isEqualTo("rbac-node-a");
-        assertThat(operator.nodes().withName("rbac-node-a").get()).isNotNull();
-      });
+    void runsItsReconcilerOnTheseRights() {
+      KubernetesClient admin = SERVER.adminClient();
+      admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(RECONCILE_NAMESPACE).endMetadata().build())
+          .serverSideApply();
+      admin.pods().inNamespace(RECONCILE_NAMESPACE).resource(new PodBuilder()
+          .withNewMetadata().withName("qemu-vm1").addToLabels("app", "vm1").endMetadata()
+          .withNewSpec().withNodeName("rbac-node-b").addNewContainer().withName("vmm").withImage("vmm").endContainer().endSpec()
+          .build()).create();
+      // rbac-node-b's topology has one zone and no memory: Local needs no host nodes, Bind to 0 is checked.
+      var ngm = admin.getKubernetesSerialization().unmarshal("""
+          apiVersion: %s
+          kind: NumaGuestMemory
+          metadata: {name: vm1, namespace: %s}
+          spec:
+            target: {podSelector: {matchLabels: {app: vm1}}}
+            guestNodes: [{guestNode: 0, policy: Local}]
+          """.formatted(NGM_API, RECONCILE_NAMESPACE), GenericKubernetesResource.class);
+      admin.resource(ngm).create();
+      try (var reconciler = new InProcessOperator(operator, false, true, RECONCILE_NAMESPACE)) {
+        await().atMost(PROPAGATION).untilAsserted(() -> {
+          var placed = ngms(admin).inNamespace(RECONCILE_NAMESPACE).withName("vm1").get();
+          assertThat(placed.getMetadata().getLabels()).containsEntry("numaguest.io/node", "rbac-node-b");
+          assertThat(placed.<String>get("status", "placementSummary")).isEqualTo("0:Local");
+          assertThat(admin.v1().events().inNamespace(RECONCILE_NAMESPACE).list().getItems())
+              .anySatisfy(event -> assertThat(event.getReason()).isEqualTo("Placed"));
+        });
+      } finally {
+        ngms(admin).inNamespace(RECONCILE_NAMESPACE).delete();
+        admin.pods().inNamespace(RECONCILE_NAMESPACE).withGracePeriod(0).delete();
+      }
+    }
+
+    @Test
+    void readsNoNodes() {
+      expectRbacDenial(() -> operator.nodes().withName("rbac-node-a").get(), "cannot get resource \"nodes\"");
     }
 
     @Test

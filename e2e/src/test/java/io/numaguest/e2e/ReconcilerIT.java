@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
@@ -12,6 +11,11 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.numaguest.api.topology.NumaZones;
+import io.numaguest.api.topology.v1alpha2.AttributeInfo;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
+import io.numaguest.api.topology.v1alpha2.Zone;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
@@ -22,6 +26,7 @@ import io.numaguest.api.v1alpha1.Target;
 import io.numaguest.operator.InProcessOperator;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -44,7 +49,7 @@ class ReconcilerIT {
   private static final KubernetesClient CLIENT = SERVER.adminClient();
 
   private final String namespace = "reconciler-" + UUID.randomUUID().toString().substring(0, 8);
-  private final List<GenericKubernetesResource> clusterScoped = new ArrayList<>();
+  private final List<NodeResourceTopology> clusterScoped = new ArrayList<>();
   private InProcessOperator operator;
 
   @BeforeAll
@@ -66,7 +71,7 @@ class ReconcilerIT {
     if (CLIENT.supports("kubevirt.io/v1", "VirtualMachineInstance")) {
       CLIENT.genericKubernetesResources(OptionalCrds.VMI).inNamespace(namespace).delete();
     }
-    clusterScoped.forEach(object -> CLIENT.genericKubernetesResources(OptionalCrds.NRT).withName(object.getMetadata().getName()).delete());
+    clusterScoped.forEach(object -> CLIENT.resource(object).delete());
   }
 
   private void start(boolean kubeVirt, boolean nodeResourceTopology) {
@@ -111,6 +116,11 @@ class ReconcilerIT {
           assertThat(fields.getOperation()).isEqualTo("Apply");
           assertThat(fields.getSubresource()).isEqualTo("status");
         });
+    assertThat(operator.gauge("numaguest_operator_ngms", "ready", "true")).isEqualTo(1);
+    String wide = KubeApiServer.expectSuccess(SERVER.kubectl("get", "ngm", "-n", namespace, "-o", "wide")).stdout();
+    assertThat(wide.lines().findFirst().orElseThrow().split("\\s+"))
+        .as("what an admin sees").containsExactly("NAME", "TARGET", "NODE", "READY", "MECHANISM", "AGE", "PLACEMENT", "REASON");
+    assertThat(wide).contains("virt-launcher-vm1-abcde", worker, "True", "mbind", "0:Bind(0) 1:Bind(1)", "Ready");
     assertThat(CLIENT.v1().events().inNamespace(namespace).list().getItems())
         .anySatisfy(event -> {
           assertThat(event.getReason()).isEqualTo("Placed");
@@ -135,7 +145,7 @@ class ReconcilerIT {
 
     waitUntil(() -> is(fetch("vm1"), "Scheduled", "False"));
     NumaGuestMemory lost = fetch("vm1");
-    assertThat(condition(lost, "Scheduled").orElseThrow().getReason()).isEqualTo(InProcessOperator.NO_POD);
+    assertThat(condition(lost, "Scheduled").orElseThrow().getReason()).isEqualTo(ConditionReason.NoPod.name());
     assertThat(is(lost, "Ready", "False")).isTrue();
     waitUntil(() -> Optional.ofNullable(fetch("vm1").getMetadata().getLabels())
         .map(labels -> !labels.containsKey(NumaGuestMemory.NODE_LABEL)).orElse(true));
@@ -153,11 +163,11 @@ class ReconcilerIT {
     CLIENT.resource(ngm("vm3", Target.podSelector(selector), guestNode(0, MemoryPolicy.Bind, "1Gi"))).create();
 
     waitUntil(() -> is(fetch("vm1"), "Scheduled", "False"));
-    assertThat(condition(fetch("vm1"), "Scheduled").orElseThrow().getReason()).isEqualTo(InProcessOperator.KUBEVIRT_NOT_INSTALLED);
+    assertThat(condition(fetch("vm1"), "Scheduled").orElseThrow().getReason()).isEqualTo(ConditionReason.KubeVirtNotInstalled.name());
     waitUntil(() -> is(fetch("vm2"), "Placed", "True"));
     assertThat(condition(fetch("vm2"), "Placed").orElseThrow().getReason()).isEqualTo("PlacedWithoutTopology");
     waitUntil(() -> is(fetch("vm3"), "Placed", "False"));
-    assertThat(condition(fetch("vm3"), "Placed").orElseThrow().getReason()).isEqualTo(InProcessOperator.TOPOLOGY_UNAVAILABLE);
+    assertThat(condition(fetch("vm3"), "Placed").orElseThrow().getReason()).isEqualTo(ConditionReason.TopologyUnavailable.name());
   }
 
   @Test
@@ -173,6 +183,51 @@ class ReconcilerIT {
 
     waitUntil(() -> is(fetch("vm4"), "Placed", "True"));
     assertThat(fetch("vm4").getStatus().getPlacement().getFirst().getHostNodes()).containsExactly(0, 1);
+  }
+
+  @Test
+  void neverPlacesOnAHostNodeTheAgentMayNotUse() {
+    start(false, true);
+    String worker = node("worker-5");
+    var nrt = PublishedTopologies.flat(worker, 64L << 30, 8, 8L << 30, 30L << 30);
+    Zone most = nrt.getZones().get(1);
+    // The agent's cpuset lacks host node 1, the one with the most free memory.
+    nrt.setZones(List.of(nrt.getZones().get(0), new Zone(most.name(), most.type(), most.parent(), most.costs(),
+        List.of(new AttributeInfo(NumaZones.ALLOWED_ATTRIBUTE, "false")), most.resources())));
+    clusterScoped.add(CLIENT.resource(nrt).create());
+    createPod("qemu-vm6", worker, "Running", Map.of("app", "vm6"));
+    var selector = new LabelSelectorBuilder().withMatchLabels(Map.of("app", "vm6")).build();
+
+    CLIENT.resource(ngm("vm6", Target.podSelector(selector), guestNode(0, MemoryPolicy.Bind, "4Gi"))).create();
+    CLIENT.resource(ngm("vm7", Target.podSelector(selector), guestNode(0, MemoryPolicy.Bind, "4Gi", 1))).create();
+
+    waitUntil(() -> is(fetch("vm6"), "Placed", "True"));
+    assertThat(fetch("vm6").getStatus().getPlacement().getFirst().getHostNodes()).containsExactly(0);
+    waitUntil(() -> is(fetch("vm7"), "Placed", "False"));
+    assertThat(condition(fetch("vm7"), "Placed").orElseThrow().getReason()).isEqualTo(ConditionReason.HostNodeNotAllowed.name());
+  }
+
+  /** Five VMs created at once on a node with room for three: three are placed, two are told why not. */
+  @Test
+  void vmsCreatedAtTheSameMomentDoNotOvercommitTheirNode() {
+    start(false, true);
+    String worker = node("worker-6");
+    createNodeResourceTopology(worker, 13, 7);
+    List<String> names = List.of("vm10", "vm11", "vm12", "vm13", "vm14");
+    for (String name : names) {
+      createPod("qemu-" + name, worker, "Running", Map.of("app", name));
+    }
+    for (String name : names) {
+      var selector = new LabelSelectorBuilder().withMatchLabels(Map.of("app", name)).build();
+      CLIENT.resource(ngm(name, Target.podSelector(selector), guestNode(0, MemoryPolicy.Bind, "6Gi"))).create();
+    }
+
+    waitUntil(() -> names.stream().allMatch(name -> condition(fetch(name), "Placed").isPresent()
+        && !"TargetNotScheduled".equals(condition(fetch(name), "Placed").get().getReason())));
+    List<NumaGuestMemory> all = names.stream().map(this::fetch).toList();
+    assertThat(all).filteredOn(ngm -> is(ngm, "Placed", "True")).as("13 GiB + 7 GiB free fit three 6 GiB guest nodes").hasSize(3);
+    assertThat(all).filteredOn(ngm -> is(ngm, "Placed", "False"))
+        .allSatisfy(ngm -> assertThat(condition(ngm, "Placed").orElseThrow().getReason()).isEqualTo("NotEnoughMemory"));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -229,22 +284,8 @@ class ReconcilerIT {
 
   /** A NodeResourceTopology as the agent publishes it, valid under the chart's CRD schema. */
   private void createNodeResourceTopology(String nodeName, long... freeGiB) {
-    List<Map<String, Object>> zones = new ArrayList<>();
-    for (int id = 0; id < freeGiB.length; id++) {
-      List<Map<String, Object>> costs = new ArrayList<>();
-      for (int other = 0; other < freeGiB.length; other++) {
-        costs.add(Map.of("name", "node-" + other, "value", id == other ? 10 : 21));
-      }
-      zones.add(Map.of("name", "node-" + id, "type", "Node", "costs", costs, "resources", List.of(
-          Map.of("name", "cpu", "capacity", "8", "allocatable", "8", "available", "8"),
-          Map.of("name", "memory", "capacity", "64Gi", "allocatable", "64Gi", "available", freeGiB[id] + "Gi"))));
-    }
-    var nrt = new GenericKubernetesResourceBuilder()
-        .withApiVersion("topology.node.k8s.io/v1alpha2").withKind("NodeResourceTopology")
-        .withNewMetadata().withName(nodeName).endMetadata()
-        .build();
-    nrt.setAdditionalProperty("zones", zones);
-    clusterScoped.add(CLIENT.genericKubernetesResources(OptionalCrds.NRT).resource(nrt).create());
+    long[] freeBytes = Arrays.stream(freeGiB).map(gib -> gib << 30).toArray();
+    clusterScoped.add(CLIENT.resource(PublishedTopologies.flat(nodeName, 64L << 30, 8, freeBytes)).create());
   }
 
   private NumaGuestMemory ngm(String name, Target target, GuestNodeSpec... guestNodes) {

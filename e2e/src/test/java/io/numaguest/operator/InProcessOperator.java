@@ -8,19 +8,15 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The operator's reconciler in the test JVM, wired as {@link Main} wires it (server-side apply on)
- * but watching only the given namespaces, so tests sharing one API server never reconcile each
- * other's objects. Lives in the operator's package because its wiring is package-private.
+ * The operator's reconciler in the test JVM, wired as {@link Main} wires it but watching only the
+ * given namespaces, so tests sharing one API server never reconcile each other's objects. Lives in the operator's package because its wiring is package-private.
  */
 public final class InProcessOperator implements AutoCloseable {
 
-  /** The reasons and condition types the tests check, from the operator's own constants. */
-  public static final String NO_POD = TargetResolver.NO_POD;
-  public static final String KUBEVIRT_NOT_INSTALLED = TargetResolver.KUBEVIRT_NOT_INSTALLED;
-  public static final String TOPOLOGY_UNAVAILABLE = StatusAssembler.TOPOLOGY_UNAVAILABLE;
   public static final String CREATED_BY_LABEL = TargetResolver.CREATED_BY_LABEL;
 
   private final KubernetesClient operatorClient;
+  private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private final Operator operator;
 
   /**
@@ -31,9 +27,14 @@ public final class InProcessOperator implements AutoCloseable {
   public InProcessOperator(KubernetesClient client, boolean kubeVirt, boolean nodeResourceTopology, String namespace) {
     // A client of its own: stopping a JOSDK operator closes its client.
     operatorClient = new KubernetesClientBuilder().withConfig(client.getConfiguration()).build();
-    operator = new NumaGuestMemoryOperator(operatorClient, new SimpleMeterRegistry(),
-        new ClusterCapabilities(kubeVirt, nodeResourceTopology), Set.of(namespace), true, Optional.empty()).build();
+    operator = new NumaGuestMemoryOperator(operatorClient, registry,
+        new ClusterCapabilities(kubeVirt, nodeResourceTopology), Set.of(namespace), Optional.empty()).build();
     operator.start();
+  }
+
+  /** The value of the operator's gauge {@code name} with the tag, as /metrics would show it. */
+  public double gauge(String name, String tagKey, String tagValue) {
+    return registry.get(name).tag(tagKey, tagValue).gauge().value();
   }
 
   @Override

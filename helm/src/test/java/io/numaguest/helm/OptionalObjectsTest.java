@@ -37,6 +37,32 @@ class OptionalObjectsTest {
   }
 
   @Test
+  void grafanaDashboardForTheSidecarByDefault() throws Exception {
+    JsonNode dashboard = Chart.render().named("ConfigMap", "numaguest-dashboard");
+    assertThat(dashboard.path("metadata").path("labels").path("grafana_dashboard").asText()).isEqualTo("1");
+    JsonNode json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(dashboard.path("data").path("numaguest.json").asText());
+    assertThat(json.path("uid").asText()).isEqualTo("numaguest");
+    String queries = json.path("panels").findValuesAsText("expr").toString();
+    assertThat(queries).contains("numaguest_operator_ngms", "numaguest_agent_requests_total", "numaguest_agent_apply_duration_seconds_bucket");
+
+    assertThat(Chart.render("grafana.dashboard.enabled", false).names("ConfigMap")).doesNotContain("numaguest-dashboard");
+  }
+
+  @Test
+  void prometheusRuleOnlyWhenEnabled() {
+    assertThat(Chart.render().ofKind("PrometheusRule")).isEmpty();
+
+    JsonNode rule = Chart.render(Map.of("metrics.prometheusRule.enabled", true, "metrics.prometheusRule.notReadyFor", "30m",
+        "metrics.prometheusRule.labels.release", "kube-prometheus-stack")).named("PrometheusRule", "numaguest");
+    assertThat(rule.path("metadata").path("labels").path("release").asText()).isEqualTo("kube-prometheus-stack");
+    JsonNode rules = rule.path("spec").path("groups").get(0).path("rules");
+    assertThat(rules.findValuesAsText("alert")).containsExactly("NumaGuestMemoryNotReady", "NumaGuestAgentApplyFailures");
+    assertThat(rules.get(0).path("for").asText()).isEqualTo("30m");
+    assertThat(rules.get(0).path("expr").asText()).contains("numaguest_operator_ngms{ready=\"false\"}");
+    assertThat(rules.get(1).path("expr").asText()).contains("numaguest_agent_requests_total{op=\"apply\", result!=\"ok\"}");
+  }
+
+  @Test
   void noServiceMonitorForADisabledService() {
     Manifests manifests = Chart.render(Map.of(
         "metrics.serviceMonitor.enabled", "always", "agent.metricsService.enabled", false));

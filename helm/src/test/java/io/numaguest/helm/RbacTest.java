@@ -76,22 +76,19 @@ class RbacTest {
 
   @Test
   void operatorCanDoItsWork() {
-    for (String verb : List.of("get", "list", "watch", "create", "update", "patch", "delete")) {
+    for (String verb : List.of("list", "watch", "patch")) {
       assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories", verb)).as(verb).isTrue();
     }
+    for (String verb : List.of("create", "update", "delete")) {
+      assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories", verb)).as("the user's: " + verb).isFalse();
+    }
     assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories/status", "patch")).isTrue();
-    assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories/finalizers", "update")).isTrue();
-    for (String resource : List.of("pods", "nodes")) {
-      for (String verb : List.of("get", "list", "watch")) {
-        assertThat(allows(operatorRole, "", resource, verb)).as(resource + " " + verb).isTrue();
-      }
-      assertThat(allows(operatorRole, "", resource, "update")).as(resource + " update").isFalse();
-      assertThat(allows(operatorRole, "", resource, "delete")).as(resource + " delete").isFalse();
+    for (String verb : List.of("list", "watch")) {
+      assertThat(allows(operatorRole, "", "pods", verb)).as("pods " + verb).isTrue();
     }
-    for (String group : List.of("", "events.k8s.io")) {
-      assertThat(allows(operatorRole, group, "events", "create")).isTrue();
-      assertThat(allows(operatorRole, group, "events", "patch")).isTrue();
-    }
+    assertThat(allows(operatorRole, "", "pods", "update")).isFalse();
+    assertThat(allows(operatorRole, "", "nodes", "list")).as("the operator reads no Node").isFalse();
+    assertThat(allows(operatorRole, "", "events", "create")).isTrue();
     assertThat(allows(operatorRole, "kubevirt.io", "virtualmachineinstances", "watch")).isTrue();
     assertThat(allows(operatorRole, "kubevirt.io", "virtualmachineinstances", "update")).isFalse();
     assertThat(allows(operatorRole, "topology.node.k8s.io", "noderesourcetopologies", "watch")).isTrue();

@@ -1,10 +1,11 @@
 package io.numaguest.operator;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 
 /**
- * Optional APIs the operator watches when the cluster serves them. Detected once at start: a
- * cluster that installs KubeVirt or the NodeResourceTopology CRD later needs an operator restart.
+ * Optional APIs the operator watches when the cluster serves them. Detected at start; when a CRD
+ * of them is installed or removed later, {@link CapabilityWatch} has the operator restart.
  */
 record ClusterCapabilities(boolean kubeVirt, boolean nodeResourceTopology) {
 
@@ -12,8 +13,6 @@ record ClusterCapabilities(boolean kubeVirt, boolean nodeResourceTopology) {
   static final String VMI_KIND = "VirtualMachineInstance";
 
   static ClusterCapabilities detect(KubernetesClient client) {
-    var nrt = NodeResourceTopologies.GVK;
-    return new ClusterCapabilities(client.supports(VMI_API_VERSION, VMI_KIND),
-        client.supports(nrt.getGroup() + "/" + nrt.getVersion(), nrt.getKind()));
+    return new ClusterCapabilities(client.supports(VMI_API_VERSION, VMI_KIND), client.supports(NodeResourceTopology.class));
   }
 }

@@ -7,16 +7,23 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.concurrent.Semaphore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Posts Kubernetes Events on NumaGuestMemories. Best effort: a lost event must not fail a reconcile. */
+/**
+ * Posts Kubernetes Events on NumaGuestMemories, each from a virtual thread of its own (at most
+ * {@value #IN_FLIGHT} at once), since it is called from the informer's event thread, which must
+ * not wait for the API server. Best effort: a lost event is logged, never retried.
+ */
 class EventRecorder {
 
   private static final Logger LOG = LoggerFactory.getLogger(EventRecorder.class);
   static final String COMPONENT = "numaguest-operator";
+  private static final int IN_FLIGHT = 4;
 
   private final KubernetesClient client;
+  private final Semaphore inFlight = new Semaphore(IN_FLIGHT);
 
   EventRecorder(KubernetesClient client) {
     this.client = client;
@@ -43,10 +50,15 @@ class EventRecorder {
         .withNewSource().withComponent(COMPONENT).endSource()
         .withReportingComponent(COMPONENT)
         .build();
-    try {
-      client.v1().events().inNamespace(metadata.getNamespace()).resource(event).create();
-    } catch (KubernetesClientException e) {
-      LOG.warn("could not post event {} on {}/{}: {}", reason, metadata.getNamespace(), metadata.getName(), e.getMessage());
-    }
+    Thread.ofVirtual().name("event-" + metadata.getName()).start(() -> {
+      inFlight.acquireUninterruptibly();
+      try {
+        client.v1().events().inNamespace(metadata.getNamespace()).resource(event).create();
+      } catch (KubernetesClientException e) {
+        LOG.warn("could not post event {} on {}/{}: {}", reason, metadata.getNamespace(), metadata.getName(), e.getMessage());
+      } finally {
+        inFlight.release();
+      }
+    });
   }
 }

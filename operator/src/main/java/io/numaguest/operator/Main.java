@@ -25,6 +25,8 @@ import picocli.CommandLine.Option;
 public final class Main implements Callable<Integer> {
 
   private static final Logger LOG = LoggerFactory.getLogger(Main.class);
+  /** Exit status when a CRD the operator reads came or went: the Deployment starts it afresh. */
+  static final int RESTART_EXIT_CODE = 3;
 
   @Option(names = "--metrics-port", defaultValue = "8080",
       description = "Port for /metrics, /healthz and /readyz (default: ${DEFAULT-VALUE}).")
@@ -64,8 +66,11 @@ public final class Main implements Callable<Integer> {
             : new LeaderElectionConfiguration(NumaGuestMemoryOperator.LEASE_NAME, leaseNamespace))
         : Optional.empty();
 
-    var operator = new NumaGuestMemoryOperator(client, registry, capabilities, watchNamespaces, true, lease).build();
-    try (var probes = new ProbeServer(metricsPort, registry, operator.getRuntimeInfo())) {
+    var operator = new NumaGuestMemoryOperator(client, registry, capabilities, watchNamespaces, lease).build();
+    // Not from the informer's thread: exiting runs the shutdown hook, which stops the informers.
+    Runnable restart = () -> Thread.ofPlatform().name("restart").start(() -> System.exit(RESTART_EXIT_CODE));
+    var capabilityWatch = new CapabilityWatch(client, capabilities, restart);
+    try (capabilityWatch; var probes = new ProbeServer(metricsPort, registry, operator.getRuntimeInfo())) {
       operator.installShutdownHook(Duration.ofSeconds(10));
       operator.start();
       LOG.info("numaguest operator started; probes and metrics on port {}", probes.port());

@@ -10,15 +10,14 @@ import java.util.Set;
 
 /**
  * Wires the reconciler into a JOSDK operator; shared by {@link Main} and the tests, which differ
- * only in the settings below.
+ * only in the settings below. The primary resource is written with server-side apply (JOSDK's
+ * default), which lets the operator and the agent each own their part of the status.
  *
  * @param watchNamespaces namespaces to watch; empty for all
- * @param serverSideApply write status with server-side apply; off only against API servers that
- *     lack it (the mock server)
  * @param leaderElection the Lease to hold before reconciling, when several replicas run
  */
 record NumaGuestMemoryOperator(KubernetesClient client, MeterRegistry registry, ClusterCapabilities capabilities,
-    Set<String> watchNamespaces, boolean serverSideApply, Optional<LeaderElectionConfiguration> leaderElection) {
+    Set<String> watchNamespaces, Optional<LeaderElectionConfiguration> leaderElection) {
 
   static final String LEASE_NAME = "numaguest-operator";
 
@@ -26,11 +25,12 @@ record NumaGuestMemoryOperator(KubernetesClient client, MeterRegistry registry, 
     var operator = new Operator(overrider -> {
       overrider.withKubernetesClient(client)
           // Per-resource meters would grow with the number of NumaGuestMemories.
-          .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry))
-          .withUseSSAToPatchPrimaryResource(serverSideApply);
+          .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry));
       leaderElection.ifPresent(overrider::withLeaderElectionConfiguration);
     });
-    operator.register(new NumaGuestMemoryReconciler(capabilities, new EventRecorder(client)), controller -> {
+    var statusChanges = new StatusChanges(client.getKubernetesSerialization(), new EventRecorder(client));
+    operator.register(new NumaGuestMemoryReconciler(capabilities, registry), controller -> {
+      controller.withOnUpdateFilter(statusChanges).withItemStore(new ItemsWithoutManagedFields<>());
       if (!watchNamespaces.isEmpty()) {
         controller.settingNamespaces(watchNamespaces);
       }

@@ -1,13 +1,9 @@
 package io.numaguest.operator;
 
-import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.LabelSelector;
-import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -21,6 +17,11 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import io.javaoperatorsdk.operator.processing.retry.GradualRetry;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.numaguest.api.topology.NumaTopology;
+import io.numaguest.api.topology.NumaZones;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
@@ -37,17 +38,22 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
- * Reconciles a NumaGuestMemory: resolves its target to a pod and node, places its guest nodes on
- * that node's host NUMA nodes, labels it for the node's agent and reports progress in status.
+ * Reconciles a NumaGuestMemory in three steps: observe (the target's pod and node, that node's
+ * topology, what other NumaGuestMemories hold there), place (keep the placement made earlier, or
+ * choose host nodes: {@link PlacementStep}), assemble the status ({@link StatusAssembler}). The
+ * writes are what the returned {@link UpdateControl} carries: the node label (server-side apply of
+ * that one label) and the status (server-side apply of the operator's fields), and nothing when
+ * neither changed. Events are posted by {@link StatusChanges} once a status write is seen.
  *
  * <p>Status has two writers. This operator applies observedGeneration, nodeName, targetPod,
  * placement and conditions with field manager {@value #FIELD_MANAGER}; the node agent applies
  * status.applied with its own manager after each apply. The operator reads applied to derive
  * Applied, Ready and Degraded, and never writes it.
  *
- * <p>Events that trigger a reconcile: the NumaGuestMemory (status too, since the agent's applied
- * matters), its pods, its VirtualMachineInstance, its node and that node's NodeResourceTopology.
- * The last two informers and the VMI informer exist only when the cluster serves those APIs.
+ * <p>Events that trigger a reconcile, each only when it changes something the NumaGuestMemory
+ * depends on: the NumaGuestMemory (its spec, deletion, the agent's applied; not the operator's own
+ * writes), its pods (labels, node, liveness), its VirtualMachineInstance and its node's
+ * NodeResourceTopology. The last two informers exist only when the cluster serves those APIs.
  */
 // Not generation-aware: the agent's status updates do not bump the generation, and Ready follows them.
 @ControllerConfiguration(name = "numaguestmemory", fieldManager = NumaGuestMemoryReconciler.FIELD_MANAGER,
@@ -60,23 +66,27 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
 
   // Indexes over NumaGuestMemories, to map an event on another resource to the ones it concerns.
   private static final String BY_VMI = "vmi";
-  private static final String BY_SELECTOR_NAMESPACE = "selectorNamespace";
+  private static final String BY_SELECTED_LABEL = "selectedLabel";
   private static final String BY_TARGET_POD = "targetPod";
   private static final String BY_NODE = "node";
   // Indexes over pods and VMIs.
   private static final String BY_CREATOR = "createdBy";
+  private static final String BY_LABEL = "label";
   private static final String BY_UID = "uid";
+  /** Index key of pod-selector NumaGuestMemories whose selector has no matchLabels to index by. */
+  private static final String ANY_LABEL = "*";
 
   private final ClusterCapabilities capabilities;
-  private final EventRecorder events;
+  private final MeterRegistry registry;
+  private PlacementStep placement;
   private IndexerResourceCache<NumaGuestMemory> ngms;
   private InformerEventSource<Pod, NumaGuestMemory> pods;
   private InformerEventSource<GenericKubernetesResource, NumaGuestMemory> vmis;
-  private InformerEventSource<GenericKubernetesResource, NumaGuestMemory> topologies;
+  private InformerEventSource<NodeResourceTopology, NumaGuestMemory> topologies;
 
-  NumaGuestMemoryReconciler(ClusterCapabilities capabilities, EventRecorder events) {
+  NumaGuestMemoryReconciler(ClusterCapabilities capabilities, MeterRegistry registry) {
     this.capabilities = capabilities;
-    this.events = events;
+    this.registry = registry;
   }
 
   @Override
@@ -84,37 +94,44 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     ngms = context.getPrimaryCache();
     ngms.addIndexers(Map.of(
         BY_VMI, ngm -> vmiName(ngm).map(name -> List.of(key(ngm.getMetadata().getNamespace(), name))).orElse(List.of()),
-        BY_SELECTOR_NAMESPACE, ngm -> podSelector(ngm).isPresent() ? List.of(ngm.getMetadata().getNamespace()) : List.of(),
+        BY_SELECTED_LABEL, NumaGuestMemoryReconciler::selectedLabelKeys,
         BY_TARGET_POD, ngm -> status(ngm).map(NumaGuestMemoryStatus::getTargetPod).map(pod -> List.of(pod.getUid())).orElse(List.of()),
         BY_NODE, ngm -> status(ngm).map(NumaGuestMemoryStatus::getNodeName).map(List::of).orElse(List.of())));
+    placement = new PlacementStep(node -> ngms.byIndex(BY_NODE, node), ngms::get);
+    for (boolean ready : new boolean[] {true, false}) {
+      Gauge.builder("numaguest_operator_ngms", ngms, cache -> cache.list().filter(ngm -> isReady(ngm) == ready).count())
+          .description("NumaGuestMemories in the watched namespaces by their Ready condition")
+          .tag("ready", Boolean.toString(ready)).register(registry);
+    }
 
     List<EventSource<?, NumaGuestMemory>> sources = new ArrayList<>();
     pods = new InformerEventSource<>(InformerEventSourceConfiguration.from(Pod.class, NumaGuestMemory.class)
         .withNamespacesInheritedFromController()
         .withSecondaryToPrimaryMapper(this::forPod)
+        .withOnUpdateFilter(PodChanges::concernTargets)
+        .withItemStore(new ItemsWithoutManagedFields<>())
         .build(), context);
-    pods.addIndexers(Map.of(BY_CREATOR, pod -> Optional.ofNullable(pod.getMetadata().getLabels())
-        .map(labels -> labels.get(TargetResolver.CREATED_BY_LABEL)).map(List::of).orElse(List.of())));
+    pods.addIndexers(Map.of(
+        BY_CREATOR, pod -> Optional.ofNullable(pod.getMetadata().getLabels())
+            .map(labels -> labels.get(TargetResolver.CREATED_BY_LABEL)).map(List::of).orElse(List.of()),
+        BY_LABEL, pod -> labelKeys(pod.getMetadata().getNamespace(), pod.getMetadata().getLabels())));
     sources.add(pods);
-    // Nodes and NodeResourceTopologies are cluster-scoped: without withWatchAllNamespaces() JOSDK
-    // would give their informers the controller's namespaces (--watch-namespaces) and they would
-    // never see an object.
-    sources.add(new InformerEventSource<>(InformerEventSourceConfiguration.from(Node.class, NumaGuestMemory.class)
-        .withWatchAllNamespaces()
-        .withSecondaryToPrimaryMapper(node -> onNode(node.getMetadata().getName()))
-        .build(), context));
     if (capabilities.kubeVirt()) {
       vmis = new InformerEventSource<>(InformerEventSourceConfiguration.from(VMI_GVK, NumaGuestMemory.class)
           .withNamespacesInheritedFromController()
           .withSecondaryToPrimaryMapper(vmi -> ids(ngms.byIndex(BY_VMI, key(vmi.getMetadata().getNamespace(), vmi.getMetadata().getName()))))
+          .withItemStore(new ItemsWithoutManagedFields<>())
           .build(), context);
       vmis.addIndexers(Map.of(BY_UID, vmi -> List.of(vmi.getMetadata().getUid())));
       sources.add(vmis);
     }
     if (capabilities.nodeResourceTopology()) {
-      topologies = new InformerEventSource<>(InformerEventSourceConfiguration.from(NodeResourceTopologies.GVK, NumaGuestMemory.class)
+      // Cluster-scoped: without withWatchAllNamespaces() JOSDK would give the informer the
+      // controller's namespaces (--watch-namespaces) and it would never see an object.
+      topologies = new InformerEventSource<>(InformerEventSourceConfiguration.from(NodeResourceTopology.class, NumaGuestMemory.class)
           .withWatchAllNamespaces()
-          .withSecondaryToPrimaryMapper(nrt -> onNode(nrt.getMetadata().getName()))
+          .withSecondaryToPrimaryMapper(nrt -> ids(ngms.byIndex(BY_NODE, nrt.getMetadata().getName())))
+          .withItemStore(new ItemsWithoutManagedFields<>())
           .build(), context);
       sources.add(topologies);
     }
@@ -123,18 +140,27 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
 
   @Override
   public UpdateControl<NumaGuestMemory> reconcile(NumaGuestMemory ngm, Context<NumaGuestMemory> context) {
+    // Observe.
     TargetResolution target = resolve(ngm);
-    Optional<HostTopology> topology = target instanceof TargetResolution.Resolved resolved
-        ? topologyOf(resolved.nodeName()) : Optional.empty();
-    NumaGuestMemoryStatus status = StatusAssembler.assemble(ngm, target, topology, Instant.now());
+    Optional<String> nodeName = target instanceof TargetResolution.Resolved resolved ? Optional.of(resolved.nodeName()) : Optional.empty();
+    Optional<NumaTopology> topology = nodeName.flatMap(this::topologyOf);
+    // Place.
+    Optional<Placement.Result> placed = target instanceof TargetResolution.Resolved resolved
+        ? Optional.of(placement.decide(ngm, resolved, topology))
+        : Optional.empty();
+    // Assemble.
+    NumaGuestMemoryStatus status = StatusAssembler.assemble(ngm, target, placed, topology.isPresent(), Instant.now());
 
-    labelWithNode(ngm, status.getNodeName(), context);
-    announceChanges(ngm, status);
-    var serialization = context.getClient().getKubernetesSerialization();
-    if (sameOperatorFields(ngm.getStatus(), status, serialization)) {
+    boolean labelChanges = !Objects.equals(nodeLabel(ngm), status.getNodeName());
+    boolean statusChanges = !sameOperatorFields(ngm.getStatus(), status, context.getClient().getKubernetesSerialization());
+    if (!labelChanges && !statusChanges) {
       return UpdateControl.noUpdate();
     }
-    return UpdateControl.patchStatus(statusPatch(ngm, status, context));
+    NumaGuestMemory patch = patchOf(ngm, status);
+    if (labelChanges && statusChanges) {
+      return UpdateControl.patchResourceAndStatus(patch);
+    }
+    return labelChanges ? UpdateControl.patchResource(patch) : UpdateControl.patchStatus(patch);
   }
 
   private TargetResolution resolve(NumaGuestMemory ngm) {
@@ -149,50 +175,31 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
       List<Pod> launchers = vmi == null ? List.of() : pods.byIndex(BY_CREATOR, vmi.getMetadata().getUid());
       return TargetResolver.forVirtualMachineInstance(name, vmi, launchers);
     }
-    return TargetResolver.forPodSelector(target.getPodSelector(), pods.list(namespace).toList());
+    return TargetResolver.forPodSelector(target.getPodSelector(), podsCarrying(namespace, target.getPodSelector()));
   }
 
-  private Optional<HostTopology> topologyOf(String nodeName) {
+  /**
+   * The pods that can match the selector: those with one of its matchLabels (the index), or the
+   * whole namespace when it has only expressions.
+   */
+  private List<Pod> podsCarrying(String namespace, LabelSelector selector) {
+    var required = selector.getMatchLabels();
+    if (required == null || required.isEmpty()) {
+      return pods.list(namespace).toList();
+    }
+    var first = required.entrySet().stream().min(Map.Entry.comparingByKey()).orElseThrow();
+    return pods.byIndex(BY_LABEL, labelKey(namespace, first.getKey(), first.getValue()));
+  }
+
+  private Optional<NumaTopology> topologyOf(String nodeName) {
     if (topologies == null) {
       return Optional.empty();
     }
-    return topologies.get(new ResourceID(nodeName)).flatMap(NodeResourceTopologies::hostTopology);
+    return topologies.get(new ResourceID(nodeName)).flatMap(NumaZones::read);
   }
 
-  /** The agent of a node watches only NumaGuestMemories with its node's label. */
-  private static void labelWithNode(NumaGuestMemory ngm, String nodeName, Context<NumaGuestMemory> context) {
-    Map<String, String> labels = Objects.requireNonNullElse(ngm.getMetadata().getLabels(), Map.of());
-    if (Objects.equals(labels.get(NumaGuestMemory.NODE_LABEL), nodeName)) {
-      return;
-    }
-    // Patches of this one label only: the operator owns no other part of metadata or spec.
-    var resource = context.getClient().resources(NumaGuestMemory.class).inNamespace(ngm.getMetadata().getNamespace())
-        .withName(ngm.getMetadata().getName());
-    if (nodeName == null) {
-      resource.patch(PatchContext.of(PatchType.JSON), "[{\"op\": \"remove\", \"path\": \"/metadata/labels/"
-          + NumaGuestMemory.NODE_LABEL.replace("/", "~1") + "\"}]");
-    } else {
-      String value = context.getClient().getKubernetesSerialization().asJson(nodeName);
-      resource.patch(PatchContext.of(PatchType.JSON_MERGE),
-          "{\"metadata\": {\"labels\": {\"" + NumaGuestMemory.NODE_LABEL + "\": " + value + "}}}");
-    }
-  }
-
-  /** An event for each Scheduled or Placed condition whose reason changed: the decisions and the failures. */
-  private void announceChanges(NumaGuestMemory ngm, NumaGuestMemoryStatus status) {
-    Map<String, String> before = status(ngm).map(NumaGuestMemoryStatus::getConditions).orElse(List.of()).stream()
-        .collect(Collectors.toMap(Condition::getType, c -> c.getReason() + "/" + c.getStatus(), (a, b) -> a));
-    for (var condition : status.getConditions()) {
-      boolean announced = condition.getType().equals(StatusAssembler.SCHEDULED) || condition.getType().equals(StatusAssembler.PLACED);
-      if (!announced || Objects.equals(before.get(condition.getType()), condition.getReason() + "/" + condition.getStatus())) {
-        continue;
-      }
-      if ("True".equals(condition.getStatus())) {
-        events.normal(ngm, condition.getReason(), condition.getMessage());
-      } else if (!"TargetNotScheduled".equals(condition.getReason())) {
-        events.warning(ngm, condition.getReason(), condition.getMessage());
-      }
-    }
+  private static String nodeLabel(NumaGuestMemory ngm) {
+    return Objects.requireNonNullElse(ngm.getMetadata().getLabels(), Map.<String, String>of()).get(NumaGuestMemory.NODE_LABEL);
   }
 
   private static boolean sameOperatorFields(NumaGuestMemoryStatus current, NumaGuestMemoryStatus assembled,
@@ -206,17 +213,18 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
   }
 
   /**
-   * With server-side apply (the default) the patch carries only the operator's fields, so the
-   * apply neither claims nor clears the agent's. Without it (the mock API server in tests) JOSDK
-   * diffs the whole status against the cached one, so the agent's entries ride along unchanged.
+   * What the operator applies, and only that: the node label in metadata (the agent of a node
+   * watches only NumaGuestMemories with its node's label; applied without a value, the label goes),
+   * the operator's status fields. The agent's status.applied is not in it, so the apply neither
+   * claims nor clears it.
    */
-  private static NumaGuestMemory statusPatch(NumaGuestMemory ngm, NumaGuestMemoryStatus status, Context<NumaGuestMemory> context) {
+  private static NumaGuestMemory patchOf(NumaGuestMemory ngm, NumaGuestMemoryStatus status) {
     var patch = new NumaGuestMemory();
-    patch.setMetadata(new ObjectMetaBuilder().withName(ngm.getMetadata().getName())
-        .withNamespace(ngm.getMetadata().getNamespace()).build());
-    if (!context.getControllerConfiguration().getConfigurationService().useSSAToPatchPrimaryResource()) {
-      status(ngm).map(NumaGuestMemoryStatus::getApplied).ifPresent(status::setApplied);
+    var metadata = new ObjectMetaBuilder().withName(ngm.getMetadata().getName()).withNamespace(ngm.getMetadata().getNamespace());
+    if (status.getNodeName() != null) {
+      metadata.addToLabels(NumaGuestMemory.NODE_LABEL, status.getNodeName());
     }
+    patch.setMetadata(metadata.build());
     patch.setStatus(status);
     return patch;
   }
@@ -224,24 +232,51 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
   private Set<ResourceID> forPod(Pod pod) {
     String namespace = pod.getMetadata().getNamespace();
     List<NumaGuestMemory> concerned = new ArrayList<>(ngms.byIndex(BY_TARGET_POD, pod.getMetadata().getUid()));
-    String creator = Optional.ofNullable(pod.getMetadata().getLabels()).map(labels -> labels.get(TargetResolver.CREATED_BY_LABEL)).orElse(null);
+    Map<String, String> labels = Objects.requireNonNullElse(pod.getMetadata().getLabels(), Map.of());
+    String creator = labels.get(TargetResolver.CREATED_BY_LABEL);
     if (creator != null && vmis != null) {
       for (var vmi : vmis.byIndex(BY_UID, creator)) {
         concerned.addAll(ngms.byIndex(BY_VMI, key(namespace, vmi.getMetadata().getName())));
       }
     }
-    ngms.byIndex(BY_SELECTOR_NAMESPACE, namespace).stream()
-        .filter(ngm -> LabelSelectors.matches(podSelector(ngm).orElseThrow(), pod.getMetadata().getLabels()))
+    List<String> keys = new ArrayList<>(labelKeys(namespace, labels));
+    keys.add(labelKey(namespace, ANY_LABEL, ""));
+    keys.stream().flatMap(key -> ngms.byIndex(BY_SELECTED_LABEL, key).stream())
+        .filter(ngm -> LabelSelectors.matches(podSelector(ngm).orElseThrow(), labels))
         .forEach(concerned::add);
     return ids(concerned);
   }
 
-  private Set<ResourceID> onNode(String nodeName) {
-    return ids(ngms.byIndex(BY_NODE, nodeName));
+  /** Pod-selector NumaGuestMemories by each of their matchLabels, or under {@link #ANY_LABEL}. */
+  private static List<String> selectedLabelKeys(NumaGuestMemory ngm) {
+    Optional<LabelSelector> selector = podSelector(ngm);
+    if (selector.isEmpty()) {
+      return List.of();
+    }
+    var required = selector.get().getMatchLabels();
+    String namespace = ngm.getMetadata().getNamespace();
+    return required == null || required.isEmpty() ? List.of(labelKey(namespace, ANY_LABEL, ""))
+        : labelKeys(namespace, required);
+  }
+
+  private static List<String> labelKeys(String namespace, Map<String, String> labels) {
+    if (labels == null) {
+      return List.of();
+    }
+    return labels.entrySet().stream().map(label -> labelKey(namespace, label.getKey(), label.getValue())).toList();
+  }
+
+  private static String labelKey(String namespace, String key, String value) {
+    return namespace + "/" + key + "=" + value;
   }
 
   private static Set<ResourceID> ids(List<NumaGuestMemory> resources) {
     return resources.stream().map(ResourceID::fromResource).collect(Collectors.toCollection(HashSet::new));
+  }
+
+  private static boolean isReady(NumaGuestMemory ngm) {
+    return status(ngm).map(NumaGuestMemoryStatus::getConditions).orElse(List.of()).stream()
+        .anyMatch(condition -> StatusAssembler.READY.equals(condition.getType()) && "True".equals(condition.getStatus()));
   }
 
   private static Optional<NumaGuestMemoryStatus> status(NumaGuestMemory ngm) {

@@ -1,5 +1,8 @@
 package io.numaguest.operator;
 
+import io.numaguest.api.topology.NumaNode;
+import io.numaguest.api.topology.NumaTopology;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.ArrayList;
@@ -18,8 +21,10 @@ import java.util.TreeMap;
  * guest nodes and the host's topology, so the same inputs always give the same placement.
  *
  * <ul>
- *   <li>Host nodes the user named are checked: they exist, have memory, and have enough free for
- *       the guest node's size.
+ *   <li>Only host nodes the node's agent may use (its cpuset's mems, published in the topology)
+ *       are ever chosen: the agent refuses the others.
+ *   <li>Host nodes the user named are checked: they exist, have memory, the agent may use them, and
+ *       they have enough free for the guest node's size.
  *   <li>Otherwise Bind, Preferred and PreferredMany get one host node where the size fits, a node no
  *       other guest node of this VM uses when there is one (so distinct guest nodes stay distinct
  *       on the host), and the closest by SLIT distance to the host nodes already chosen for this VM
@@ -27,8 +32,8 @@ import java.util.TreeMap;
  *       free memory, then the lowest id. When no single node fits, Bind and PreferredMany take the
  *       smallest group of close nodes that does; Preferred takes the node with the most free memory,
  *       since the kernel falls back to others anyway.
- *   <li>Interleave and WeightedInterleave spread over every host node with memory: that is what
- *       they are for.
+ *   <li>Interleave and WeightedInterleave spread over every usable host node with memory: that is
+ *       what they are for.
  * </ul>
  *
  * Named host nodes are reserved first, then the operator's choices are made in spec order, each
@@ -36,20 +41,31 @@ import java.util.TreeMap;
  */
 public final class Placement {
 
-  /** Condition reasons for a spec that cannot be placed on this host. */
-  public static final String UNKNOWN_HOST_NODE = "UnknownHostNode";
-  public static final String NOT_ENOUGH_MEMORY = "NotEnoughMemory";
-
   public sealed interface Result permits Placed, Unplaceable {}
 
-  /** One entry per guest node, in spec order. */
-  public record Placed(List<GuestNodePlacement> guestNodes) implements Result {}
+  /**
+   * @param guestNodes one entry per guest node, in spec order
+   * @param reservedBytes what the placement takes from each host node's free memory, as far as it
+   *     was checked against a topology (empty otherwise)
+   */
+  public record Placed(List<GuestNodePlacement> guestNodes, Map<Integer, Long> reservedBytes) implements Result {
+    public Placed {
+      guestNodes = List.copyOf(guestNodes);
+      reservedBytes = Map.copyOf(reservedBytes);
+    }
 
-  public record Unplaceable(String reason, String message) implements Result {}
+    /** A placement made earlier, whose reservation is not known here. */
+    public Placed(List<GuestNodePlacement> guestNodes) {
+      this(guestNodes, Map.of());
+    }
+  }
+
+  /** @param reason the Placed condition's reason */
+  public record Unplaceable(ConditionReason reason, String message) implements Result {}
 
   private Placement() {}
 
-  public static Result place(List<GuestNode> guestNodes, HostTopology topology) {
+  public static Result place(List<GuestNode> guestNodes, NumaTopology topology) {
     return new Planner(topology).plan(guestNodes);
   }
 
@@ -71,14 +87,15 @@ public final class Placement {
   }
 
   private static final class Planner {
-    private final HostTopology topology;
+    private final NumaTopology topology;
     private final Map<Integer, Long> free = new HashMap<>();
     // Host nodes this VM's guest nodes already use, in the order they were taken.
     private final Set<Integer> taken = new LinkedHashSet<>();
+    private final Map<Integer, Long> reserved = new TreeMap<>();
     private final List<String> problems = new ArrayList<>();
-    private String firstProblemReason;
+    private ConditionReason firstProblemReason;
 
-    Planner(HostTopology topology) {
+    Planner(NumaTopology topology) {
       this.topology = topology;
       topology.nodes().forEach(node -> free.put(node.id(), node.hasMemory() ? node.memFreeBytes() : 0));
     }
@@ -100,7 +117,7 @@ public final class Placement {
       if (!problems.isEmpty()) {
         return new Unplaceable(firstProblemReason, String.join("; ", problems));
       }
-      return new Placed(guestNodes.stream().map(guestNode -> byGuestNode.get(guestNode.id())).toList());
+      return new Placed(guestNodes.stream().map(guestNode -> byGuestNode.get(guestNode.id())).toList(), reserved);
     }
 
     private Optional<GuestNodePlacement> checkNamed(GuestNode guestNode) {
@@ -108,10 +125,14 @@ public final class Placement {
       for (int id : guestNode.hostNodes()) {
         var node = topology.node(id);
         if (node.isEmpty()) {
-          problem(UNKNOWN_HOST_NODE, "guest node %d: host node %d does not exist on node %s (host nodes: %s)",
+          problem(ConditionReason.UnknownHostNode, "guest node %d: host node %d does not exist on node %s (host nodes: %s)",
               guestNode.id(), id, topology.nodeName(), topology.describeIds());
         } else if (!node.get().hasMemory()) {
-          problem(NOT_ENOUGH_MEMORY, "guest node %d: host node %d has no memory", guestNode.id(), id);
+          problem(ConditionReason.NotEnoughMemory, "guest node %d: host node %d has no memory", guestNode.id(), id);
+        } else if (!node.get().allowed()) {
+          problem(ConditionReason.HostNodeNotAllowed, "guest node %d: host node %d is outside the numaguest agent's cpuset on"
+              + " node %s (allowed: %s); the agent would refuse it", guestNode.id(), id, topology.nodeName(),
+              topology.describeAllowedIds());
         }
       }
       if (problems.size() > problemsBefore) {
@@ -119,7 +140,7 @@ public final class Placement {
       }
       long available = freeOn(guestNode.hostNodes());
       if (available < guestNode.sizeBytes()) {
-        problem(NOT_ENOUGH_MEMORY, "guest node %d needs %s but host nodes %s have %s free",
+        problem(ConditionReason.NotEnoughMemory, "guest node %d needs %s but host nodes %s have %s free",
             guestNode.id(), bytes(guestNode.sizeBytes()), guestNode.hostNodes(), bytes(available));
         return Optional.empty();
       }
@@ -129,27 +150,27 @@ public final class Placement {
     }
 
     private Optional<GuestNodePlacement> choose(GuestNode guestNode) {
-      List<HostNode> withMemory = topology.nodes().stream().filter(HostNode::hasMemory).toList();
+      List<NumaNode> withMemory = topology.nodes().stream().filter(node -> node.hasMemory() && node.allowed()).toList();
       if (withMemory.isEmpty()) {
-        problem(NOT_ENOUGH_MEMORY, "guest node %d: no host node of node %s has memory", guestNode.id(),
-            topology.nodeName());
+        problem(ConditionReason.NotEnoughMemory, "guest node %d: no host node of node %s that the agent may use has memory",
+            guestNode.id(), topology.nodeName());
         return Optional.empty();
       }
       if (guestNode.policy() == MemoryPolicy.Interleave || guestNode.policy() == MemoryPolicy.WeightedInterleave) {
-        List<Integer> all = withMemory.stream().map(HostNode::id).toList();
-        return reserveOrFail(guestNode, all, "interleaved over every host node with memory");
+        List<Integer> all = withMemory.stream().map(NumaNode::id).toList();
+        return reserveOrFail(guestNode, all, "interleaved over every host node with memory the agent may use");
       }
-      List<HostNode> fitting = withMemory.stream().filter(node -> free.get(node.id()) >= guestNode.sizeBytes()).toList();
-      List<HostNode> unused = fitting.stream().filter(node -> !taken.contains(node.id())).toList();
+      List<NumaNode> fitting = withMemory.stream().filter(node -> free.get(node.id()) >= guestNode.sizeBytes()).toList();
+      List<NumaNode> unused = fitting.stream().filter(node -> !taken.contains(node.id())).toList();
       if (!unused.isEmpty()) {
-        HostNode best = closest(unused);
+        NumaNode best = closest(unused);
         return reserveOrFail(guestNode, List.of(best.id()), whyChosen(best, false));
       }
       if (!fitting.isEmpty()) {
-        HostNode best = closest(fitting);
+        NumaNode best = closest(fitting);
         return reserveOrFail(guestNode, List.of(best.id()), whyChosen(best, true));
       }
-      HostNode mostFree = withMemory.stream().min(byMostFreeThenId()).orElseThrow();
+      NumaNode mostFree = withMemory.stream().min(byMostFreeThenId()).orElseThrow();
       if (guestNode.policy() == MemoryPolicy.Preferred) {
         return reserveOrFail(guestNode, List.of(mostFree.id()), "no host node has " + bytes(guestNode.sizeBytes())
             + " free; preferring the one with the most, the kernel falls back to the others");
@@ -160,21 +181,21 @@ public final class Placement {
     }
 
     /** Closest to the host nodes already taken (all equally close when none is), then most free. */
-    private HostNode closest(List<HostNode> candidates) {
-      Comparator<HostNode> byDistance = Comparator.comparingInt(this::distanceToTaken);
+    private NumaNode closest(List<NumaNode> candidates) {
+      Comparator<NumaNode> byDistance = Comparator.comparingInt(this::distanceToTaken);
       return candidates.stream().min(byDistance.thenComparing(byMostFreeThenId())).orElseThrow();
     }
 
-    private int distanceToTaken(HostNode node) {
+    private int distanceToTaken(NumaNode node) {
       return taken.stream().mapToInt(node::distanceTo).sum();
     }
 
-    private Comparator<HostNode> byMostFreeThenId() {
-      Comparator<HostNode> byFree = Comparator.comparingLong(node -> free.get(node.id()));
-      return byFree.reversed().thenComparingInt(HostNode::id);
+    private Comparator<NumaNode> byMostFreeThenId() {
+      Comparator<NumaNode> byFree = Comparator.comparingLong(node -> free.get(node.id()));
+      return byFree.reversed().thenComparingInt(NumaNode::id);
     }
 
-    private String whyChosen(HostNode node, boolean shared) {
+    private String whyChosen(NumaNode node, boolean shared) {
       String where = taken.isEmpty()
           ? "most free memory"
           : "closest to host nodes " + List.copyOf(taken) + " already used by this VM";
@@ -183,12 +204,12 @@ public final class Placement {
     }
 
     /** Starts from the node with the most free memory and adds its nearest nodes until the size fits. */
-    private List<Integer> closeGroupFitting(HostNode start, List<HostNode> withMemory, long size) {
-      List<HostNode> byCloseness = withMemory.stream()
-          .sorted(Comparator.<HostNode>comparingInt(node -> start.distanceTo(node.id())).thenComparing(byMostFreeThenId()))
+    private List<Integer> closeGroupFitting(NumaNode start, List<NumaNode> withMemory, long size) {
+      List<NumaNode> byCloseness = withMemory.stream()
+          .sorted(Comparator.<NumaNode>comparingInt(node -> start.distanceTo(node.id())).thenComparing(byMostFreeThenId()))
           .toList();
       List<Integer> group = new ArrayList<>();
-      for (HostNode node : byCloseness) {
+      for (NumaNode node : byCloseness) {
         group.add(node.id());
         if (freeOn(group) >= size) {
           break;
@@ -200,7 +221,7 @@ public final class Placement {
     private Optional<GuestNodePlacement> reserveOrFail(GuestNode guestNode, List<Integer> hostNodes, String reason) {
       long available = freeOn(hostNodes);
       if (guestNode.policy() != MemoryPolicy.Preferred && available < guestNode.sizeBytes()) {
-        problem(NOT_ENOUGH_MEMORY, "guest node %d needs %s but node %s has only %s free on host nodes %s",
+        problem(ConditionReason.NotEnoughMemory, "guest node %d needs %s but node %s has only %s free on host nodes %s",
             guestNode.id(), bytes(guestNode.sizeBytes()), topology.nodeName(), bytes(available), hostNodes);
         return Optional.empty();
       }
@@ -212,16 +233,35 @@ public final class Placement {
       return hostNodes.stream().mapToLong(id -> free.getOrDefault(id, 0L)).sum();
     }
 
-    /** Takes the size out of the nodes' free memory, evenly: good enough to steer later choices. */
+    /**
+     * Takes the size out of the nodes' free memory: an even share from each, and what a node lacks
+     * from those with the most left. Never below zero, so what is reserved is what was free (a
+     * Preferred guest node larger than that spills where the kernel puts it).
+     */
     private void reserve(long size, List<Integer> hostNodes) {
+      long remaining = size;
       long share = size / hostNodes.size();
       for (int id : hostNodes) {
-        free.computeIfPresent(id, (ignored, left) -> Math.max(0, left - share));
+        remaining -= take(id, share);
+      }
+      Comparator<Integer> byLeft = Comparator.comparingLong(id -> free.getOrDefault(id, 0L));
+      List<Integer> byMostLeft = hostNodes.stream().sorted(byLeft.reversed()).toList();
+      for (int id : byMostLeft) {
+        remaining -= take(id, remaining);
       }
       taken.addAll(hostNodes);
     }
 
-    private void problem(String reason, String format, Object... args) {
+    private long take(int id, long wanted) {
+      long taking = Math.min(wanted, free.getOrDefault(id, 0L));
+      if (taking > 0) {
+        free.merge(id, -taking, Long::sum);
+        reserved.merge(id, taking, Long::sum);
+      }
+      return taking;
+    }
+
+    private void problem(ConditionReason reason, String format, Object... args) {
       if (firstProblemReason == null) {
         firstProblemReason = reason;
       }

@@ -3,6 +3,7 @@ package io.numaguest.operator;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.Enforcement;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
@@ -35,9 +36,7 @@ import java.util.stream.Collectors;
  *   <li>Degraded: Strict enforcement and the agent refused or could not verify a guest node.
  * </ul>
  *
- * A placement is kept once made, for as long as the spec generation and the pod stay the same:
- * free memory changes as the VM runs, and a placement that followed it would no longer match what
- * the agent applied.
+ * Reasons are {@link ConditionReason}s.
  */
 final class StatusAssembler {
 
@@ -47,16 +46,15 @@ final class StatusAssembler {
   static final String READY = "Ready";
   static final String DEGRADED = "Degraded";
 
-  static final String TOPOLOGY_UNAVAILABLE = "TopologyUnavailable";
-
   private StatusAssembler() {}
 
   /**
-   * @param topology the target node's topology, empty when none is published
+   * @param placement the decision of {@link PlacementStep}, empty when the target did not resolve
+   * @param topologyKnown whether the node's topology was published (and the placement checked)
    * @param now transition time for conditions whose status changes
    */
-  static NumaGuestMemoryStatus assemble(NumaGuestMemory ngm, TargetResolution target, Optional<HostTopology> topology,
-      Instant now) {
+  static NumaGuestMemoryStatus assemble(NumaGuestMemory ngm, TargetResolution target, Optional<Placement.Result> placement,
+      boolean topologyKnown, Instant now) {
     long generation = Objects.requireNonNullElse(ngm.getMetadata().getGeneration(), 0L);
     var current = Optional.ofNullable(ngm.getStatus()).orElseGet(NumaGuestMemoryStatus::new);
     var conditions = new ConditionWriter(current.getConditions(), generation, now);
@@ -67,10 +65,10 @@ final class StatusAssembler {
       var unresolved = (TargetResolution.Unresolved) target;
       conditions.set(SCHEDULED, false, unresolved.reason(), unresolved.message());
       String waiting = "waiting for the target: " + unresolved.message();
-      conditions.set(PLACED, false, "TargetNotScheduled", waiting);
-      conditions.set(APPLIED, false, "TargetNotScheduled", waiting);
-      conditions.set(READY, false, "TargetNotScheduled", waiting);
-      conditions.set(DEGRADED, false, "TargetNotScheduled", "nothing applied yet");
+      conditions.set(PLACED, false, ConditionReason.TargetNotScheduled, waiting);
+      conditions.set(APPLIED, false, ConditionReason.TargetNotScheduled, waiting);
+      conditions.set(READY, false, ConditionReason.TargetNotScheduled, waiting);
+      conditions.set(DEGRADED, false, ConditionReason.TargetNotScheduled, "nothing applied yet");
       status.setConditions(conditions.result());
       return status;
     }
@@ -79,21 +77,21 @@ final class StatusAssembler {
     String nodeName = resolved.nodeName();
     status.setNodeName(nodeName);
     status.setTargetPod(new PodReference(pod.getMetadata().getName(), pod.getMetadata().getUid()));
-    conditions.set(SCHEDULED, true, "PodScheduled", "pod " + pod.getMetadata().getName() + " on node " + nodeName);
+    conditions.set(SCHEDULED, true, ConditionReason.PodScheduled, "pod " + pod.getMetadata().getName() + " on node " + nodeName);
 
-    Placement.Result placement = keptPlacement(current, generation, pod)
-        .orElseGet(() -> place(ngm, nodeName, topology));
-    switch (placement) {
+    switch (placement.orElseThrow()) {
       case Placement.Unplaceable unplaceable -> {
         conditions.set(PLACED, false, unplaceable.reason(), unplaceable.message());
         String notPlaced = "not placed: " + unplaceable.message();
-        conditions.set(APPLIED, false, "NotPlaced", notPlaced);
-        conditions.set(READY, false, "NotPlaced", notPlaced);
-        conditions.set(DEGRADED, false, "NotPlaced", "nothing applied yet");
+        conditions.set(APPLIED, false, ConditionReason.NotPlaced, notPlaced);
+        conditions.set(READY, false, ConditionReason.NotPlaced, notPlaced);
+        conditions.set(DEGRADED, false, ConditionReason.NotPlaced, "nothing applied yet");
       }
       case Placement.Placed placed -> {
         status.setPlacement(placed.guestNodes());
-        conditions.set(PLACED, true, topology.isPresent() ? "Placed" : "PlacedWithoutTopology", describe(placed, topology, nodeName));
+        status.setPlacementSummary(summary(placed));
+        conditions.set(PLACED, true, topologyKnown ? ConditionReason.Placed : ConditionReason.PlacedWithoutTopology,
+            describe(placed, topologyKnown, nodeName));
         assessApplied(placed, appliedFor(current, pod), ngm.getSpec().getEnforcement(), nodeName, conditions);
       }
     }
@@ -101,34 +99,20 @@ final class StatusAssembler {
     return status;
   }
 
-  private static Optional<Placement.Result> keptPlacement(NumaGuestMemoryStatus current, long generation, Pod pod) {
-    boolean samePod = current.getTargetPod() != null && Objects.equals(current.getTargetPod().getUid(), pod.getMetadata().getUid());
-    boolean wasPlaced = current.getConditions() != null && current.getConditions().stream()
-        .anyMatch(condition -> PLACED.equals(condition.getType()) && "True".equals(condition.getStatus()));
-    if (samePod && wasPlaced && Objects.equals(current.getObservedGeneration(), generation) && current.getPlacement() != null) {
-      return Optional.of(new Placement.Placed(current.getPlacement()));
-    }
-    return Optional.empty();
+  /** One line for kubectl -o wide: "0:Bind(0) 1:Interleave(0,1) 2:Default". */
+  private static String summary(Placement.Placed placed) {
+    return placed.guestNodes().stream()
+        .map(p -> p.getGuestNode() + ":" + p.getPolicy() + (p.getHostNodes().isEmpty() ? ""
+            : p.getHostNodes().stream().map(String::valueOf).collect(Collectors.joining(",", "(", ")"))))
+        .collect(Collectors.joining(" "));
   }
 
-  private static Placement.Result place(NumaGuestMemory ngm, String nodeName, Optional<HostTopology> topology) {
-    List<GuestNode> guestNodes = ngm.getSpec().getGuestNodes().stream().map(GuestNode::of).toList();
-    if (topology.isPresent()) {
-      return Placement.place(guestNodes, topology.get());
-    }
-    if (guestNodes.stream().anyMatch(GuestNode::chosenByOperator)) {
-      return new Placement.Unplaceable(TOPOLOGY_UNAVAILABLE, "no NodeResourceTopology is published for node " + nodeName
-          + ", so host nodes cannot be chosen; is the numaguest agent running there?");
-    }
-    return Placement.placeUnchecked(guestNodes, nodeName);
-  }
-
-  private static String describe(Placement.Placed placed, Optional<HostTopology> topology, String nodeName) {
+  private static String describe(Placement.Placed placed, boolean topologyKnown, String nodeName) {
     String choices = placed.guestNodes().stream()
         .map(p -> "guest node " + p.getGuestNode() + " -> " + (p.getHostNodes().isEmpty() ? p.getPolicy().toString()
             : p.getPolicy() + " " + p.getHostNodes()))
         .collect(Collectors.joining(", "));
-    return topology.isPresent() ? choices
+    return topologyKnown ? choices
         : choices + " (not checked: no NodeResourceTopology is published for node " + nodeName + ")";
   }
 
@@ -165,32 +149,32 @@ final class StatusAssembler {
     }
 
     if (!refused.isEmpty()) {
-      conditions.set(APPLIED, false, "Refused", "the agent refused guest nodes " + String.join(", ", refused));
+      conditions.set(APPLIED, false, ConditionReason.Refused, "the agent refused guest nodes " + String.join(", ", refused));
     } else if (!mismatched.isEmpty()) {
-      conditions.set(APPLIED, false, "PlacementChanged", "applied policy differs from the placement for guest nodes "
+      conditions.set(APPLIED, false, ConditionReason.PlacementChanged, "applied policy differs from the placement for guest nodes "
           + String.join(", ", mismatched) + "; it takes effect when the VM restarts");
     } else if (!pending.isEmpty()) {
-      conditions.set(APPLIED, false, "WaitingForVMM", "waiting for the VMM to hand the memory of guest nodes "
+      conditions.set(APPLIED, false, ConditionReason.WaitingForVMM, "waiting for the VMM to hand the memory of guest nodes "
           + String.join(", ", pending) + " to the agent on node " + nodeName);
     } else {
-      conditions.set(APPLIED, true, "Applied", "the agent applied every guest node's policy");
+      conditions.set(APPLIED, true, ConditionReason.Applied, "the agent applied every guest node's policy");
     }
 
     boolean allApplied = refused.isEmpty() && mismatched.isEmpty() && pending.isEmpty();
     if (allApplied && unverified.isEmpty()) {
-      conditions.set(READY, true, "Ready", "every guest node's policy is applied and verified");
+      conditions.set(READY, true, ConditionReason.Ready, "every guest node's policy is applied and verified");
     } else if (allApplied) {
-      conditions.set(READY, false, "Unverified", "the kernel did not confirm the policy of guest nodes " + String.join(", ", unverified));
+      conditions.set(READY, false, ConditionReason.Unverified, "the kernel did not confirm the policy of guest nodes " + String.join(", ", unverified));
     } else {
-      conditions.set(READY, false, conditions.reasonOf(APPLIED), conditions.messageOf(APPLIED));
+      conditions.set(READY, false, ConditionReason.valueOf(conditions.reasonOf(APPLIED)), conditions.messageOf(APPLIED));
     }
 
     if (enforcement == Enforcement.Strict && !refused.isEmpty()) {
-      conditions.set(DEGRADED, true, "Refused", "Strict enforcement: the agent refused guest nodes " + String.join(", ", refused));
+      conditions.set(DEGRADED, true, ConditionReason.Refused, "Strict enforcement: the agent refused guest nodes " + String.join(", ", refused));
     } else if (enforcement == Enforcement.Strict && !unverified.isEmpty()) {
-      conditions.set(DEGRADED, true, "Unverified", "Strict enforcement: the kernel did not confirm guest nodes " + String.join(", ", unverified));
+      conditions.set(DEGRADED, true, ConditionReason.Unverified, "Strict enforcement: the kernel did not confirm guest nodes " + String.join(", ", unverified));
     } else {
-      conditions.set(DEGRADED, false, "AsRequested", enforcement == Enforcement.Strict
+      conditions.set(DEGRADED, false, ConditionReason.AsRequested, enforcement == Enforcement.Strict
           ? "nothing refused or unverified" : "BestEffort enforcement accepts what the memory can carry");
     }
   }
@@ -209,12 +193,12 @@ final class StatusAssembler {
       this.now = now.truncatedTo(ChronoUnit.SECONDS).toString();
     }
 
-    void set(String type, boolean status, String reason, String message) {
+    void set(String type, boolean status, ConditionReason reason, String message) {
       String statusText = status ? "True" : "False";
       Condition before = previous.get(type);
       String since = before != null && statusText.equals(before.getStatus()) && before.getLastTransitionTime() != null
           ? before.getLastTransitionTime() : now;
-      result.add(new ConditionBuilder().withType(type).withStatus(statusText).withReason(reason).withMessage(message)
+      result.add(new ConditionBuilder().withType(type).withStatus(statusText).withReason(reason.name()).withMessage(message)
           .withObservedGeneration(generation).withLastTransitionTime(since).build());
     }
 

@@ -1,6 +1,7 @@
 package io.numaguest.operator;
 
 import io.fabric8.kubernetes.api.model.Pod;
+import io.numaguest.api.v1alpha1.ConditionReason;
 
 /** The pod a NumaGuestMemory's target comes down to, or why there is none. */
 public sealed interface TargetResolution {
@@ -11,6 +12,6 @@ public sealed interface TargetResolution {
     }
   }
 
-  /** @param reason condition reason (CamelCase), @param message for humans */
-  record Unresolved(String reason, String message) implements TargetResolution {}
+  /** @param reason the Scheduled condition's reason, @param message for humans */
+  record Unresolved(ConditionReason reason, String message) implements TargetResolution {}
 }

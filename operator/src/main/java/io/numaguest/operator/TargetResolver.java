@@ -3,6 +3,7 @@ package io.numaguest.operator;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.LabelSelector;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
@@ -19,15 +20,10 @@ final class TargetResolver {
   /** KubeVirt labels each virt-launcher pod with the UID of its VirtualMachineInstance. */
   static final String CREATED_BY_LABEL = "kubevirt.io/created-by";
 
-  static final String KUBEVIRT_NOT_INSTALLED = "KubeVirtNotInstalled";
-  static final String VMI_NOT_FOUND = "VirtualMachineInstanceNotFound";
-  static final String NO_POD = "NoPod";
-  static final String SEVERAL_PODS = "SeveralPods";
-
   private TargetResolver() {}
 
   static TargetResolution kubeVirtNotInstalled(String vmiName) {
-    return new TargetResolution.Unresolved(KUBEVIRT_NOT_INSTALLED,
+    return new TargetResolution.Unresolved(ConditionReason.KubeVirtNotInstalled,
         "target is VirtualMachineInstance " + vmiName + " but the cluster does not serve kubevirt.io/v1 VirtualMachineInstance");
   }
 
@@ -37,7 +33,7 @@ final class TargetResolver {
    */
   static TargetResolution forVirtualMachineInstance(String vmiName, GenericKubernetesResource vmi, Collection<Pod> launcherPods) {
     if (vmi == null) {
-      return new TargetResolution.Unresolved(VMI_NOT_FOUND, "VirtualMachineInstance " + vmiName + " does not exist");
+      return new TargetResolution.Unresolved(ConditionReason.VirtualMachineInstanceNotFound, "VirtualMachineInstance " + vmiName + " does not exist");
     }
     List<Pod> live = launcherPods.stream().filter(TargetResolver::isLive).toList();
     // During live migration source and target pods both live; the VMI names the node it runs on.
@@ -59,11 +55,11 @@ final class TargetResolver {
 
   private static TargetResolution exactlyOne(List<Pod> candidates, String target) {
     if (candidates.isEmpty()) {
-      return new TargetResolution.Unresolved(NO_POD, "no pod of " + target + " is scheduled and running");
+      return new TargetResolution.Unresolved(ConditionReason.NoPod, "no pod of " + target + " is scheduled and running");
     }
     if (candidates.size() > 1) {
       String names = candidates.stream().map(pod -> pod.getMetadata().getName()).sorted().collect(Collectors.joining(", "));
-      return new TargetResolution.Unresolved(SEVERAL_PODS, "several pods match " + target + ": " + names);
+      return new TargetResolution.Unresolved(ConditionReason.SeveralPods, "several pods match " + target + ": " + names);
     }
     return new TargetResolution.Resolved(candidates.getFirst());
   }

@@ -10,7 +10,6 @@ import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
 import io.numaguest.api.v1alpha1.Target;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
@@ -48,26 +47,6 @@ final class Fixtures {
 
   static Map<String, String> launcherLabels(String vmiUid) {
     return Map.of("kubevirt.io", "virt-launcher", TargetResolver.CREATED_BY_LABEL, vmiUid);
-  }
-
-  /** A NodeResourceTopology as the agent publishes it. */
-  static GenericKubernetesResource nodeResourceTopology(String nodeName, long... freeGiB) {
-    List<Map<String, Object>> zones = new ArrayList<>();
-    for (int id = 0; id < freeGiB.length; id++) {
-      List<Map<String, Object>> costs = new ArrayList<>();
-      for (int other = 0; other < freeGiB.length; other++) {
-        costs.add(Map.of("name", "node-" + other, "value", id == other ? 10 : 21));
-      }
-      zones.add(Map.of("name", "node-" + id, "type", "Node", "costs", costs, "resources", List.of(
-          Map.of("name", "cpu", "capacity", "8", "allocatable", "8", "available", "8"),
-          Map.of("name", "memory", "capacity", "64Gi", "allocatable", "64Gi", "available", freeGiB[id] + "Gi"))));
-    }
-    var nrt = new GenericKubernetesResourceBuilder()
-        .withApiVersion("topology.node.k8s.io/v1alpha2").withKind("NodeResourceTopology")
-        .withNewMetadata().withName(nodeName).endMetadata()
-        .build();
-    nrt.setAdditionalProperty("zones", zones);
-    return nrt;
   }
 
   static NumaGuestMemory ngm(String name, Target target, GuestNodeSpec... guestNodes) {

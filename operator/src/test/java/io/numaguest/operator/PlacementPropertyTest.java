@@ -3,6 +3,8 @@ package io.numaguest.operator;
 import static io.numaguest.operator.Topologies.GIB;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.numaguest.api.topology.NumaNode;
+import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.ArrayList;
@@ -22,19 +24,19 @@ import net.jqwik.api.constraints.IntRange;
 class PlacementPropertyTest {
 
   @Provide
-  Arbitrary<HostTopology> topologies() {
+  Arbitrary<NumaTopology> topologies() {
     return Arbitraries.of(1, 2, 4, 8).flatMap(count -> Arbitraries.longs().between(0, 64).list().ofSize(count)
         .map(freeGiB -> {
-          List<HostNode> nodes = new ArrayList<>();
+          List<NumaNode> nodes = new ArrayList<>();
           for (int id = 0; id < count; id++) {
             Map<Integer, Integer> distances = new HashMap<>();
             for (int other = 0; other < count; other++) {
               distances.put(other, id == other ? 10 : 10 + 2 * Math.abs(id - other));
             }
             long free = freeGiB.get(id) * GIB;
-            nodes.add(new HostNode(id, free == 0 ? 0 : 64 * GIB, free, distances));
+            nodes.add(new NumaNode(id, free == 0 ? 0 : 64 * GIB, free, 8, distances, List.of(), true));
           }
-          return new HostTopology("worker", nodes);
+          return new NumaTopology("worker", nodes);
         }));
   }
 
@@ -56,20 +58,20 @@ class PlacementPropertyTest {
 
   @Property
   void samePlacementWhateverTheOrderTheTopologyListsItsNodes(
-      @ForAll("automaticGuestNodes") List<GuestNode> guestNodes, @ForAll("topologies") HostTopology topology,
+      @ForAll("automaticGuestNodes") List<GuestNode> guestNodes, @ForAll("topologies") NumaTopology topology,
       @ForAll long seed) {
-    List<HostNode> shuffled = new ArrayList<>(topology.nodes());
+    List<NumaNode> shuffled = new ArrayList<>(topology.nodes());
     Collections.shuffle(shuffled, new Random(seed));
 
     var first = Placement.place(guestNodes, topology);
-    var second = Placement.place(guestNodes, new HostTopology(topology.nodeName(), shuffled));
+    var second = Placement.place(guestNodes, new NumaTopology(topology.nodeName(), shuffled));
 
     assertThat(describe(second)).isEqualTo(describe(first));
   }
 
   @Property
   void neverChoosesAHostNodeWithoutMemory(
-      @ForAll("automaticGuestNodes") List<GuestNode> guestNodes, @ForAll("topologies") HostTopology topology) {
+      @ForAll("automaticGuestNodes") List<GuestNode> guestNodes, @ForAll("topologies") NumaTopology topology) {
     if (Placement.place(guestNodes, topology) instanceof Placement.Placed placed) {
       for (GuestNodePlacement placement : placed.guestNodes()) {
         for (int id : placement.getHostNodes()) {
@@ -81,7 +83,7 @@ class PlacementPropertyTest {
 
   @Property
   void boundMemoryNeverExceedsWhatIsFree(
-      @ForAll("automaticGuestNodes") List<GuestNode> guestNodes, @ForAll("topologies") HostTopology topology) {
+      @ForAll("automaticGuestNodes") List<GuestNode> guestNodes, @ForAll("topologies") NumaTopology topology) {
     List<GuestNode> bound = guestNodes.stream()
         .map(guestNode -> new GuestNode(guestNode.id(), MemoryPolicy.Bind, null, guestNode.sizeBytes()))
         .toList();
@@ -100,8 +102,8 @@ class PlacementPropertyTest {
 
   @Property
   void distinctGuestNodesGetDistinctHostNodesWhenThereAreEnough(
-      @ForAll @IntRange(min = 1, max = 8) int guestNodeCount, @ForAll("topologies") HostTopology topology) {
-    long withMemory = topology.nodes().stream().filter(HostNode::hasMemory).count();
+      @ForAll @IntRange(min = 1, max = 8) int guestNodeCount, @ForAll("topologies") NumaTopology topology) {
+    long withMemory = topology.nodes().stream().filter(NumaNode::hasMemory).count();
     List<GuestNode> guestNodes = new ArrayList<>();
     for (int id = 0; id < guestNodeCount; id++) {
       guestNodes.add(new GuestNode(id, MemoryPolicy.Bind, null, 0));

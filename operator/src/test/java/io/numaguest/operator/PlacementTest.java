@@ -11,6 +11,9 @@ import static io.numaguest.operator.Topologies.flat;
 import static io.numaguest.operator.Topologies.sockets;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.numaguest.api.topology.NumaNode;
+import io.numaguest.api.topology.NumaTopology;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.List;
@@ -47,7 +50,7 @@ class PlacementTest {
   void oneNodeHostWithoutEnoughMemoryIsUnplaceable() {
     var result = unplaceable(Placement.place(List.of(auto(0, Bind, 4), auto(1, Bind, 4)), flat(6)));
 
-    assertThat(result.reason()).isEqualTo(Placement.NOT_ENOUGH_MEMORY);
+    assertThat(result.reason()).isEqualTo(ConditionReason.NotEnoughMemory);
     assertThat(result.message()).contains("guest node 1 needs 4.0 GiB").contains("2.0 GiB free");
   }
 
@@ -127,7 +130,7 @@ class PlacementTest {
   void notEnoughMemoryAnywhereIsUnplaceable() {
     var result = unplaceable(Placement.place(List.of(auto(0, Bind, 100)), sockets(2, 4, 4, 4, 4, 4, 4, 4, 4, 4)));
 
-    assertThat(result.reason()).isEqualTo(Placement.NOT_ENOUGH_MEMORY);
+    assertThat(result.reason()).isEqualTo(ConditionReason.NotEnoughMemory);
     assertThat(result.message()).contains("guest node 0 needs 100.0 GiB").contains("32.0 GiB free");
   }
 
@@ -164,7 +167,7 @@ class PlacementTest {
   void namedHostNodeThatDoesNotExistIsUnplaceable() {
     var result = unplaceable(Placement.place(List.of(named(0, Bind, 1, 4)), flat(8, 8)));
 
-    assertThat(result.reason()).isEqualTo(Placement.UNKNOWN_HOST_NODE);
+    assertThat(result.reason()).isEqualTo(ConditionReason.UnknownHostNode);
     assertThat(result.message()).isEqualTo("guest node 0: host node 4 does not exist on node worker-1 (host nodes: 0, 1)");
   }
 
@@ -187,6 +190,23 @@ class PlacementTest {
     var result = unplaceable(Placement.place(List.of(named(0, Bind, 1, 9), auto(1, Bind, 50)), flat(8)));
 
     assertThat(result.message()).contains("guest node 0").contains("guest node 1");
+  }
+
+  /** Host node 1 has the most free memory but is outside the agent's cpuset: never chosen, refused by name. */
+  @Test
+  void hostNodesTheAgentMayNotUseAreNeverChosen() {
+    var topology = Topologies.flat(8, 30, 8);
+    var restricted = new NumaTopology(topology.nodeName(), topology.nodes().stream()
+        .map(node -> node.id() == 1 ? new NumaNode(1, node.memTotalBytes(), node.memFreeBytes(), node.cpus(), node.distances(),
+            node.hugepages(), false) : node)
+        .toList());
+
+    assertThat(hostNodes(Placement.place(List.of(auto(0, Bind, 4), auto(1, Preferred, 4)), restricted)))
+        .containsExactly(List.of(0), List.of(2));
+    assertThat(hostNodes(Placement.place(List.of(auto(0, Interleave, 4)), restricted))).containsExactly(List.of(0, 2));
+    var named = unplaceable(Placement.place(List.of(named(0, Bind, 4, 1)), restricted));
+    assertThat(named.reason()).isEqualTo(ConditionReason.HostNodeNotAllowed);
+    assertThat(named.message()).contains("host node 1 is outside the numaguest agent's cpuset").contains("allowed: 0, 2");
   }
 
   @Test

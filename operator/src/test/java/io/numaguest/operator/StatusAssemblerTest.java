@@ -7,7 +7,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.v1alpha1.ApplyError;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.Enforcement;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
@@ -27,7 +29,7 @@ class StatusAssemblerTest {
   private static final Instant T0 = Instant.parse("2026-11-25T10:00:00Z");
   private static final Instant T1 = Instant.parse("2026-11-25T10:05:00Z");
 
-  private final HostTopology twoNodes = Topologies.flat(16, 16);
+  private final NumaTopology twoNodes = Topologies.flat(16, 16);
   private Pod pod;
   private NumaGuestMemory ngm;
 
@@ -39,7 +41,14 @@ class StatusAssemblerTest {
   }
 
   private NumaGuestMemoryStatus assemble(Instant now) {
-    return StatusAssembler.assemble(ngm, new TargetResolution.Resolved(pod), Optional.of(twoNodes), now);
+    return assemble(Optional.of(twoNodes), now);
+  }
+
+  /** Observe, place (a fresh step: only the stored status carries earlier decisions), assemble. */
+  private NumaGuestMemoryStatus assemble(Optional<NumaTopology> topology, Instant now) {
+    var target = new TargetResolution.Resolved(pod);
+    var placed = new PlacementStep(node -> List.of(), id -> Optional.of(ngm)).decide(ngm, target, topology);
+    return StatusAssembler.assemble(ngm, target, Optional.of(placed), topology.isPresent(), now);
   }
 
   /** Stores the status as the API server would, with the agent's entries next to the operator's. */
@@ -77,6 +86,7 @@ class StatusAssemblerTest {
     assertThat(status.getTargetPod().getUid()).isEqualTo(pod.getMetadata().getUid());
     assertThat(status.getObservedGeneration()).isEqualTo(1L);
     assertThat(status.getPlacement()).extracting(GuestNodePlacement::getHostNodes).containsExactly(List.of(0), List.of(1));
+    assertThat(status.getPlacementSummary()).isEqualTo("0:Bind(0) 1:Bind(1)");
     assertThat(status.getApplied()).as("the agent's field").isNull();
     assertThat(summary(status)).isEqualTo(
         "Scheduled=True/PodScheduled Placed=True/Placed Applied=False/WaitingForVMM Ready=False/WaitingForVMM Degraded=False/AsRequested");
@@ -102,7 +112,7 @@ class StatusAssemblerTest {
     var placed = assemble(T0);
     store(placed);
 
-    var status = StatusAssembler.assemble(ngm, new TargetResolution.Resolved(pod), Optional.of(Topologies.flat(2, 30)), T1);
+    var status = assemble(Optional.of(Topologies.flat(2, 30)), T1);
 
     assertThat(status.getPlacement()).extracting(GuestNodePlacement::getHostNodes).containsExactly(List.of(0), List.of(1));
   }
@@ -112,7 +122,7 @@ class StatusAssemblerTest {
     store(assemble(T0));
     ngm.getMetadata().setGeneration(2L);
 
-    var status = StatusAssembler.assemble(ngm, new TargetResolution.Resolved(pod), Optional.of(Topologies.flat(2, 30)), T1);
+    var status = assemble(Optional.of(Topologies.flat(2, 30)), T1);
 
     assertThat(status.getPlacement()).extracting(GuestNodePlacement::getHostNodes).containsExactly(List.of(1), List.of(1));
   }
@@ -178,13 +188,13 @@ class StatusAssemblerTest {
 
   @Test
   void withoutTopologyOnlyNamedHostNodesArePlaced() {
-    var status = StatusAssembler.assemble(ngm, new TargetResolution.Resolved(pod), Optional.empty(), T0);
+    var status = assemble(Optional.empty(), T0);
 
-    assertThat(condition(status, "Placed").getReason()).isEqualTo(StatusAssembler.TOPOLOGY_UNAVAILABLE);
+    assertThat(condition(status, "Placed").getReason()).isEqualTo("TopologyUnavailable");
     assertThat(status.getPlacement()).isNull();
 
     ngm.getSpec().setGuestNodes(List.of(guestNode(0, MemoryPolicy.Bind, "4Gi", 1), guestNode(1, MemoryPolicy.Local, null)));
-    var named = StatusAssembler.assemble(ngm, new TargetResolution.Resolved(pod), Optional.empty(), T0);
+    var named = assemble(Optional.empty(), T0);
 
     assertThat(condition(named, "Placed").getReason()).isEqualTo("PlacedWithoutTopology");
     assertThat(condition(named, "Placed").getMessage()).contains("not checked");
@@ -192,12 +202,12 @@ class StatusAssemblerTest {
 
   @Test
   void anUnresolvedTargetLeavesNodeAndPlacementEmpty() {
-    var status = StatusAssembler.assemble(ngm, new TargetResolution.Unresolved(TargetResolver.NO_POD, "no pod of vm1"),
-        Optional.of(twoNodes), T0);
+    var status = StatusAssembler.assemble(ngm, new TargetResolution.Unresolved(ConditionReason.NoPod, "no pod of vm1"),
+        Optional.empty(), true, T0);
 
     assertThat(status.getNodeName()).isNull();
     assertThat(status.getPlacement()).isNull();
-    assertThat(condition(status, "Scheduled").getReason()).isEqualTo(TargetResolver.NO_POD);
+    assertThat(condition(status, "Scheduled").getReason()).isEqualTo("NoPod");
     assertThat(condition(status, "Ready").getMessage()).contains("no pod of vm1");
   }
 
@@ -207,7 +217,7 @@ class StatusAssemblerTest {
 
     var status = assemble(T0);
 
-    assertThat(condition(status, "Placed").getReason()).isEqualTo(Placement.NOT_ENOUGH_MEMORY);
+    assertThat(condition(status, "Placed").getReason()).isEqualTo("NotEnoughMemory");
     assertThat(condition(status, "Ready").getReason()).isEqualTo("NotPlaced");
   }
 }

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.numaguest.api.v1alpha1.ConditionReason;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -51,7 +52,7 @@ class TargetResolverTest {
 
     var resolution = (TargetResolution.Unresolved) TargetResolver.forVirtualMachineInstance("vm1", vmi("vm1", VMI_UID, null), List.of(one, two));
 
-    assertThat(resolution.reason()).isEqualTo(TargetResolver.SEVERAL_PODS);
+    assertThat(resolution.reason()).isEqualTo(ConditionReason.SeveralPods);
     assertThat(resolution.message()).contains("virt-launcher-vm1-aaaaa, virt-launcher-vm1-bbbbb");
   }
 
@@ -59,7 +60,7 @@ class TargetResolverTest {
   void missingVmiIsReported() {
     var resolution = (TargetResolution.Unresolved) TargetResolver.forVirtualMachineInstance("vm1", null, List.of());
 
-    assertThat(resolution.reason()).isEqualTo(TargetResolver.VMI_NOT_FOUND);
+    assertThat(resolution.reason()).isEqualTo(ConditionReason.VirtualMachineInstanceNotFound);
     assertThat(resolution.message()).isEqualTo("VirtualMachineInstance vm1 does not exist");
   }
 
@@ -73,7 +74,7 @@ class TargetResolverTest {
     var resolution = (TargetResolution.Unresolved) TargetResolver.forVirtualMachineInstance("vm1",
         vmi("vm1", VMI_UID, null), List.of(succeeded, unscheduled, deleting));
 
-    assertThat(resolution.reason()).isEqualTo(TargetResolver.NO_POD);
+    assertThat(resolution.reason()).isEqualTo(ConditionReason.NoPod);
   }
 
   @Test
@@ -94,7 +95,7 @@ class TargetResolverTest {
 
     var resolution = (TargetResolution.Unresolved) TargetResolver.forPodSelector(selector, pods);
 
-    assertThat(resolution.reason()).isEqualTo(TargetResolver.SEVERAL_PODS);
+    assertThat(resolution.reason()).isEqualTo(ConditionReason.SeveralPods);
     assertThat(resolution.message()).isEqualTo("several pods match podSelector vmm In [qemu, cloud-hypervisor]: a, b");
   }
 

@@ -17,7 +17,8 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Plural("numaguestmemories")
 @ShortNames("ngm")
 @Categories("all")
-// kubectl shows these after Name, in the order the generator emits them: sorted by jsonPath.
+// kubectl shows these after Name in this order: the generator sorts them by jsonPath, and the
+// committed CRD has them as declared here (CommittedCrdTest). Priority 1: only with -o wide.
 @AdditionalPrinterColumn(name = "Target", jsonPath = ".status.targetPod.name", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Node", jsonPath = ".status.nodeName", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(
@@ -26,6 +27,13 @@ import io.fabric8.kubernetes.model.annotation.Version;
     type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Mechanism", jsonPath = ".status.applied[0].mechanism", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
+@AdditionalPrinterColumn(name = "Placement", jsonPath = ".status.placementSummary", type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
+@AdditionalPrinterColumn(
+    name = "Reason",
+    jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason",
+    type = AdditionalPrinterColumn.Type.STRING,
+    priority = 1)
 public class NumaGuestMemory extends CustomResource<NumaGuestMemorySpec, NumaGuestMemoryStatus>
     implements Namespaced {
 

@@ -10,7 +10,8 @@ import java.util.List;
  * Every field has one writer, each with its own server-side-apply field manager:
  *
  * <ul>
- *   <li>{@code numaguest-operator}: observedGeneration, nodeName, targetPod, placement, conditions;
+ *   <li>{@code numaguest-operator}: observedGeneration, nodeName, targetPod, placement,
+ *       placementSummary, conditions;
  *   <li>{@code numaguest-agent}: applied.
  * </ul>
  *
@@ -32,6 +33,9 @@ public class NumaGuestMemoryStatus {
 
   @JsonPropertyDescription("Host nodes chosen per guest node, and why.")
   private List<GuestNodePlacement> placement;
+
+  @JsonPropertyDescription("The placement in one line, for kubectl get -o wide: guestNode:policy(hostNodes) per guest node.")
+  private String placementSummary;
 
   @JsonPropertyDescription("What the node agent applied per guest node.")
   private List<GuestNodeApplied> applied;
@@ -69,6 +73,14 @@ public class NumaGuestMemoryStatus {
 
   public void setPlacement(List<GuestNodePlacement> placement) {
     this.placement = placement;
+  }
+
+  public String getPlacementSummary() {
+    return placementSummary;
+  }
+
+  public void setPlacementSummary(String placementSummary) {
+    this.placementSummary = placementSummary;
   }
 
   public List<GuestNodeApplied> getApplied() {

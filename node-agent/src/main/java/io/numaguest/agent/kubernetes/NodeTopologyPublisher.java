@@ -2,6 +2,7 @@ package io.numaguest.agent.kubernetes;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ScheduledExecutorService;
@@ -11,25 +12,27 @@ import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
-import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.numaguest.agent.topology.HostNode;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.HugePagePool;
+import io.numaguest.api.topology.NumaNode;
+import io.numaguest.api.topology.NumaTopology;
+import io.numaguest.api.topology.NumaZones;
+import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
+import io.numaguest.api.topology.v1alpha2.Zone;
 
 /**
  * Publishes this node's NUMA topology as the NodeResourceTopology (topology.node.k8s.io/v1alpha2,
  * cluster-scoped) named after the node, which is where the operator learns the host nodes it
- * places guest memory on. One zone of type {@code Node} per host NUMA node, named
- * {@code node-<id>}, with its SLIT row as {@code costs} and its cpu, memory and huge page
- * resources; the operator's reading side is io.numaguest.operator.NodeResourceTopologies.
+ * places guest memory on, and which of them this agent may use (its cpuset's mems). The format is
+ * {@link NumaZones}, which the operator reads back with; this class turns what sysfs says
+ * ({@link HostTopology}) into that contract ({@link NumaTopology}).
  *
  * <p>Another component (Node Feature Discovery's topology-updater) may already publish the same
  * object in the same shape. The agent then leaves it alone rather than fight over it every period:
@@ -38,14 +41,6 @@ import io.numaguest.agent.topology.HugePagePool;
 public final class NodeTopologyPublisher {
     private static final Logger LOG = Logger.getLogger(NodeTopologyPublisher.class.getName());
 
-    static final String CRD_NAME = "noderesourcetopologies.topology.node.k8s.io";
-    static final ResourceDefinitionContext NODE_RESOURCE_TOPOLOGY = new ResourceDefinitionContext.Builder()
-            .withGroup("topology.node.k8s.io")
-            .withVersion("v1alpha2")
-            .withKind("NodeResourceTopology")
-            .withPlural("noderesourcetopologies")
-            .withNamespaced(false)
-            .build();
     static final String MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
     static final String MANAGER = "numaguest-agent";
 
@@ -66,9 +61,10 @@ public final class NodeTopologyPublisher {
 
     /** Whether the cluster serves the NodeResourceTopology version this agent writes. */
     public boolean crdPresent() {
-        CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().withName(CRD_NAME).get();
+        CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions()
+                .withName(NodeResourceTopology.CRD_NAME).get();
         return crd != null && crd.getSpec().getVersions().stream()
-                .anyMatch(v -> NODE_RESOURCE_TOPOLOGY.getVersion().equals(v.getName()) && Boolean.TRUE.equals(v.getServed()));
+                .anyMatch(v -> NodeResourceTopology.VERSION.equals(v.getName()) && Boolean.TRUE.equals(v.getServed()));
     }
 
     /**
@@ -80,25 +76,19 @@ public final class NodeTopologyPublisher {
      *         the topology supplier throws when the host topology cannot be read
      */
     public synchronized void publish() {
-        List<Map<String, Object>> zones = zones(topology.get());
-        GenericKubernetesResource existing = client.genericKubernetesResources(NODE_RESOURCE_TOPOLOGY).withName(nodeName).get();
+        NodeResourceTopology published = NumaZones.nodeResourceTopology(contract(nodeName, topology.get()));
+        List<Zone> zones = published.getZones();
+        var nodeResourceTopologies = client.resources(NodeResourceTopology.class);
+        NodeResourceTopology existing = nodeResourceTopologies.withName(nodeName).get();
         if (existing == null) {
-            GenericKubernetesResource created = new GenericKubernetesResourceBuilder()
-                    .withApiVersion(NODE_RESOURCE_TOPOLOGY.getGroup() + "/" + NODE_RESOURCE_TOPOLOGY.getVersion())
-                    .withKind(NODE_RESOURCE_TOPOLOGY.getKind())
-                    .withNewMetadata()
-                    .withName(nodeName)
-                    .addToLabels(MANAGED_BY_LABEL, MANAGER)
-                    .withOwnerReferences(ownerNode())
-                    .endMetadata()
-                    .addToAdditionalProperties("zones", zones)
-                    .build();
-            client.genericKubernetesResources(NODE_RESOURCE_TOPOLOGY).resource(created).create();
+            published.getMetadata().setLabels(Map.of(MANAGED_BY_LABEL, MANAGER));
+            published.getMetadata().setOwnerReferences(ownerNode());
+            nodeResourceTopologies.resource(published).create();
             LOG.info("Created NodeResourceTopology " + nodeName + " with " + zones.size() + " NUMA zones");
         } else if (createdByThisAgent(existing)) {
             // Everything else (labels, annotations, owner) stays as stored: others may have added to it.
-            existing.setAdditionalProperty("zones", zones);
-            client.genericKubernetesResources(NODE_RESOURCE_TOPOLOGY).resource(existing).update();
+            existing.setZones(zones);
+            nodeResourceTopologies.resource(existing).update();
         } else {
             if (!leftToAnotherPublisher) {
                 LOG.info("NodeResourceTopology " + nodeName + " exists and was not created by this agent (no "
@@ -110,7 +100,7 @@ public final class NodeTopologyPublisher {
         leftToAnotherPublisher = false;
     }
 
-    private static boolean createdByThisAgent(GenericKubernetesResource nodeResourceTopology) {
+    private static boolean createdByThisAgent(NodeResourceTopology nodeResourceTopology) {
         Map<String, String> labels = nodeResourceTopology.getMetadata().getLabels();
         return labels != null && MANAGER.equals(labels.get(MANAGED_BY_LABEL));
     }
@@ -165,49 +155,27 @@ public final class NodeTopologyPublisher {
                 .build());
     }
 
-    static List<Map<String, Object>> zones(HostTopology topology) {
-        List<HostNode> nodes = topology.nodes();
-        List<Map<String, Object>> zones = new ArrayList<>();
-        for (HostNode node : nodes) {
-            // A node's distance row lists the online nodes in ascending order, as the nodes themselves are.
-            List<Map<String, Object>> costs = new ArrayList<>();
-            for (int k = 0; k < Math.min(nodes.size(), node.distances().size()); k++) {
-                costs.add(Map.of("name", zoneName(nodes.get(k).id()), "value", node.distances().get(k)));
-            }
-            List<Map<String, Object>> resources = new ArrayList<>();
-            // The agent does not see kubelet's exclusive CPU assignments: every CPU of the node counts as available.
-            String cpus = Integer.toString(node.cpus().size());
-            resources.add(resource("cpu", cpus, cpus));
-            resources.add(resource("memory", Long.toString(node.memTotalBytes()), Long.toString(node.memFreeBytes())));
-            for (HugePagePool pool : node.hugepages()) {
-                resources.add(resource("hugepages-" + binaryQuantity(pool.pageSizeBytes()),
-                        Long.toString(pool.total() * pool.pageSizeBytes()), Long.toString(pool.free() * pool.pageSizeBytes())));
-            }
-            zones.add(Map.of("name", zoneName(node.id()), "type", "Node", "costs", costs, "resources", resources));
-        }
-        return zones;
-    }
-
-    private static String zoneName(int hostNode) {
-        return "node-" + hostNode;
-    }
-
     /**
-     * Allocatable is the capacity: kubelet's reservations (system-reserved, reserved CPUs) are not
-     * per NUMA node and not known to the agent.
+     * What sysfs says, as the contract carries it. A node's distance row lists the online nodes in
+     * ascending order, as the nodes themselves are; a host node is allowed when it is in the
+     * agent's Mems_allowed, the only nodes the kernel lets it bind memory to.
      */
-    private static Map<String, Object> resource(String name, String capacity, String available) {
-        return Map.of("name", name, "capacity", capacity, "allocatable", capacity, "available", available);
-    }
-
-    /** A page size the way Kubernetes names huge page resources: 2Mi, 1Gi, 64Ki. */
-    private static String binaryQuantity(long bytes) {
-        String[] suffixes = {"", "Ki", "Mi", "Gi", "Ti"};
-        int scale = 0;
-        while (scale < suffixes.length - 1 && bytes % 1024 == 0) {
-            bytes /= 1024;
-            scale++;
+    static NumaTopology contract(String nodeName, HostTopology host) {
+        List<HostNode> nodes = host.nodes();
+        List<NumaNode> numaNodes = new ArrayList<>();
+        for (HostNode node : nodes) {
+            Map<Integer, Integer> distances = new HashMap<>();
+            for (int k = 0; k < Math.min(nodes.size(), node.distances().size()); k++) {
+                distances.put(nodes.get(k).id(), node.distances().get(k));
+            }
+            List<NumaNode.HugePages> hugepages = new ArrayList<>();
+            for (HugePagePool pool : node.hugepages()) {
+                hugepages.add(new NumaNode.HugePages(pool.pageSizeBytes(), pool.total() * pool.pageSizeBytes(),
+                        pool.free() * pool.pageSizeBytes()));
+            }
+            numaNodes.add(new NumaNode(node.id(), node.memTotalBytes(), node.memFreeBytes(), node.cpus().size(), distances,
+                    hugepages, host.allowedMems().contains(node.id())));
         }
-        return bytes + suffixes[scale];
+        return new NumaTopology(nodeName, numaNodes);
     }
 }
