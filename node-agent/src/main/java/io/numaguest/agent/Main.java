@@ -1,7 +1,6 @@
 package io.numaguest.agent;
 
 import java.io.IOException;
-import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.GroupPrincipal;
@@ -53,6 +52,8 @@ public final class Main implements Callable<Integer> {
     /** CAP_SYS_NICE's bit in /proc/self/status CapEff: needed for MPOL_MF_MOVE_ALL. */
     private static final int CAP_SYS_NICE = 23;
     private static final Path PROC = Path.of("/proc");
+    /** The kernel's hostname (uname's nodename): no resolver involved, so a hostname DNS cannot resolve cannot delay the start. */
+    private static final Path KERNEL_HOSTNAME = Path.of("/proc/sys/kernel/hostname");
     /** MemFree changes as VMs come and go; the operator places with a view at most this old. */
     private static final Duration TOPOLOGY_REFRESH = Duration.ofSeconds(60);
 
@@ -90,7 +91,7 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--socket-group", description = "Group to give the socket file (name or gid), so VMMs of that group can connect.")
     String socketGroup;
 
-    @Option(names = "--node-name", description = "Name reported by hello (default: $NODE_NAME, else the hostname).")
+    @Option(names = "--node-name", description = "Name reported by hello (default: $NODE_NAME, else the kernel's hostname).")
     String nodeName;
 
     @Option(names = "--fbind-syscall", description = "Syscall number of fbind() on a kernel carrying the unmerged RFC patch. "
@@ -219,7 +220,7 @@ public final class Main implements Callable<Integer> {
             return nodeName;
         }
         String fromEnv = System.getenv("NODE_NAME");
-        return fromEnv != null && !fromEnv.isBlank() ? fromEnv : InetAddress.getLocalHost().getHostName();
+        return fromEnv != null && !fromEnv.isBlank() ? fromEnv : Files.readString(KERNEL_HOSTNAME).trim();
     }
 
     private static boolean hasCapability(int capability) {

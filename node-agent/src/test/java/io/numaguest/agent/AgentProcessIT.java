@@ -71,11 +71,15 @@ class AgentProcessIT {
     }
 
     private ProcessBuilder agentProcess(String... args) {
+        return new ProcessBuilder(agentCommand(args)).redirectErrorStream(true).redirectOutput(log.toFile());
+    }
+
+    private static List<String> agentCommand(String... args) {
         List<String> command = new java.util.ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+UseSerialGC", "-Xmx64m",
                 "-jar", System.getProperty("agent.jar")));
         command.addAll(List.of(args));
-        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        return command;
     }
 
     @AfterEach
@@ -188,6 +192,29 @@ class AgentProcessIT {
         assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(second.exitValue()).isEqualTo(2);
         assertThat(Files.readString(otherLog)).contains("vms[0].guestNodes[0]", "needs hostNodes");
+    }
+
+    @Test
+    void aHostnameThatDoesNotResolveDoesNotStopTheStart() throws Exception {
+        // Its own UTS namespace (root only, as the tests run), with a hostname no resolver knows.
+        String hostname = "numaguest-unresolvable-" + ProcessHandle.current().pid();
+        Path otherSocket = dir.resolve("uts.sock");
+        Path otherLog = dir.resolve("uts.log");
+        List<String> command = new java.util.ArrayList<>(List.of("unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", hostname));
+        command.addAll(agentCommand("--socket", otherSocket.toString(), "--policy-file", policyFile.toString(), "--metrics-port", "0"));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(otherLog.toFile());
+        builder.environment().remove("NODE_NAME");
+        Process second = builder.start();
+        try {
+            await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(otherSocket) || !second.isAlive());
+            assertThat(second.isAlive()).as("agent exited: %s", Files.readString(otherLog)).isTrue();
+            try (VmmClient vmm = new VmmClient(otherSocket)) {
+                assertThat(vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}").path("node").asText()).isEqualTo(hostname);
+            }
+        } finally {
+            second.destroy();
+            second.waitFor(10, TimeUnit.SECONDS);
+        }
     }
 
     private void replacePolicyFile(String content) throws IOException {
