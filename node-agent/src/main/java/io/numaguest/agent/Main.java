@@ -3,11 +3,11 @@ package io.numaguest.agent;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.GroupPrincipal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -28,6 +28,7 @@ import io.numaguest.agent.kubernetes.NodeTopologyPublisher;
 import io.numaguest.agent.kubernetes.PodAuthorizer;
 import io.numaguest.agent.memory.KernelSelfCheck;
 import io.numaguest.agent.memory.RegionEnforcer;
+import io.numaguest.agent.nativeaccess.Credentials;
 import io.numaguest.agent.policy.InvalidPolicyFileException;
 import io.numaguest.agent.policy.PolicyFileSource;
 import io.numaguest.agent.policy.PolicySource;
@@ -72,6 +73,10 @@ public final class Main implements Callable<Integer> {
 
     @Option(names = "--metrics-port", defaultValue = "9400", description = "Port for /metrics, /healthz, /readyz; 0 turns it off (default: ${DEFAULT-VALUE}).")
     int metricsPort;
+
+    @Option(names = "--metrics-address", description = "IP address the metrics port listens on, e.g. 127.0.0.1 "
+            + "(default: every address, as the kubelet's probes and Prometheus reach the pod's IP).")
+    String metricsAddress;
 
     @Option(names = "--log-format", defaultValue = "text", description = "text or json (default: ${DEFAULT-VALUE}).")
     LogFormat logFormat;
@@ -135,13 +140,32 @@ public final class Main implements Callable<Integer> {
             LOG.severe("cannot start: " + e.getMessage());
             return 2;
         }
-        GroupPrincipal group = socketGroup == null ? null
-                : socket.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByGroupName(socketGroup);
+        OptionalInt group = OptionalInt.empty();
+        if (socketGroup != null) {
+            group = socketGroup.matches("\\d+") ? OptionalInt.of(Integer.parseInt(socketGroup)) : Credentials.groupId(socketGroup);
+            if (group.isEmpty()) {
+                LOG.severe("cannot start: --socket-group " + socketGroup + ": no such group (give a group name or a numeric gid)");
+                return 2;
+            }
+        }
         RegionEnforcer enforcer = new RegionEnforcer(
                 fbindSyscall == null ? OptionalLong.empty() : OptionalLong.of(fbindSyscall), hasCapability(CAP_SYS_NICE));
         AgentServer server = new AgentServer(socket, maxConnections, metrics);
-        MetricsServer metricsServer = metricsPort == 0 ? null
-                : new MetricsServer(metricsPort, registry, () -> server.isServing() && mode.synced().getAsBoolean());
+        MetricsServer metricsServer = null;
+        if (metricsPort != 0) {
+            try {
+                java.net.InetAddress address = metricsAddress == null ? null : java.net.InetAddress.ofLiteral(metricsAddress);
+                metricsServer = new MetricsServer(address, metricsPort, registry, () -> server.isServing() && mode.synced().getAsBoolean());
+            } catch (IllegalArgumentException e) {
+                LOG.severe("cannot start: --metrics-address " + metricsAddress + " is not an IP address (give e.g. 127.0.0.1 or ::1)");
+                return 2;
+            } catch (IOException e) {
+                LOG.severe("cannot start: the metrics endpoint cannot listen on " + (metricsAddress == null ? "port " : metricsAddress + " port ")
+                        + metricsPort + " (--metrics-address, --metrics-port; 0 turns it off): " + e.getMessage());
+                return 1;
+            }
+        }
+        MetricsServer endpoint = metricsServer;
         // Registered before the socket exists, so a SIGTERM at any point from here removes it.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -156,8 +180,8 @@ public final class Main implements Callable<Integer> {
                     LOG.warning("shutting down: " + e.getMessage());
                 }
             }
-            if (metricsServer != null) {
-                metricsServer.close();
+            if (endpoint != null) {
+                endpoint.close();
             }
         }, "agent-shutdown"));
         int socketGid;

@@ -217,6 +217,20 @@ class AgentProcessIT {
         }
     }
 
+    @Test
+    void aMetricsPortInUseStopsTheStartWithOneLineNamingPortAndFlag() throws Exception {
+        Path otherLog = dir.resolve("port.log");
+        try (ServerSocket taken = new ServerSocket(0)) {
+            Process second = agentProcess("--socket", dir.resolve("port.sock").toString(), "--policy-file", policyFile.toString(),
+                    "--metrics-port", String.valueOf(taken.getLocalPort())).redirectOutput(otherLog.toFile()).start();
+            assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(second.exitValue()).isEqualTo(1);
+        }
+        String output = Files.readString(otherLog);
+        assertThat(output).contains("cannot start: the metrics endpoint cannot listen on port", "--metrics-port")
+                .doesNotContain("\tat ").doesNotContain("Exception in");
+    }
+
     private void replacePolicyFile(String content) throws IOException {
         Path next = Files.writeString(dir.resolve("policy.yaml.new"), content);
         Files.move(next, policyFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

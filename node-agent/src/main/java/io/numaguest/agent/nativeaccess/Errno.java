@@ -21,6 +21,7 @@ public final class Errno {
     public static final int ENOSYS = 38;
     public static final int ENOTSOCK = 88;
     public static final int EOPNOTSUPP = 95;
+    public static final int EADDRINUSE = 98;
     public static final int ECONNRESET = 104;
     public static final int ECONNREFUSED = 111;
 
@@ -49,6 +50,7 @@ public final class Errno {
             case ENOSYS -> "ENOSYS: function not implemented";
             case ENOTSOCK -> "ENOTSOCK: not a socket";
             case EOPNOTSUPP -> "EOPNOTSUPP: operation not supported";
+            case EADDRINUSE -> "EADDRINUSE: address already in use";
             case ECONNRESET -> "ECONNRESET: connection reset by peer";
             case ECONNREFUSED -> "ECONNREFUSED: connection refused";
             default -> "errno " + errno;

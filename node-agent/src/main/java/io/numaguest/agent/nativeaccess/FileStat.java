@@ -8,6 +8,11 @@ public record FileStat(long inode, int mode, long sizeBytes, long blocks512) {
         return (mode & S_IFMT) == 0100000;
     }
 
+    /** Whether a st_mode (as lstat or {@code Files.getAttribute(path, "unix:mode")} gives it) is a socket's. */
+    public static boolean isSocket(int mode) {
+        return (mode & S_IFMT) == 0140000;
+    }
+
     /** Anonymous inodes (guest_memfd before Linux 6.19, eventfd, ...) carry no file type bits. */
     public boolean hasNoFileType() {
         return (mode & S_IFMT) == 0;
@@ -19,6 +24,11 @@ public record FileStat(long inode, int mode, long sizeBytes, long blocks512) {
     }
 
     public String typeName() {
+        return typeName(mode);
+    }
+
+    /** "socket", "regular file", ... for a st_mode. */
+    public static String typeName(int mode) {
         return switch (mode & S_IFMT) {
             case 0140000 -> "socket";
             case 0120000 -> "symbolic link";

@@ -2,13 +2,14 @@ package io.numaguest.agent.nativeaccess;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-/** System calls on file descriptors: inspect, size, create and close them. */
+/** System calls on file descriptors (inspect, size, create and close them) and on paths that must not follow links. */
 public final class KernelFiles {
     public static final int MFD_CLOEXEC = 0x1;
     public static final int MFD_HUGETLB = 0x4;
@@ -75,6 +76,18 @@ public final class KernelFiles {
             return true;
         } catch (NativeException e) {
             return false;
+        }
+    }
+
+    /**
+     * Changes a file's group without following a symbolic link at {@code path} (fchownat with
+     * AT_SYMLINK_NOFOLLOW): a link swapped in for the file gets the group itself, its target never does.
+     */
+    public static void changeGroupNoFollow(Path path, int gid) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cPath = arena.allocateFrom(path.toString());
+            Libc.call("fchownat(" + path + ")", arena, slot -> (int) Libc.FCHOWNAT.invokeExact(slot, Libc.AT_FDCWD, cPath, -1, gid,
+                    Libc.AT_SYMLINK_NOFOLLOW));
         }
     }
 

@@ -33,6 +33,10 @@ final class Libc {
     static final int SEEK_DATA = 3;
     static final int SEEK_HOLE = 4;
     static final int F_GETFL = 3;
+    static final int AT_FDCWD = -100;
+    static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    /** struct group: gr_name, gr_passwd (pointers), then gr_gid. */
+    static final long GROUP_GID = 16;
 
     static final int AF_UNIX = 1;
     static final int SOCK_SEQPACKET = 5;
@@ -85,6 +89,10 @@ final class Libc {
     static final MethodHandle RECVMSG;
     static final MethodHandle GETSOCKOPT;
     static final MethodHandle SHUTDOWN;
+    static final MethodHandle UMASK;
+    static final MethodHandle FCHOWNAT;
+    static final MethodHandle GETEUID;
+    static final MethodHandle GETGRNAM;
     /** syscall(nr, a1..a6): enough for mbind, get_mempolicy, move_pages and fbind. */
     static final MethodHandle SYSCALL6;
 
@@ -118,6 +126,10 @@ final class Libc {
         RECVMSG = handle(linker, libc, "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
         GETSOCKOPT = handle(linker, libc, "getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
         SHUTDOWN = handle(linker, libc, "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        UMASK = handle(linker, libc, "umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        FCHOWNAT = handle(linker, libc, "fchownat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));
+        GETEUID = handle(linker, libc, "geteuid", FunctionDescriptor.of(JAVA_INT));
+        GETGRNAM = handle(linker, libc, "getgrnam", FunctionDescriptor.of(ADDRESS, ADDRESS));
         SYSCALL6 = linker.downcallHandle(libc.find("syscall").orElseThrow(),
                 FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
                 Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(1));

@@ -32,12 +32,22 @@ public final class SeqPacketSocket implements AutoCloseable {
         this.fd = fd;
     }
 
-    /** A listening socket bound to {@code path}, which must not exist. */
-    public static SeqPacketSocket listen(Path path, int backlog) throws NativeException {
+    /**
+     * A listening socket bound to {@code path}, which must not exist, its file created with
+     * permissions {@code mode} (bind under a umask that leaves exactly those: no chmod through the
+     * path afterwards, which would follow a link swapped in meanwhile). The umask is the process's:
+     * for the instant of the bind, files other threads create get at most {@code mode} too.
+     */
+    public static SeqPacketSocket listen(Path path, int backlog, int mode) throws NativeException {
         SeqPacketSocket socket = open();
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment address = socketAddress(scratch, path);
-            Libc.call("bind(" + path + ")", scratch, slot -> (int) Libc.BIND.invokeExact(slot, socket.fd, address, (int) Libc.SOCKADDR_UN_SIZE));
+            int previous = (int) Libc.call("umask", scratch, slot -> (int) Libc.UMASK.invokeExact(slot, ~mode & 0777));
+            try {
+                Libc.call("bind(" + path + ")", scratch, slot -> (int) Libc.BIND.invokeExact(slot, socket.fd, address, (int) Libc.SOCKADDR_UN_SIZE));
+            } finally {
+                Libc.call("umask", scratch, slot -> (int) Libc.UMASK.invokeExact(slot, previous));
+            }
             Libc.call("listen", scratch, slot -> (int) Libc.LISTEN.invokeExact(slot, socket.fd, backlog));
             return socket;
         } catch (NativeException | RuntimeException e) {
@@ -64,6 +74,11 @@ public final class SeqPacketSocket implements AutoCloseable {
                     slot -> (int) Libc.SOCKET.invokeExact(slot, Libc.AF_UNIX, Libc.SOCK_SEQPACKET | Libc.SOCK_CLOEXEC, 0));
             return new SeqPacketSocket(fd);
         }
+    }
+
+    /** The longest path a socket can be bound or connected at (sun_path less its terminating NUL). */
+    public static int maxPathBytes() {
+        return Libc.SUN_PATH_MAX;
     }
 
     private static MemorySegment socketAddress(Arena arena, Path path) {

@@ -1,18 +1,23 @@
 package io.numaguest.agent.server;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.GroupPrincipal;
-import java.nio.file.attribute.PosixFileAttributeView;
-import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
+import java.util.OptionalInt;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
+import io.numaguest.agent.nativeaccess.Errno;
+import io.numaguest.agent.nativeaccess.FileStat;
+import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.nativeaccess.ReceivedMessage;
@@ -36,7 +41,11 @@ public final class AgentServer implements AutoCloseable {
     private volatile RequestHandler handler;
     private final Set<SeqPacketSocket> open = ConcurrentHashMap.newKeySet();
     private final AtomicLong connectionCounter = new AtomicLong();
+    private static final int SOCKET_MODE = 0660;
+
     private SeqPacketSocket listener;
+    /** (device, inode) of the socket file this agent bound, so that it removes that file and no other. */
+    private FileId boundFile;
     private Thread acceptor;
     private volatile boolean stopping;
 
@@ -47,35 +56,93 @@ public final class AgentServer implements AutoCloseable {
     }
 
     /**
-     * Binds the socket: mode 0660, in a directory created if needed, replacing a stale socket file
-     * but never one another live agent listens on. Clients may connect from now on; they are
-     * answered once {@link #start} is called.
+     * Binds the socket: mode 0660, in a directory only the agent's user or root can write (created
+     * 0750 if absent), replacing a stale socket file but never one another live agent listens on,
+     * nor any file that is not a socket. Clients may connect from now on; they are answered once
+     * {@link #start} is called.
      *
-     * @param group the socket file's group, or null to keep the agent's own
+     * @param group the socket file's gid, or empty to keep the agent's own
      * @return the gid the socket file ended up with
      */
-    public int bind(GroupPrincipal group) throws IOException {
-        Path directory = socketPath.toAbsolutePath().getParent();
-        Files.createDirectories(directory);
+    public int bind(OptionalInt group) throws IOException {
+        Path absolute = socketPath.toAbsolutePath();
+        Path directory = absolute.getParent();
+        // Bound and set up under a staging name, then renamed into place: a client never finds a
+        // socket file that is not yet listening or not yet of the right group. Short, so that
+        // every socket path that fits sun_path fits staged too, unless the socket's own name is shorter.
+        Path staging = directory.resolve("." + ProcessHandle.current().pid());
+        checkPathLength(absolute, staging);
+        SocketDirectory.prepare(directory, group);
         removeStaleSocket();
-        // Bound and set up under a temporary name, then renamed into place: a client never finds a
-        // socket file that is not yet listening or not yet of the right mode and group.
-        Path staging = directory.resolve("." + socketPath.getFileName() + "." + ProcessHandle.current().pid());
-        Files.deleteIfExists(staging);
-        listener = SeqPacketSocket.listen(staging, 128);
         try {
-            Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rw-rw----"));
-            if (group != null) {
-                Files.getFileAttributeView(staging, PosixFileAttributeView.class).setGroup(group);
+            listener = SeqPacketSocket.listen(staging, 128, SOCKET_MODE);
+        } catch (NativeException e) {
+            if (e.errno() == Errno.EADDRINUSE) {
+                throw new IOException(staging + " exists: the agent binds its socket under that name before moving it to "
+                        + socketPath + "; remove it (no live process has pid " + ProcessHandle.current().pid() + " but this agent)");
             }
+            throw e;
+        }
+        try {
+            if (group.isPresent()) {
+                KernelFiles.changeGroupNoFollow(staging, group.getAsInt());
+            }
+            FileId staged = checkStagedSocket(staging, group);
             Files.move(staging, socketPath, StandardCopyOption.ATOMIC_MOVE);
+            boundFile = fileId(socketPath);
+            if (!staged.equals(boundFile)) {
+                boundFile = null;
+                throw new IOException(socketPath + " is not the socket the agent bound: it was replaced while the agent "
+                        + "moved it into place; someone else writes in " + directory);
+            }
         } catch (IOException | RuntimeException e) {
             listener.close();
             listener = null;
-            Files.deleteIfExists(staging);
+            Files.deleteIfExists(staging); // unlink: removes a link swapped in, never its target
             throw e;
         }
-        return (Integer) Files.getAttribute(socketPath, "unix:gid");
+        return (Integer) Files.getAttribute(socketPath, "unix:gid", LinkOption.NOFOLLOW_LINKS);
+    }
+
+    private static void checkPathLength(Path socket, Path staging) throws IOException {
+        int limit = SeqPacketSocket.maxPathBytes();
+        int socketBytes = socket.toString().getBytes(StandardCharsets.UTF_8).length;
+        int stagingBytes = staging.toString().getBytes(StandardCharsets.UTF_8).length;
+        if (socketBytes > limit) {
+            throw new IOException("--socket " + socket + " is " + socketBytes + " bytes; a Unix socket path can have at most "
+                    + limit + ": choose a shorter path");
+        }
+        if (stagingBytes > limit) {
+            throw new IOException("--socket " + socket + " is " + socketBytes + " bytes, but the agent binds it first as "
+                    + staging.getFileName() + " in the same directory, " + stagingBytes + " bytes, over the Unix socket limit of "
+                    + limit + ": choose a path of at most " + (limit - (stagingBytes - socketBytes))
+                    + " bytes, or a socket file name at least " + staging.getFileName().toString().length() + " characters long");
+        }
+    }
+
+    /**
+     * The staging socket as bind left it: a socket, mode 0660, of the group asked for. Returns its
+     * (device, inode) from the same lstat, so that what was checked is what gets moved into place.
+     */
+    private static FileId checkStagedSocket(Path staging, OptionalInt group) throws IOException {
+        Map<String, Object> attributes = Files.readAttributes(staging, "unix:mode,gid,dev,ino", LinkOption.NOFOLLOW_LINKS);
+        int mode = (Integer) attributes.get("mode");
+        int gid = (Integer) attributes.get("gid");
+        if (!FileStat.isSocket(mode) || (mode & 07777) != SOCKET_MODE || (group.isPresent() && gid != group.getAsInt())) {
+            throw new IOException(staging + " is not the socket the agent bound (it is a " + FileStat.typeName(mode) + " of mode 0"
+                    + Integer.toOctalString(mode & 07777) + ", group " + gid + "): it was replaced while the agent set it up; "
+                    + "someone else writes in " + staging.getParent());
+        }
+        return new FileId((Long) attributes.get("dev"), (Long) attributes.get("ino"));
+    }
+
+    /** A file's (device, inode): which file a name leads to, links not followed. */
+    private record FileId(long device, long inode) {
+    }
+
+    private static FileId fileId(Path path) throws IOException {
+        Map<String, Object> attributes = Files.readAttributes(path, "unix:dev,ino", LinkOption.NOFOLLOW_LINKS);
+        return new FileId((Long) attributes.get("dev"), (Long) attributes.get("ino"));
     }
 
     /** Starts answering connections with {@code requestHandler}. */
@@ -85,14 +152,24 @@ public final class AgentServer implements AutoCloseable {
         acceptor.start();
     }
 
+    /** A socket file nobody listens on is removed; anything else at the path stops the start. */
     private void removeStaleSocket() throws IOException {
-        if (!Files.exists(socketPath, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        int mode;
+        try {
+            mode = (Integer) Files.getAttribute(socketPath, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException absent) {
             return;
+        }
+        if (!FileStat.isSocket(mode)) {
+            throw new IOException(socketPath + " exists and is a " + FileStat.typeName(mode) + ", not a socket: the agent "
+                    + "replaces only a stale socket file; move it away or choose another --socket");
         }
         try (SeqPacketSocket probe = SeqPacketSocket.connect(socketPath)) {
             throw new IOException("another agent is listening on " + socketPath + ": stop it first or choose another --socket");
-        } catch (NativeException refused) {
-            // ECONNREFUSED (nobody listens) or not a socket at all: the file is stale.
+        } catch (NativeException e) {
+            if (e.errno() != Errno.ECONNREFUSED) {
+                throw new IOException("cannot tell whether " + socketPath + " is in use: " + e.getMessage());
+            }
             Files.delete(socketPath);
             LOG.info(() -> "removed stale socket file " + socketPath);
         }
@@ -181,6 +258,23 @@ public final class AgentServer implements AutoCloseable {
         return handler != null && !stopping;
     }
 
+    /** Removes the socket file if it is still the one this agent bound, not a newer agent's. */
+    private void removeOwnSocketFile() throws IOException {
+        if (boundFile == null) {
+            return;
+        }
+        try {
+            // Checked, then unlinked: only a writer in the directory could swap it in between, and the directory has none.
+            if (boundFile.equals(fileId(socketPath))) {
+                Files.delete(socketPath);
+            } else {
+                LOG.info(() -> socketPath + " is no longer this agent's socket (another agent's?): left in place");
+            }
+        } catch (NoSuchFileException gone) {
+            // Removed by someone else: nothing to do.
+        }
+    }
+
     @Override
     public void close() throws IOException {
         stopping = true;
@@ -194,7 +288,7 @@ public final class AgentServer implements AutoCloseable {
                 }
             }
             listener.close();
-            Files.deleteIfExists(socketPath);
+            removeOwnSocketFile();
         }
         // Wake every worker; each closes its own connection on the way out.
         open.forEach(SeqPacketSocket::shutdown);
