@@ -35,6 +35,7 @@ import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.server.AgentMetrics;
 import io.numaguest.agent.server.AgentServer;
 import io.numaguest.agent.server.AllowListAuthorizer;
+import io.numaguest.agent.server.ConnectionLimits;
 import io.numaguest.agent.server.ApplyObserver;
 import io.numaguest.agent.server.MetricsServer;
 import io.numaguest.agent.server.PeerAuthorizer;
@@ -86,6 +87,14 @@ public final class Main implements Callable<Integer> {
 
     @Option(names = "--max-connections", defaultValue = "64", description = "Concurrent VMM connections; more get BUSY (default: ${DEFAULT-VALUE}).")
     int maxConnections;
+
+    @Option(names = "--max-connections-per-peer", defaultValue = "8", description = "Concurrent connections from one peer "
+            + "(the processes of one cgroup: a container, a systemd unit); more get BUSY (default: ${DEFAULT-VALUE}).")
+    int maxConnectionsPerPeer;
+
+    @Option(names = "--idle-timeout", defaultValue = "PT60S", description = "A connection that sends no request for this long is "
+            + "closed (ISO-8601, default: ${DEFAULT-VALUE}).")
+    Duration idleTimeout;
 
     @Option(names = "--allow-uid", description = "A uid allowed to send requests (repeatable). Root always is.")
     List<Integer> allowUids = new ArrayList<>();
@@ -150,7 +159,14 @@ public final class Main implements Callable<Integer> {
         }
         RegionEnforcer enforcer = new RegionEnforcer(
                 fbindSyscall == null ? OptionalLong.empty() : OptionalLong.of(fbindSyscall), hasCapability(CAP_SYS_NICE));
-        AgentServer server = new AgentServer(socket, maxConnections, metrics);
+        ConnectionLimits limits;
+        try {
+            limits = new ConnectionLimits(maxConnections, maxConnectionsPerPeer, idleTimeout);
+        } catch (IllegalArgumentException e) {
+            LOG.severe("cannot start: " + e.getMessage());
+            return 2;
+        }
+        AgentServer server = new AgentServer(socket, limits, metrics);
         MetricsServer metricsServer = null;
         if (metricsPort != 0) {
             try {

@@ -231,6 +231,16 @@ class AgentProcessIT {
                 .doesNotContain("\tat ").doesNotContain("Exception in");
     }
 
+    @Test
+    void aConnectionLimitBelowOneStopsTheStart() throws Exception {
+        Path otherLog = dir.resolve("limit.log");
+        Process second = agentProcess("--socket", dir.resolve("limit.sock").toString(), "--policy-file", policyFile.toString(),
+                "--metrics-port", "0", "--max-connections", "0").redirectOutput(otherLog.toFile()).start();
+        assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(second.exitValue()).isEqualTo(2);
+        assertThat(Files.readString(otherLog)).contains("--max-connections must be at least 1, not 0");
+    }
+
     private void replacePolicyFile(String content) throws IOException {
         Path next = Files.writeString(dir.resolve("policy.yaml.new"), content);
         Files.move(next, policyFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

@@ -44,6 +44,10 @@ final class Libc {
     static final int SOL_SOCKET = 1;
     static final int SO_PEERCRED = 17;
     static final int SCM_RIGHTS = 1;
+    static final int SO_RCVTIMEO = 20;
+    static final long TIMEVAL_SIZE = 16;
+    static final int SHUT_RD = 0;
+    static final int SHUT_WR = 1;
     static final int SHUT_RDWR = 2;
     static final int MSG_CTRUNC = 0x8;
     static final int MSG_TRUNC = 0x20;
@@ -88,6 +92,7 @@ final class Libc {
     static final MethodHandle SENDMSG;
     static final MethodHandle RECVMSG;
     static final MethodHandle GETSOCKOPT;
+    static final MethodHandle SETSOCKOPT;
     static final MethodHandle SHUTDOWN;
     static final MethodHandle UMASK;
     static final MethodHandle FCHOWNAT;
@@ -125,6 +130,7 @@ final class Libc {
         SENDMSG = handle(linker, libc, "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
         RECVMSG = handle(linker, libc, "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
         GETSOCKOPT = handle(linker, libc, "getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        SETSOCKOPT = handle(linker, libc, "setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         SHUTDOWN = handle(linker, libc, "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
         UMASK = handle(linker, libc, "umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         FCHOWNAT = handle(linker, libc, "fchownat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));

@@ -113,6 +113,20 @@ public final class SeqPacketSocket implements AutoCloseable {
     }
 
     /**
+     * Makes {@link #receive} give up after {@code timeout} with no message: it then throws a
+     * NativeException with errno EAGAIN (SO_RCVTIMEO). Zero waits for ever.
+     */
+    public void setReceiveTimeout(java.time.Duration timeout) throws NativeException {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment timeval = scratch.allocate(Libc.TIMEVAL_SIZE, 8);
+            timeval.set(JAVA_LONG, 0, timeout.toSeconds());
+            timeval.set(JAVA_LONG, 8, timeout.toMillisPart() * 1000L);
+            Libc.call("setsockopt(SO_RCVTIMEO)", scratch, slot -> (int) Libc.SETSOCKOPT.invokeExact(slot, fd,
+                    Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, timeval, (int) Libc.TIMEVAL_SIZE));
+        }
+    }
+
+    /**
      * Receives one message of up to {@code maxBytes} with up to {@code maxFds} descriptors.
      * Returns null when the peer closed the connection. Not for concurrent use.
      */
@@ -202,12 +216,29 @@ public final class SeqPacketSocket implements AutoCloseable {
      * Safe from any thread: synchronized with {@link #close()}, so it never acts on an fd number
      * that was closed and reused meanwhile. Only the socket's owning thread may close it.
      */
-    public synchronized void shutdown() {
+    public void shutdown() {
+        shutdown(Libc.SHUT_RDWR);
+    }
+
+    /**
+     * Ends receiving only: a thread blocked in receive() sees EOF, while an answer can still be sent.
+     * Same thread-safety as {@link #shutdown()}.
+     */
+    public void shutdownInput() {
+        shutdown(Libc.SHUT_RD);
+    }
+
+    /** Ends sending only: the peer reads what was sent, then EOF; what the peer sends can still be read. */
+    public void shutdownOutput() {
+        shutdown(Libc.SHUT_WR);
+    }
+
+    private synchronized void shutdown(int how) {
         if (closed) {
             return;
         }
         try (Arena scratch = Arena.ofConfined()) {
-            Libc.call("shutdown", scratch, slot -> (int) Libc.SHUTDOWN.invokeExact(slot, fd, Libc.SHUT_RDWR));
+            Libc.call("shutdown", scratch, slot -> (int) Libc.SHUTDOWN.invokeExact(slot, fd, how));
         } catch (NativeException e) {
             // ENOTCONN: nothing to wake.
         }

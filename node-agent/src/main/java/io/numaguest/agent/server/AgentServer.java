@@ -10,7 +10,12 @@ import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.time.Duration;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -35,8 +40,22 @@ import io.numaguest.agent.protocol.Responses;
 public final class AgentServer implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(AgentServer.class.getName());
 
+    private static final Path PROC = Path.of("/proc");
+    private static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(1);
+    private static final int DRAIN_MESSAGES = 4;
+    /** How long a SIGTERM waits for requests in flight. */
+    private static final Duration STOP_DRAIN = Duration.ofSeconds(5);
+    private static final long EXHAUSTED_WARNING_INTERVAL_NANOS = Duration.ofMinutes(1).toNanos();
+
     private final Path socketPath;
-    private final int maxConnections;
+    private final ConnectionLimits limits;
+    private final Map<String, Integer> perPeer = new ConcurrentHashMap<>();
+    private final AtomicLong lastExhaustedWarning = new AtomicLong(System.nanoTime() - EXHAUSTED_WARNING_INTERVAL_NANOS);
+    private final ThreadPoolExecutor refusals = new ThreadPoolExecutor(2, 2, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
+        Thread thread = new Thread(r, "agent-refusals");
+        thread.setDaemon(true);
+        return thread;
+    });
     private final AgentMetrics metrics;
     private volatile RequestHandler handler;
     private final Set<SeqPacketSocket> open = ConcurrentHashMap.newKeySet();
@@ -49,9 +68,9 @@ public final class AgentServer implements AutoCloseable {
     private Thread acceptor;
     private volatile boolean stopping;
 
-    public AgentServer(Path socketPath, int maxConnections, AgentMetrics metrics) {
+    public AgentServer(Path socketPath, ConnectionLimits limits, AgentMetrics metrics) {
         this.socketPath = socketPath;
-        this.maxConnections = maxConnections;
+        this.limits = limits;
         this.metrics = metrics;
     }
 
@@ -187,8 +206,10 @@ public final class AgentServer implements AutoCloseable {
                 }
                 continue;
             }
-            if (open.size() >= maxConnections) {
-                refuseBusy(connection);
+            if (open.size() >= limits.maxConnections()) {
+                slotsExhausted("total", "the agent serves its maximum of " + limits.maxConnections() + " connections (--max-connections)");
+                refuseOffThread(connection, busy("the agent serves its maximum of " + limits.maxConnections()
+                        + " connections; retry with backoff"));
                 continue;
             }
             open.add(connection);
@@ -206,28 +227,93 @@ public final class AgentServer implements AutoCloseable {
         }
     }
 
-    private void refuseBusy(SeqPacketSocket connection) {
-        try (connection) {
-            connection.send(Responses.bytes(Responses.error(null, ErrorCode.BUSY, "the agent serves its maximum of "
-                    + maxConnections + " connections; retry with backoff", null)));
-        } catch (NativeException e) {
-            // The client is gone already.
+    private static byte[] busy(String why) {
+        return Responses.bytes(Responses.error(null, ErrorCode.BUSY, why, null));
+    }
+
+    /** A log line (at most one a minute) and a metric each time a connection finds no slot. */
+    private void slotsExhausted(String limit, String what) {
+        metrics.slotsExhausted(limit);
+        long now = System.nanoTime();
+        long last = lastExhaustedWarning.get();
+        if (now - last >= EXHAUSTED_WARNING_INTERVAL_NANOS && lastExhaustedWarning.compareAndSet(last, now)) {
+            LOG.warning("connection refused with BUSY: " + what + "; see numaguest_agent_connection_slots_exhausted_total "
+                    + "(this warning at most once a minute)");
         }
+    }
+
+    /** The acceptor must not wait for a refused client to read: refusals are answered and drained by a small pool. */
+    private void refuseOffThread(SeqPacketSocket connection, byte[] refusal) {
         metrics.request("connect", ErrorCode.BUSY.name());
+        try {
+            refusals.execute(() -> {
+                try (connection) {
+                    refuse(connection, refusal);
+                }
+            });
+        } catch (RejectedExecutionException flood) {
+            connection.close(); // more refusals pending than the pool queues: this one gets no answer
+        }
+    }
+
+    /**
+     * Answers and then drains before the close: a client that sent its request right after connecting
+     * would otherwise see ECONNRESET instead of the answer (the kernel resets a connection closed
+     * with unread data). Bounded: {@link #DRAIN_MESSAGES} messages, {@link #DRAIN_TIMEOUT} each.
+     */
+    private static void refuse(SeqPacketSocket connection, byte[] refusal) {
+        try {
+            connection.send(refusal);
+            connection.shutdownOutput();
+            connection.setReceiveTimeout(DRAIN_TIMEOUT);
+            for (int i = 0; i < DRAIN_MESSAGES; i++) {
+                ReceivedMessage pending = connection.receive(RequestParser.MAX_MESSAGE_BYTES, RequestParser.MAX_FDS);
+                if (pending == null) {
+                    return;
+                }
+                for (int fd : pending.fds()) {
+                    KernelFiles.close(fd);
+                }
+            }
+        } catch (NativeException e) {
+            // Gone, or silent past the timeout: close anyway.
+        }
     }
 
     private void serve(SeqPacketSocket connection) {
+        String peerKey = null;
         try (connection) {
             PeerCredentials peer = connection.peerCredentials();
             // A peer that may not use the agent at all is turned away now, not left holding a connection slot.
             byte[] refusal = handler.refusal(peer);
             if (refusal != null) {
-                connection.send(refusal);
+                refuse(connection, refusal);
+                return;
+            }
+            peerKey = peerKey(peer);
+            int fromPeer = perPeer.merge(peerKey, 1, Integer::sum);
+            if (fromPeer > limits.maxPerPeer()) {
+                slotsExhausted("peer", "process " + peer.pid() + " and others of its cgroup hold " + limits.maxPerPeer()
+                        + " connections (--max-connections-per-peer)");
+                metrics.request("connect", ErrorCode.BUSY.name());
+                refuse(connection, busy("this peer (its cgroup) already holds the maximum of " + limits.maxPerPeer()
+                        + " connections per peer; close one or retry with backoff"));
                 return;
             }
             RequestHandler.Peer connected = handler.peer(peer);
+            connection.setReceiveTimeout(limits.idleTimeout());
             while (!stopping) {
-                ReceivedMessage message = connection.receive(RequestParser.MAX_MESSAGE_BYTES, RequestParser.MAX_FDS);
+                ReceivedMessage message;
+                try {
+                    message = connection.receive(RequestParser.MAX_MESSAGE_BYTES, RequestParser.MAX_FDS);
+                } catch (NativeException e) {
+                    if (e.errno() == Errno.EAGAIN) {
+                        metrics.idleClosed();
+                        LOG.fine(() -> "closing the connection of pid " + peer.pid() + ": no request for " + limits.idleTimeout());
+                        return;
+                    }
+                    throw e;
+                }
                 if (message == null) {
                     return;
                 }
@@ -240,14 +326,33 @@ public final class AgentServer implements AutoCloseable {
         } catch (RuntimeException e) {
             LOG.log(Level.SEVERE, "connection handler failed", e);
         } finally {
+            if (peerKey != null) {
+                perPeer.computeIfPresent(peerKey, (key, count) -> count == 1 ? null : count - 1);
+            }
             open.remove(connection);
             metrics.connections().decrementAndGet();
         }
     }
 
-    private static void sleepQuietly() {
+    /**
+     * Which peer a connection counts against: the processes of one cgroup (a container, a systemd
+     * unit) are one peer, so forking does not multiply its share. The pid when the cgroup is unreadable.
+     */
+    private static String peerKey(PeerCredentials peer) {
         try {
-            Thread.sleep(100);
+            return Files.readString(PROC.resolve(peer.pid() + "/cgroup")).trim();
+        } catch (IOException e) {
+            return "pid " + peer.pid();
+        }
+    }
+
+    private static void sleepQuietly() {
+        sleepQuietly(100);
+    }
+
+    private static void sleepQuietly(long millis) {
+        try {
+            Thread.sleep(millis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -275,6 +380,10 @@ public final class AgentServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Stops accepting, lets requests in flight finish and answer (at most {@link #STOP_DRAIN}), then
+     * closes what is left and removes the socket file.
+     */
     @Override
     public void close() throws IOException {
         stopping = true;
@@ -288,9 +397,21 @@ public final class AgentServer implements AutoCloseable {
                 }
             }
             listener.close();
+        }
+        // A worker waiting for a request sees EOF; one handling a request can still send its answer.
+        open.forEach(SeqPacketSocket::shutdownInput);
+        long deadline = System.nanoTime() + STOP_DRAIN.toNanos();
+        while (!open.isEmpty() && System.nanoTime() < deadline) {
+            sleepQuietly(10);
+        }
+        if (!open.isEmpty()) {
+            LOG.warning(open.size() + " request(s) still running after " + STOP_DRAIN + ": their connections are closed unanswered");
+        }
+        // Wake every worker left; each closes its own connection on the way out.
+        open.forEach(SeqPacketSocket::shutdown);
+        refusals.shutdownNow();
+        if (listener != null) {
             removeOwnSocketFile();
         }
-        // Wake every worker; each closes its own connection on the way out.
-        open.forEach(SeqPacketSocket::shutdown);
     }
 }

@@ -37,6 +37,7 @@ import io.numaguest.agent.topology.SysfsTopology;
 
 import static io.numaguest.agent.testing.VmmClient.apply;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /** The agent's socket server in this JVM, talked to over a real SEQPACKET socket with real memfds. */
 class AgentServerTest {
@@ -62,8 +63,16 @@ class AgentServerTest {
     }
 
     private void startAgent(int maxConnections) throws Exception {
-        metrics = new AgentMetrics(new SimpleMeterRegistry());
-        server = new AgentServer(socket, maxConnections, metrics);
+        startAgent(maxConnections, maxConnections, java.time.Duration.ofMinutes(1));
+    }
+
+    private void startAgent(int maxConnections, int perPeer, java.time.Duration idleTimeout) throws Exception {
+        startAgent(maxConnections, perPeer, idleTimeout, new SimpleMeterRegistry());
+    }
+
+    private void startAgent(int maxConnections, int perPeer, java.time.Duration idleTimeout, SimpleMeterRegistry registry) throws Exception {
+        metrics = new AgentMetrics(registry);
+        server = new AgentServer(socket, new ConnectionLimits(maxConnections, perPeer, idleTimeout), metrics);
         server.bind(java.util.OptionalInt.empty());
         server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), (vm, guestNode) -> policies.find(vm, guestNode),
                 new AllowListAuthorizer(allowedUids, Set.of(), Path.of("/proc")),
@@ -304,6 +313,137 @@ class AgentServerTest {
                 assertThat(client.get()).isEmpty();
             }
         } finally {
+            clients.shutdownNow();
+        }
+    }
+
+    /** A client that sends its request at once after connect, as numaguest-ctl does, never reading first. */
+    private static JsonNode requestAtOnce(Path socket) throws Exception {
+        try (VmmClient vmm = new VmmClient(socket)) {
+            return vmm.request("{\"version\":1,\"id\":\"at-once\",\"op\":\"hello\"}");
+        }
+    }
+
+    @Test
+    void busyReachesAClientThatSendsAtOnce() throws Exception {
+        startAgent(1);
+        try (VmmClient holder = new VmmClient(socket)) {
+            holder.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+            for (int i = 0; i < 20; i++) {
+                JsonNode busy = requestAtOnce(socket);
+                assertThat(code(busy)).as("attempt %d", i).isEqualTo("BUSY");
+                assertThat(busy.path("error").path("message").asText()).contains("maximum of 1 connections");
+            }
+        }
+    }
+
+    @Test
+    void forbiddenReachesAClientThatSendsAtOnce() throws Exception {
+        allowedUids = Set.of(4242);
+        startAgent(8);
+        for (int i = 0; i < 20; i++) {
+            assertThat(code(requestAtOnce(socket))).as("attempt %d", i).isEqualTo("FORBIDDEN");
+        }
+    }
+
+    @Test
+    void anIdleConnectionIsClosedAndItsSlotFreed() throws Exception {
+        startAgent(1, 1, java.time.Duration.ofMillis(300));
+        try (VmmClient idle = new VmmClient(socket)) {
+            idle.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+            // Bounded, so that an agent without an idle timeout fails the test instead of hanging it.
+            ExecutorService reader = Executors.newSingleThreadExecutor();
+            try {
+                Future<?> eof = reader.submit(() -> {
+                    idle.receive();
+                    return null;
+                });
+                org.assertj.core.api.Assertions.assertThatThrownBy(() -> eof.get(30, java.util.concurrent.TimeUnit.SECONDS))
+                        .hasMessageContaining("closed the connection");
+            } finally {
+                reader.shutdownNow();
+            }
+        }
+        await().atMost(java.time.Duration.ofSeconds(30)).until(() -> metrics.connections().get() == 0);
+        assertThat(requestAtOnce(socket).path("ok").asBoolean()).isTrue();
+    }
+
+    @Test
+    void onePeerCannotTakeEverySlot() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        startAgent(8, 2, java.time.Duration.ofMinutes(1), registry);
+        try (VmmClient first = new VmmClient(socket); VmmClient second = new VmmClient(socket)) {
+            first.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+            second.request("{\"version\":1,\"id\":\"2\",\"op\":\"hello\"}");
+            JsonNode third = requestAtOnce(socket);
+            assertThat(code(third)).isEqualTo("BUSY");
+            assertThat(third.path("error").path("message").asText()).contains("per peer");
+        }
+        assertThat(registry.counter("numaguest_agent_connection_slots_exhausted", "limit", "peer").count()).isEqualTo(1.0);
+        await().atMost(java.time.Duration.ofSeconds(30)).until(() -> metrics.connections().get() == 0);
+        assertThat(requestAtOnce(socket).path("ok").asBoolean()).isTrue();
+    }
+
+    @Test
+    void connectionLimitsBelowOneAreRefused() {
+        for (int bad : new int[] {0, -1}) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(bad, 8, java.time.Duration.ofMinutes(1)))
+                    .hasMessageContaining("--max-connections must be at least 1");
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(8, bad, java.time.Duration.ofMinutes(1)))
+                    .hasMessageContaining("--max-connections-per-peer must be at least 1");
+        }
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(8, 8, java.time.Duration.ZERO))
+                .hasMessageContaining("--idle-timeout");
+    }
+
+    @Test
+    void requestsInFlightAtStopAreAnswered() throws Exception {
+        java.util.concurrent.CountDownLatch inFlight = new java.util.concurrent.CountDownLatch(3);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        policies = (vm, guestNode) -> {
+            inFlight.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return Optional.ofNullable(vm1.get(guestNode));
+        };
+        startAgent(8);
+        int ram = memfd(MIB);
+        ExecutorService clients = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<JsonNode>> answers = new ArrayList<>();
+            for (int c = 0; c < 3; c++) {
+                String id = "stop-" + c;
+                answers.add(clients.submit(() -> {
+                    try (VmmClient vmm = new VmmClient(socket)) {
+                        return vmm.request(apply(id, "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+                    }
+                }));
+            }
+            inFlight.await();
+            Future<?> stopping = clients.submit(() -> {
+                server.close();
+                return null;
+            });
+            // Release the requests once the agent no longer accepts: it is stopping, and waits for them.
+            await().atMost(java.time.Duration.ofSeconds(30)).until(() -> {
+                try (VmmClient late = new VmmClient(socket)) {
+                    return false;
+                } catch (NativeException refused) {
+                    return true;
+                }
+            });
+            release.countDown();
+            for (Future<JsonNode> answer : answers) {
+                assertThat(answer.get().path("ok").asBoolean()).as(answer.get().toString()).isTrue();
+            }
+            stopping.get();
+            assertThat(socket).doesNotExist();
+            server = null;
+        } finally {
+            release.countDown();
             clients.shutdownNow();
         }
     }

@@ -42,7 +42,7 @@ class SocketFileTest {
     }
 
     private AgentServer bind(Path socket, OptionalInt group) throws IOException {
-        server = new AgentServer(socket, 8, new AgentMetrics(new SimpleMeterRegistry()));
+        server = new AgentServer(socket, new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)), new AgentMetrics(new SimpleMeterRegistry()));
         server.bind(group);
         return server;
     }
@@ -173,7 +173,7 @@ class SocketFileTest {
         try (SeqPacketSocket client = SeqPacketSocket.connect(socket)) {
             assertThat(client.isClosed()).isFalse();
         }
-        AgentServer second = new AgentServer(socket, 8, new AgentMetrics(new SimpleMeterRegistry()));
+        AgentServer second = new AgentServer(socket, new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)), new AgentMetrics(new SimpleMeterRegistry()));
         assertThatThrownBy(() -> second.bind(OptionalInt.empty())).hasMessageContaining("another agent");
     }
 
