@@ -222,7 +222,7 @@ public final class Main implements Callable<Integer> {
         return new Mode("standalone, policy file " + policyFile, policies, socketGid -> {
             Set<Integer> gids = new HashSet<>(allowGids);
             gids.add(socketGid);
-            return new AllowListAuthorizer(uids, gids, PROC);
+            return new AllowListAuthorizer(uids, gids);
         }, ApplyObserver.NONE, () -> true, List.of(policies));
     }
 

@@ -23,6 +23,7 @@ final class Libc {
     static final long SYS_MBIND = 237;
     static final long SYS_GET_MEMPOLICY = 239;
     static final long SYS_MOVE_PAGES = 279;
+    static final long SYS_PIDFD_SEND_SIGNAL = 424;
 
     static final int PROT_NONE = 0;
     static final int PROT_READ = 1;
@@ -43,6 +44,8 @@ final class Libc {
     static final int SOCK_CLOEXEC = 0x80000;
     static final int SOL_SOCKET = 1;
     static final int SO_PEERCRED = 17;
+    /** Linux 6.5+: a pidfd of the process that connected, taken at connect(2). */
+    static final int SO_PEERPIDFD = 77;
     static final int SCM_RIGHTS = 1;
     static final int SO_RCVTIMEO = 20;
     static final long TIMEVAL_SIZE = 16;

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Optional;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -109,6 +110,20 @@ public final class SeqPacketSocket implements AutoCloseable {
             Libc.call("getsockopt(SO_PEERCRED)", scratch, slot -> (int) Libc.GETSOCKOPT.invokeExact(slot, fd,
                     Libc.SOL_SOCKET, Libc.SO_PEERCRED, ucred, length));
             return new PeerCredentials(ucred.get(JAVA_INT, 0), ucred.get(JAVA_INT, 4), ucred.get(JAVA_INT, 8));
+        }
+    }
+
+    /**
+     * SO_PEERPIDFD: a pidfd of the very process that connected, immune to pid reuse. Empty when the
+     * kernel predates it (Linux 6.5); throws when the process is gone (the kernel gives ESRCH or EINVAL).
+     */
+    public Optional<Pidfd> peerPidfd() throws NativeException {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment pidfd = scratch.allocate(JAVA_INT);
+            MemorySegment length = scratch.allocateFrom(JAVA_INT, 4);
+            long result = Libc.callTolerating("getsockopt(SO_PEERPIDFD)", scratch, Errno.ENOPROTOOPT, slot ->
+                    (int) Libc.GETSOCKOPT.invokeExact(slot, fd, Libc.SOL_SOCKET, Libc.SO_PEERPIDFD, pidfd, length));
+            return result == -1 ? Optional.empty() : Optional.of(new Pidfd(pidfd.get(JAVA_INT, 0)));
         }
     }
 

@@ -8,6 +8,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.time.Duration;
@@ -25,6 +26,8 @@ import io.numaguest.agent.nativeaccess.FileStat;
 import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.nativeaccess.Pidfd;
+import io.numaguest.agent.protocol.AgentException;
 import io.numaguest.agent.nativeaccess.ReceivedMessage;
 import io.numaguest.agent.nativeaccess.SeqPacketSocket;
 import io.numaguest.agent.protocol.ErrorCode;
@@ -284,13 +287,21 @@ public final class AgentServer implements AutoCloseable {
         String peerKey = null;
         try (connection) {
             PeerCredentials peer = connection.peerCredentials();
+            PeerProcess process;
+            try {
+                process = identify(connection, peer);
+            } catch (AgentException e) {
+                metrics.request("connect", e.code().name());
+                refuse(connection, Responses.bytes(Responses.error(null, e.code(), e.getMessage(), e.errno())));
+                return;
+            }
             // A peer that may not use the agent at all is turned away now, not left holding a connection slot.
-            byte[] refusal = handler.refusal(peer);
+            byte[] refusal = handler.refusal(process);
             if (refusal != null) {
                 refuse(connection, refusal);
                 return;
             }
-            peerKey = peerKey(peer);
+            peerKey = peerKey(process);
             int fromPeer = perPeer.merge(peerKey, 1, Integer::sum);
             if (fromPeer > limits.maxPerPeer()) {
                 slotsExhausted("peer", "process " + peer.pid() + " and others of its cgroup hold " + limits.maxPerPeer()
@@ -300,7 +311,7 @@ public final class AgentServer implements AutoCloseable {
                         + " connections per peer; close one or retry with backoff"));
                 return;
             }
-            RequestHandler.Peer connected = handler.peer(peer);
+            RequestHandler.Peer connected = handler.peer(process);
             connection.setReceiveTimeout(limits.idleTimeout());
             while (!stopping) {
                 ReceivedMessage message;
@@ -334,16 +345,27 @@ public final class AgentServer implements AutoCloseable {
         }
     }
 
+    /** The peer's /proc files, read now and, where the kernel gives SO_PEERPIDFD, proved to be the connecting process's. */
+    private static PeerProcess identify(SeqPacketSocket connection, PeerCredentials peer) throws AgentException {
+        Optional<Pidfd> pidfd;
+        try {
+            pidfd = connection.peerPidfd();
+        } catch (NativeException e) {
+            throw PeerProcess.exited(peer);
+        }
+        try {
+            return PeerProcess.identify(PROC, peer, pidfd);
+        } finally {
+            pidfd.ifPresent(Pidfd::close);
+        }
+    }
+
     /**
      * Which peer a connection counts against: the processes of one cgroup (a container, a systemd
      * unit) are one peer, so forking does not multiply its share. The pid when the cgroup is unreadable.
      */
-    private static String peerKey(PeerCredentials peer) {
-        try {
-            return Files.readString(PROC.resolve(peer.pid() + "/cgroup")).trim();
-        } catch (IOException e) {
-            return "pid " + peer.pid();
-        }
+    private static String peerKey(PeerProcess peer) {
+        return peer.cgroup().map(String::trim).orElse("pid " + peer.credentials().pid());
     }
 
     private static void sleepQuietly() {

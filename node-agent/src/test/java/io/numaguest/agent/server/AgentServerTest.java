@@ -53,6 +53,8 @@ class AgentServerTest {
     private PolicySource policies = (vm, guestNode) ->
             vm.equals(new VmRef("default", "vm1")) ? Optional.ofNullable(vm1.get(guestNode)) : Optional.empty();
     private Set<Integer> allowedUids = Set.of(0);
+    private Set<Integer> allowedGids = Set.of();
+    private java.util.OptionalInt socketGroup = java.util.OptionalInt.empty();
 
     @BeforeEach
     void policies() {
@@ -73,9 +75,9 @@ class AgentServerTest {
     private void startAgent(int maxConnections, int perPeer, java.time.Duration idleTimeout, SimpleMeterRegistry registry) throws Exception {
         metrics = new AgentMetrics(registry);
         server = new AgentServer(socket, new ConnectionLimits(maxConnections, perPeer, idleTimeout), metrics);
-        server.bind(java.util.OptionalInt.empty());
+        server.bind(socketGroup);
         server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), (vm, guestNode) -> policies.find(vm, guestNode),
-                new AllowListAuthorizer(allowedUids, Set.of(), Path.of("/proc")),
+                new AllowListAuthorizer(allowedUids, allowedGids),
                 new RegionEnforcer(OptionalLong.empty(), true), SysfsTopology.host()::read, metrics, ApplyObserver.NONE));
     }
 
@@ -446,6 +448,77 @@ class AgentServerTest {
             release.countDown();
             clients.shutdownNow();
         }
+    }
+
+    private static final int ALLOWED_GROUP = 4343;
+    private static final int SOCKET_GROUP = 4444;
+
+    /** The forking peer (src/test/resources/forking-peer.py) as uid 4242; returns the process left holding the connection. */
+    private Process forkingPeer(String groups, boolean askFirst) throws Exception {
+        // uid 4242 must reach the socket: the temporary directory is root's 0700.
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
+        Path script = Path.of(AgentServerTest.class.getResource("/forking-peer.py").toURI());
+        Path exchange = Files.createDirectories(dir.resolve("exchange"));
+        Files.setPosixFilePermissions(exchange, PosixFilePermissions.fromString("rwxrwxrwx"));
+        return new ProcessBuilder("python3", script.toString(), socket.toString(), "4242", groups, askFirst ? "yes" : "no",
+                exchange.toString()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    /** Tells the child holding the connection to ask hello now, and returns its answer. */
+    private String answerOfTheChild() throws Exception {
+        Files.createFile(dir.resolve("exchange/go"));
+        Path answer = dir.resolve("exchange/answer");
+        await().atMost(java.time.Duration.ofSeconds(60)).until(() -> Files.exists(answer));
+        return Files.readString(answer);
+    }
+
+    /** Starts a process of uid 4242 in the allowed group with exactly this pid (root may set ns_last_pid). */
+    private static Process allowedProcessWithPid(int pid) throws Exception {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            Files.writeString(Path.of("/proc/sys/kernel/ns_last_pid"), Integer.toString(pid - 1));
+            Process process = new ProcessBuilder("setpriv", "--reuid=4242", "--regid=4242",
+                    "--groups=" + ALLOWED_GROUP + "," + SOCKET_GROUP, "sleep", "60").start();
+            if (process.pid() == pid) {
+                return process;
+            }
+            process.destroyForcibly().waitFor(); // another process on the host took the pid first
+        }
+        throw new IllegalStateException("could not get pid " + pid + " for the impostor");
+    }
+
+    @Test
+    void aProcessReusingThePeersPidInheritsNothing() throws Exception {
+        allowedGids = Set.of(ALLOWED_GROUP);
+        socketGroup = java.util.OptionalInt.of(SOCKET_GROUP);
+        metrics = new AgentMetrics(new SimpleMeterRegistry());
+        server = new AgentServer(socket, new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)), metrics);
+        server.bind(socketGroup); // connections queue; the agent looks at them once started
+        Process peer = forkingPeer(Integer.toString(SOCKET_GROUP), false); // may connect, is not allowed
+        java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(peer.getInputStream()));
+        int connectedPid = Integer.parseInt(out.readLine().trim());
+        peer.waitFor();
+        Process impostor = allowedProcessWithPid(connectedPid);
+        try {
+            server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), policies,
+                    new AllowListAuthorizer(allowedUids, allowedGids), new RegionEnforcer(OptionalLong.empty(), true),
+                    SysfsTopology.host()::read, metrics, ApplyObserver.NONE));
+            // The child still holds the connection; the pid SO_PEERCRED names is now the impostor's.
+            assertThat(answerOfTheChild()).doesNotContain("\"ok\":true").contains("FORBIDDEN").contains("has exited");
+        } finally {
+            impostor.destroyForcibly().waitFor();
+        }
+    }
+
+    @Test
+    void aVmmThatForksKeepsWhatItWasGranted() throws Exception {
+        allowedGids = Set.of(ALLOWED_GROUP);
+        socketGroup = java.util.OptionalInt.of(SOCKET_GROUP);
+        startAgent(8);
+        Process peer = forkingPeer(ALLOWED_GROUP + "," + SOCKET_GROUP, true); // allowed, asks once, forks, exits
+        java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(peer.getInputStream()));
+        out.readLine();
+        peer.waitFor();
+        assertThat(answerOfTheChild()).contains("\"ok\":true");
     }
 
     private static String code(JsonNode response) {
