@@ -1,8 +1,13 @@
 package io.numaguest.agent.nativeaccess;
 
 /** The parts of struct stat the agent needs to tell guest memory from everything else. */
-public record FileStat(long inode, int mode, long sizeBytes, long blocks512) {
+public record FileStat(long device, long inode, int mode, long sizeBytes, long blocks512) {
     private static final int S_IFMT = 0170000;
+
+    /** A stat whose device does not matter (tests of the classification). */
+    public FileStat(long inode, int mode, long sizeBytes, long blocks512) {
+        this(0, inode, mode, sizeBytes, blocks512);
+    }
 
     public boolean isRegularFile() {
         return (mode & S_IFMT) == 0100000;

@@ -21,7 +21,7 @@ public final class KernelFiles {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment stat = arena.allocate(Libc.STAT_SIZE, 8);
             Libc.call("fstat", arena, slot -> (int) Libc.FSTAT.invokeExact(slot, fd, stat));
-            return new FileStat(stat.get(JAVA_LONG, Libc.STAT_INO), stat.get(JAVA_INT, Libc.STAT_MODE),
+            return new FileStat(stat.get(JAVA_LONG, Libc.STAT_DEV), stat.get(JAVA_LONG, Libc.STAT_INO), stat.get(JAVA_INT, Libc.STAT_MODE),
                     stat.get(JAVA_LONG, Libc.STAT_SIZE_FIELD), stat.get(JAVA_LONG, Libc.STAT_BLOCKS));
         }
     }

@@ -70,6 +70,7 @@ final class Libc {
     static final int SUN_PATH_MAX = 107;
     static final long UCRED_SIZE = 12;
     static final long STAT_SIZE = 144;
+    static final long STAT_DEV = 0;
     static final long STAT_INO = 8;
     static final long STAT_MODE = 24;
     static final long STAT_SIZE_FIELD = 48;

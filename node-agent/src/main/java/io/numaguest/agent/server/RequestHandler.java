@@ -264,7 +264,7 @@ public final class RequestHandler {
                     files.put(region.fd(), file);
                 }
                 Extent range = enforcer.range(file, region.offset(), region.length());
-                checkNoOverlap(prepared, region.fd(), range);
+                checkNoOverlap(prepared, region.fd(), file, range);
                 GuestNodePolicy policy = null;
                 PolicyMechanism mechanism = null;
                 String caveat = null;
@@ -326,11 +326,14 @@ public final class RequestHandler {
         return mems + ": of host nodes " + policy.hostNodes() + " only " + usable + " can be used";
     }
 
-    private static void checkNoOverlap(List<PreparedRegion> earlier, int fd, Extent range) throws AgentException {
+    /** Regions overlap when they share bytes of one file (device and inode), whichever descriptors name it. */
+    private static void checkNoOverlap(List<PreparedRegion> earlier, int fdIndex, GuestMemoryFile file, Extent range) throws AgentException {
         for (PreparedRegion other : earlier) {
-            if (other.request().fd() == fd && other.range().offset() < range.end() && range.offset() < other.range().end()) {
+            boolean sameFile = other.file().device() == file.device() && other.file().inode() == file.inode();
+            if (sameFile && other.range().offset() < range.end() && range.offset() < other.range().end()) {
                 throw new AgentException(ErrorCode.BAD_REQUEST, "overlaps the region of guest node "
-                        + other.request().guestNode() + " on the same descriptor");
+                        + other.request().guestNode() + (other.request().fd() == fdIndex ? " on the same descriptor"
+                        : " on descriptor " + other.request().fd() + ", which is the same file (inode " + file.inode() + ")"));
             }
         }
     }

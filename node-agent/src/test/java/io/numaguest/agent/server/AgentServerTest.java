@@ -521,6 +521,26 @@ class AgentServerTest {
         assertThat(answerOfTheChild()).contains("\"ok\":true");
     }
 
+    @Test
+    void twoDescriptorsOfOneFileMayNotOverlap() throws Exception {
+        startAgent(8);
+        int ram = memfd(8 * MIB);
+        Path sameFile = Path.of("/proc/self/fd/" + ram); // opening it again gives a second descriptor of the same inode
+        try (java.io.RandomAccessFile second = new java.io.RandomAccessFile(sameFile.toFile(), "rw"); VmmClient vmm = new VmmClient(socket)) {
+            int other = OpenFds.newestMatching("/memfd:guest-ram");
+            assertThat(other).isNotEqualTo(ram);
+            JsonNode response = vmm.request(apply("o", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
+                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 2 * MIB + ",\"length\":" + 4 * MIB + "}]"), ram, other);
+            assertThat(code(response)).as(response.toString()).isEqualTo("BAD_REQUEST");
+            assertThat(response.path("error").path("message").asText()).contains("overlaps the region of guest node 0", "same file");
+            JsonNode adjacent = vmm.request(apply("a", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
+                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 4 * MIB + "}]"), ram, other);
+            assertThat(adjacent.path("ok").asBoolean()).as(adjacent.toString()).isTrue();
+        }
+        assertThat(modeAt(ram, 0)).isEqualTo(NumaMode.BIND);
+        assertThat(modeAt(ram, 4 * MIB)).isEqualTo(NumaMode.INTERLEAVE);
+    }
+
     private static String code(JsonNode response) {
         return response.path("error").path("code").asText();
     }
