@@ -241,6 +241,39 @@ class AgentProcessIT {
         assertThat(Files.readString(otherLog)).contains("--max-connections must be at least 1, not 0");
     }
 
+    @Test
+    void countingTheResidentPagesOfALargeVmDoesNotGrowTheAgentsFootprint() throws Exception {
+        long gib = 1L << 30;
+        int big = KernelFiles.memfdCreate("guest-ram-1g", KernelFiles.MFD_CLOEXEC);
+        try {
+            KernelFiles.ftruncate(big, gib);
+            try (Mapping vmm = Mapping.mapShared(big, 0, gib, Mapping.Access.READ_WRITE)) {
+                vmm.populate(0, gib, true); // the guest touched all its memory
+            }
+            try (VmmClient client = new VmmClient(socket)) {
+                client.request(apply("warm", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+                long before = agentHighWaterKib();
+                JsonNode response = client.request(apply("big", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), big);
+                assertThat(response.path("ok").asBoolean()).as(response.toString()).isTrue();
+                long counted = response.path("regions").get(0).path("pagesByHostNode").path("0").asLong();
+                assertThat(counted).as("every touched page counted").isEqualTo(gib / 4096);
+                // Bounded by the census window, not by the VM: 1 GiB faulted into one mapping would add 1 GiB.
+                assertThat(agentHighWaterKib() - before).as("VmHWM growth in KiB").isLessThan(256 * 1024);
+            }
+        } finally {
+            KernelFiles.close(big);
+        }
+    }
+
+    private long agentHighWaterKib() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(agent.pid()), "status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+        }
+        throw new IllegalStateException("no VmHWM in the agent's status");
+    }
+
     private void replacePolicyFile(String content) throws IOException {
         Path next = Files.writeString(dir.resolve("policy.yaml.new"), content);
         Files.move(next, policyFile, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
