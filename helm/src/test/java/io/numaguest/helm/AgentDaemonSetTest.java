@@ -72,6 +72,14 @@ class AgentDaemonSetTest {
   }
 
   @Test
+  void theMetricsAddressIsPassedOnlyWhenSet() {
+    JsonNode ds = Chart.render("agent.metricsAddress", "10.0.0.1").single("DaemonSet");
+    List<String> args = texts(container(ds).path("args"));
+    assertThat(args).containsSubsequence("--metrics-address", "10.0.0.1");
+    assertThat(texts(agent.path("args"))).doesNotContain("--metrics-address");
+  }
+
+  @Test
   void dropsEveryCapabilityButSysNiceAndIsNotPrivileged() {
     JsonNode securityContext = agent.path("securityContext");
     assertThat(texts(securityContext.path("capabilities").path("drop"))).containsExactly("ALL");

@@ -1,14 +1,13 @@
 package io.numaguest.agent;
 
 import java.io.IOException;
-import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.GroupPrincipal;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -29,12 +28,14 @@ import io.numaguest.agent.kubernetes.NodeTopologyPublisher;
 import io.numaguest.agent.kubernetes.PodAuthorizer;
 import io.numaguest.agent.memory.KernelSelfCheck;
 import io.numaguest.agent.memory.RegionEnforcer;
+import io.numaguest.agent.nativeaccess.Credentials;
 import io.numaguest.agent.policy.InvalidPolicyFileException;
 import io.numaguest.agent.policy.PolicyFileSource;
 import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.server.AgentMetrics;
 import io.numaguest.agent.server.AgentServer;
 import io.numaguest.agent.server.AllowListAuthorizer;
+import io.numaguest.agent.server.ConnectionLimits;
 import io.numaguest.agent.server.ApplyObserver;
 import io.numaguest.agent.server.MetricsServer;
 import io.numaguest.agent.server.PeerAuthorizer;
@@ -53,6 +54,8 @@ public final class Main implements Callable<Integer> {
     /** CAP_SYS_NICE's bit in /proc/self/status CapEff: needed for MPOL_MF_MOVE_ALL. */
     private static final int CAP_SYS_NICE = 23;
     private static final Path PROC = Path.of("/proc");
+    /** The kernel's hostname (uname's nodename): no resolver involved, so a hostname DNS cannot resolve cannot delay the start. */
+    private static final Path KERNEL_HOSTNAME = Path.of("/proc/sys/kernel/hostname");
     /** MemFree changes as VMs come and go; the operator places with a view at most this old. */
     private static final Duration TOPOLOGY_REFRESH = Duration.ofSeconds(60);
 
@@ -72,6 +75,10 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--metrics-port", defaultValue = "9400", description = "Port for /metrics, /healthz, /readyz; 0 turns it off (default: ${DEFAULT-VALUE}).")
     int metricsPort;
 
+    @Option(names = "--metrics-address", description = "IP address the metrics port listens on, e.g. 127.0.0.1 "
+            + "(default: every address, as the kubelet's probes and Prometheus reach the pod's IP).")
+    String metricsAddress;
+
     @Option(names = "--log-format", defaultValue = "text", description = "text or json (default: ${DEFAULT-VALUE}).")
     LogFormat logFormat;
 
@@ -80,6 +87,14 @@ public final class Main implements Callable<Integer> {
 
     @Option(names = "--max-connections", defaultValue = "64", description = "Concurrent VMM connections; more get BUSY (default: ${DEFAULT-VALUE}).")
     int maxConnections;
+
+    @Option(names = "--max-connections-per-peer", defaultValue = "8", description = "Concurrent connections from one peer "
+            + "(the processes of one cgroup: a container, a systemd unit); more get BUSY (default: ${DEFAULT-VALUE}).")
+    int maxConnectionsPerPeer;
+
+    @Option(names = "--idle-timeout", defaultValue = "PT60S", description = "A connection that sends no request for this long is "
+            + "closed (ISO-8601, default: ${DEFAULT-VALUE}).")
+    Duration idleTimeout;
 
     @Option(names = "--allow-uid", description = "A uid allowed to send requests (repeatable). Root always is.")
     List<Integer> allowUids = new ArrayList<>();
@@ -90,7 +105,7 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--socket-group", description = "Group to give the socket file (name or gid), so VMMs of that group can connect.")
     String socketGroup;
 
-    @Option(names = "--node-name", description = "Name reported by hello (default: $NODE_NAME, else the hostname).")
+    @Option(names = "--node-name", description = "Name reported by hello (default: $NODE_NAME, else the kernel's hostname).")
     String nodeName;
 
     @Option(names = "--fbind-syscall", description = "Syscall number of fbind() on a kernel carrying the unmerged RFC patch. "
@@ -134,13 +149,39 @@ public final class Main implements Callable<Integer> {
             LOG.severe("cannot start: " + e.getMessage());
             return 2;
         }
-        GroupPrincipal group = socketGroup == null ? null
-                : socket.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByGroupName(socketGroup);
+        OptionalInt group = OptionalInt.empty();
+        if (socketGroup != null) {
+            group = socketGroup.matches("\\d+") ? OptionalInt.of(Integer.parseInt(socketGroup)) : Credentials.groupId(socketGroup);
+            if (group.isEmpty()) {
+                LOG.severe("cannot start: --socket-group " + socketGroup + ": no such group (give a group name or a numeric gid)");
+                return 2;
+            }
+        }
         RegionEnforcer enforcer = new RegionEnforcer(
                 fbindSyscall == null ? OptionalLong.empty() : OptionalLong.of(fbindSyscall), hasCapability(CAP_SYS_NICE));
-        AgentServer server = new AgentServer(socket, maxConnections, metrics);
-        MetricsServer metricsServer = metricsPort == 0 ? null
-                : new MetricsServer(metricsPort, registry, () -> server.isServing() && mode.synced().getAsBoolean());
+        ConnectionLimits limits;
+        try {
+            limits = new ConnectionLimits(maxConnections, maxConnectionsPerPeer, idleTimeout);
+        } catch (IllegalArgumentException e) {
+            LOG.severe("cannot start: " + e.getMessage());
+            return 2;
+        }
+        AgentServer server = new AgentServer(socket, limits, metrics);
+        MetricsServer metricsServer = null;
+        if (metricsPort != 0) {
+            try {
+                java.net.InetAddress address = metricsAddress == null ? null : java.net.InetAddress.ofLiteral(metricsAddress);
+                metricsServer = new MetricsServer(address, metricsPort, registry, () -> server.isServing() && mode.synced().getAsBoolean());
+            } catch (IllegalArgumentException e) {
+                LOG.severe("cannot start: --metrics-address " + metricsAddress + " is not an IP address (give e.g. 127.0.0.1 or ::1)");
+                return 2;
+            } catch (IOException e) {
+                LOG.severe("cannot start: the metrics endpoint cannot listen on " + (metricsAddress == null ? "port " : metricsAddress + " port ")
+                        + metricsPort + " (--metrics-address, --metrics-port; 0 turns it off): " + e.getMessage());
+                return 1;
+            }
+        }
+        MetricsServer endpoint = metricsServer;
         // Registered before the socket exists, so a SIGTERM at any point from here removes it.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try {
@@ -155,8 +196,8 @@ public final class Main implements Callable<Integer> {
                     LOG.warning("shutting down: " + e.getMessage());
                 }
             }
-            if (metricsServer != null) {
-                metricsServer.close();
+            if (endpoint != null) {
+                endpoint.close();
             }
         }, "agent-shutdown"));
         int socketGid;
@@ -181,7 +222,7 @@ public final class Main implements Callable<Integer> {
         return new Mode("standalone, policy file " + policyFile, policies, socketGid -> {
             Set<Integer> gids = new HashSet<>(allowGids);
             gids.add(socketGid);
-            return new AllowListAuthorizer(uids, gids, PROC);
+            return new AllowListAuthorizer(uids, gids);
         }, ApplyObserver.NONE, () -> true, List.of(policies));
     }
 
@@ -219,7 +260,7 @@ public final class Main implements Callable<Integer> {
             return nodeName;
         }
         String fromEnv = System.getenv("NODE_NAME");
-        return fromEnv != null && !fromEnv.isBlank() ? fromEnv : InetAddress.getLocalHost().getHostName();
+        return fromEnv != null && !fromEnv.isBlank() ? fromEnv : Files.readString(KERNEL_HOSTNAME).trim();
     }
 
     private static boolean hasCapability(int capability) {

@@ -71,11 +71,15 @@ class AgentProcessIT {
     }
 
     private ProcessBuilder agentProcess(String... args) {
+        return new ProcessBuilder(agentCommand(args)).redirectErrorStream(true).redirectOutput(log.toFile());
+    }
+
+    private static List<String> agentCommand(String... args) {
         List<String> command = new java.util.ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+UseSerialGC", "-Xmx64m",
                 "-jar", System.getProperty("agent.jar")));
         command.addAll(List.of(args));
-        return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        return command;
     }
 
     @AfterEach
@@ -190,6 +194,86 @@ class AgentProcessIT {
         assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(second.exitValue()).isEqualTo(2);
         assertThat(Files.readString(otherLog)).contains("vms[0].guestNodes[0]", "needs hostNodes");
+    }
+
+    @Test
+    void aHostnameThatDoesNotResolveDoesNotStopTheStart() throws Exception {
+        // Its own UTS namespace (root only, as the tests run), with a hostname no resolver knows.
+        String hostname = "numaguest-unresolvable-" + ProcessHandle.current().pid();
+        Path otherSocket = dir.resolve("uts.sock");
+        Path otherLog = dir.resolve("uts.log");
+        List<String> command = new java.util.ArrayList<>(List.of("unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", hostname));
+        command.addAll(agentCommand("--socket", otherSocket.toString(), "--policy-file", policyFile.toString(), "--metrics-port", "0"));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(otherLog.toFile());
+        builder.environment().remove("NODE_NAME");
+        Process second = builder.start();
+        try {
+            await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(otherSocket) || !second.isAlive());
+            assertThat(second.isAlive()).as("agent exited: %s", Files.readString(otherLog)).isTrue();
+            try (VmmClient vmm = new VmmClient(otherSocket)) {
+                assertThat(vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}").path("node").asText()).isEqualTo(hostname);
+            }
+        } finally {
+            second.destroy();
+            second.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aMetricsPortInUseStopsTheStartWithOneLineNamingPortAndFlag() throws Exception {
+        Path otherLog = dir.resolve("port.log");
+        try (ServerSocket taken = new ServerSocket(0)) {
+            Process second = agentProcess("--socket", dir.resolve("port.sock").toString(), "--policy-file", policyFile.toString(),
+                    "--metrics-port", String.valueOf(taken.getLocalPort())).redirectOutput(otherLog.toFile()).start();
+            assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(second.exitValue()).isEqualTo(1);
+        }
+        String output = Files.readString(otherLog);
+        assertThat(output).contains("cannot start: the metrics endpoint cannot listen on port", "--metrics-port")
+                .doesNotContain("\tat ").doesNotContain("Exception in");
+    }
+
+    @Test
+    void aConnectionLimitBelowOneStopsTheStart() throws Exception {
+        Path otherLog = dir.resolve("limit.log");
+        Process second = agentProcess("--socket", dir.resolve("limit.sock").toString(), "--policy-file", policyFile.toString(),
+                "--metrics-port", "0", "--max-connections", "0").redirectOutput(otherLog.toFile()).start();
+        assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(second.exitValue()).isEqualTo(2);
+        assertThat(Files.readString(otherLog)).contains("--max-connections must be at least 1, not 0");
+    }
+
+    @Test
+    void countingTheResidentPagesOfALargeVmDoesNotGrowTheAgentsFootprint() throws Exception {
+        long gib = 1L << 30;
+        int big = KernelFiles.memfdCreate("guest-ram-1g", KernelFiles.MFD_CLOEXEC);
+        try {
+            KernelFiles.ftruncate(big, gib);
+            try (Mapping vmm = Mapping.mapShared(big, 0, gib, Mapping.Access.READ_WRITE)) {
+                vmm.populate(0, gib, true); // the guest touched all its memory
+            }
+            try (VmmClient client = new VmmClient(socket)) {
+                client.request(apply("warm", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+                long before = agentHighWaterKib();
+                JsonNode response = client.request(apply("big", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), big);
+                assertThat(response.path("ok").asBoolean()).as(response.toString()).isTrue();
+                long counted = response.path("regions").get(0).path("pagesByHostNode").path("0").asLong();
+                assertThat(counted).as("every touched page counted").isEqualTo(gib / 4096);
+                // Bounded by the census window, not by the VM: 1 GiB faulted into one mapping would add 1 GiB.
+                assertThat(agentHighWaterKib() - before).as("VmHWM growth in KiB").isLessThan(256 * 1024);
+            }
+        } finally {
+            KernelFiles.close(big);
+        }
+    }
+
+    private long agentHighWaterKib() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(agent.pid()), "status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", ""));
+            }
+        }
+        throw new IllegalStateException("no VmHWM in the agent's status");
     }
 
     private void replacePolicyFile(String content) throws IOException {

@@ -8,12 +8,13 @@ import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.protocol.AgentException;
 import io.numaguest.agent.protocol.ErrorCode;
 import io.numaguest.agent.server.PeerAuthorizer;
+import io.numaguest.agent.server.PeerProcess;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 
 /**
  * Kubernetes mode: a process may act for a VM only from the pod that the VM's NumaGuestMemory
  * targets. The peer's pid (SO_PEERCRED, valid in the host pid namespace the agent runs in) gives its
- * cgroup, the cgroup gives its pod UID, and the NGM's {@code status.targetPod.uid} must be that UID.
+ * cgroup (read once, at connect), the cgroup gives its pod UID, and the NGM's {@code status.targetPod.uid} must be that UID.
  * hello, which reveals only the host topology, is open to host root and to any targeted pod.
  */
 public final class PodAuthorizer implements PeerAuthorizer {
@@ -27,9 +28,15 @@ public final class PodAuthorizer implements PeerAuthorizer {
         this.proc = proc;
     }
 
-    @Override
+    /** Judges the process by its /proc files as they are now, unpinned (for tests and tools). */
     public void authorize(PeerCredentials peer, VmRef vm) throws AgentException {
-        Optional<String> podUid = PodCgroup.podUidOf(proc, peer.pid());
+        authorize(PeerProcess.read(proc, peer), vm);
+    }
+
+    @Override
+    public void authorize(PeerProcess process, VmRef vm) throws AgentException {
+        PeerCredentials peer = process.credentials();
+        Optional<String> podUid = process.cgroup().flatMap(PodCgroup::podUid);
         if (vm == null) {
             if (!policies.hasSynced() && podUid.isPresent()) {
                 throw new AgentException(ErrorCode.BUSY, "the agent is still reading the NumaGuestMemory objects of its node; retry shortly");

@@ -18,7 +18,7 @@ import io.numaguest.agent.protocol.ErrorCode;
  * {@code sharedPolicy}: whether the kernel keeps a policy on the file itself; false only for
  * guest_memfd before Linux 6.19, where mbind() sets just the calling mapping's policy.
  */
-public record GuestMemoryFile(int fd, long inode, FdKind kind, boolean sharedPolicy, long sizeBytes, long pageSizeBytes,
+public record GuestMemoryFile(int fd, long device, long inode, FdKind kind, boolean sharedPolicy, long sizeBytes, long pageSizeBytes,
                               long allocatedBytes, OpenMode openMode) {
     static final String LEGACY_GUEST_MEMFD_LINK = "anon_inode:[kvm-gmem]";
     private static final long BASE_PAGE_SIZE = 4096;
@@ -49,12 +49,12 @@ public record GuestMemoryFile(int fd, long inode, FdKind kind, boolean sharedPol
             throws AgentException {
         long magic = fs.magic();
         if (magic == FsStat.GUEST_MEMFD_MAGIC) {
-            return new GuestMemoryFile(fd, stat.inode(), FdKind.GUEST_MEMFD, true, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes(), mode);
+            return new GuestMemoryFile(fd, stat.device(), stat.inode(), FdKind.GUEST_MEMFD, true, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes(), mode);
         }
         if (magic == FsStat.ANON_INODE_FS_MAGIC) {
             String link = linkTarget.get();
             if (LEGACY_GUEST_MEMFD_LINK.equals(link)) {
-                return new GuestMemoryFile(fd, stat.inode(), FdKind.GUEST_MEMFD, false, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes(), mode);
+                return new GuestMemoryFile(fd, stat.device(), stat.inode(), FdKind.GUEST_MEMFD, false, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes(), mode);
             }
             throw new AgentException(ErrorCode.BAD_FD, "descriptor is " + link + ", not guest memory: "
                     + "send a memfd, a tmpfs or hugetlbfs file, or a KVM guest_memfd");
@@ -65,10 +65,10 @@ public record GuestMemoryFile(int fd, long inode, FdKind kind, boolean sharedPol
         }
         if (magic == FsStat.TMPFS_MAGIC) {
             FdKind kind = linkTarget.get().startsWith("/memfd:") ? FdKind.MEMFD : FdKind.SHMEM;
-            return new GuestMemoryFile(fd, stat.inode(), kind, true, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes(), mode);
+            return new GuestMemoryFile(fd, stat.device(), stat.inode(), kind, true, stat.sizeBytes(), BASE_PAGE_SIZE, stat.allocatedBytes(), mode);
         }
         if (magic == FsStat.HUGETLBFS_MAGIC) {
-            return new GuestMemoryFile(fd, stat.inode(), FdKind.HUGETLBFS, false, stat.sizeBytes(), fs.blockSize(), stat.allocatedBytes(), mode);
+            return new GuestMemoryFile(fd, stat.device(), stat.inode(), FdKind.HUGETLBFS, false, stat.sizeBytes(), fs.blockSize(), stat.allocatedBytes(), mode);
         }
         throw new AgentException(ErrorCode.BAD_FD, "descriptor is a regular file on a filesystem with magic 0x"
                 + Long.toHexString(magic) + ", not guest memory: the kernel keeps NUMA policies only for memfd/tmpfs, "

@@ -36,6 +36,8 @@ public final class RegionEnforcer {
      * connection cannot slip between this one's mbind and its read-back.
      */
     private static final int LOCK_STRIPES = 64;
+    /** The most of a VM's memory the agent maps (and so holds resident) at once while counting its pages. */
+    static final long CENSUS_WINDOW_BYTES = 32L << 20;
 
     private final OptionalLong fbindSyscall;
     private final boolean canMoveAll;
@@ -315,24 +317,32 @@ public final class RegionEnforcer {
         try {
             List<Extent> resident = file.allocatedBytes() == 0 ? List.of() // st_blocks: no pages at all, nothing to look for
                     : KernelFiles.dataExtents(file.fd(), range.offset(), range.length());
-            return resident.isEmpty() ? withPolicyNodes(new TreeMap<>(), policyNodes) : census(file, range, resident, policyNodes);
+            return resident.isEmpty() ? withPolicyNodes(new TreeMap<>(), policyNodes) : census(file, resident, policyNodes);
         } catch (NativeException e) {
             notes.add("the region's pages could not be counted: " + e.getMessage());
             return null;
         }
     }
 
-    private static SortedMap<Integer, Long> census(GuestMemoryFile file, Extent range, List<Extent> resident,
-                                                   List<Integer> policyNodes) throws NativeException {
-        try (Mapping fresh = map(file, range, Mapping.Access.READ)) {
-            List<Extent> inMapping = new ArrayList<>();
-            for (Extent extent : resident) {
-                Extent relative = new Extent(extent.offset() - range.offset(), extent.length());
-                fresh.populate(relative.offset(), relative.length(), false);
-                inMapping.add(relative);
+    /**
+     * Counts the resident pages window by window (map, fault in, count, unmap): the pages are the
+     * VM's, and faulting them all into one mapping would make the agent's resident set as large as
+     * the VM's memory. At most {@link #CENSUS_WINDOW_BYTES} of it is mapped at a time.
+     */
+    private static SortedMap<Integer, Long> census(GuestMemoryFile file, List<Extent> resident, List<Integer> policyNodes)
+            throws NativeException {
+        TreeMap<Integer, Long> counted = new TreeMap<>();
+        for (Extent extent : resident) {
+            for (long start = extent.offset(); start < extent.end(); start += CENSUS_WINDOW_BYTES) {
+                long length = Math.min(CENSUS_WINDOW_BYTES, extent.end() - start);
+                try (Mapping window = Mapping.mapShared(file.fd(), start, length, Mapping.Access.READ)) {
+                    window.populate(0, length, false);
+                    window.census(file.pageSizeBytes(), List.of(new Extent(0, length))).pagesByNode()
+                            .forEach((node, pages) -> counted.merge(node, pages, Long::sum));
+                }
             }
-            return withPolicyNodes(fresh.census(file.pageSizeBytes(), inMapping).pagesByNode(), policyNodes);
         }
+        return withPolicyNodes(counted, policyNodes);
     }
 
     private static SortedMap<Integer, Long> withPolicyNodes(SortedMap<Integer, Long> counted, List<Integer> policyNodes) {

@@ -4,6 +4,7 @@ package io.numaguest.agent.nativeaccess;
 public final class Errno {
     public static final int EPERM = 1;
     public static final int ENOENT = 2;
+    public static final int ESRCH = 3;
     public static final int EINTR = 4;
     public static final int EIO = 5;
     public static final int ENXIO = 6;
@@ -20,7 +21,9 @@ public final class Errno {
     public static final int EPIPE = 32;
     public static final int ENOSYS = 38;
     public static final int ENOTSOCK = 88;
+    public static final int ENOPROTOOPT = 92;
     public static final int EOPNOTSUPP = 95;
+    public static final int EADDRINUSE = 98;
     public static final int ECONNRESET = 104;
     public static final int ECONNREFUSED = 111;
 
@@ -32,6 +35,7 @@ public final class Errno {
         String name = switch (errno) {
             case EPERM -> "EPERM: operation not permitted";
             case ENOENT -> "ENOENT: no such file or directory";
+            case ESRCH -> "ESRCH: no such process";
             case EINTR -> "EINTR: interrupted system call";
             case EIO -> "EIO: input/output error";
             case ENXIO -> "ENXIO: no such device or address";
@@ -48,7 +52,9 @@ public final class Errno {
             case EPIPE -> "EPIPE: broken pipe";
             case ENOSYS -> "ENOSYS: function not implemented";
             case ENOTSOCK -> "ENOTSOCK: not a socket";
+            case ENOPROTOOPT -> "ENOPROTOOPT: protocol not available";
             case EOPNOTSUPP -> "EOPNOTSUPP: operation not supported";
+            case EADDRINUSE -> "EADDRINUSE: address already in use";
             case ECONNRESET -> "ECONNRESET: connection reset by peer";
             case ECONNREFUSED -> "ECONNREFUSED: connection refused";
             default -> "errno " + errno;

@@ -1,11 +1,21 @@
 package io.numaguest.agent.nativeaccess;
 
 /** The parts of struct stat the agent needs to tell guest memory from everything else. */
-public record FileStat(long inode, int mode, long sizeBytes, long blocks512) {
+public record FileStat(long device, long inode, int mode, long sizeBytes, long blocks512) {
     private static final int S_IFMT = 0170000;
+
+    /** A stat whose device does not matter (tests of the classification). */
+    public FileStat(long inode, int mode, long sizeBytes, long blocks512) {
+        this(0, inode, mode, sizeBytes, blocks512);
+    }
 
     public boolean isRegularFile() {
         return (mode & S_IFMT) == 0100000;
+    }
+
+    /** Whether a st_mode (as lstat or {@code Files.getAttribute(path, "unix:mode")} gives it) is a socket's. */
+    public static boolean isSocket(int mode) {
+        return (mode & S_IFMT) == 0140000;
     }
 
     /** Anonymous inodes (guest_memfd before Linux 6.19, eventfd, ...) carry no file type bits. */
@@ -19,6 +29,11 @@ public record FileStat(long inode, int mode, long sizeBytes, long blocks512) {
     }
 
     public String typeName() {
+        return typeName(mode);
+    }
+
+    /** "socket", "regular file", ... for a st_mode. */
+    public static String typeName(int mode) {
         return switch (mode & S_IFMT) {
             case 0140000 -> "socket";
             case 0120000 -> "symbolic link";

@@ -2,13 +2,14 @@ package io.numaguest.agent.nativeaccess;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-/** System calls on file descriptors: inspect, size, create and close them. */
+/** System calls on file descriptors (inspect, size, create and close them) and on paths that must not follow links. */
 public final class KernelFiles {
     public static final int MFD_CLOEXEC = 0x1;
     public static final int MFD_HUGETLB = 0x4;
@@ -20,7 +21,7 @@ public final class KernelFiles {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment stat = arena.allocate(Libc.STAT_SIZE, 8);
             Libc.call("fstat", arena, slot -> (int) Libc.FSTAT.invokeExact(slot, fd, stat));
-            return new FileStat(stat.get(JAVA_LONG, Libc.STAT_INO), stat.get(JAVA_INT, Libc.STAT_MODE),
+            return new FileStat(stat.get(JAVA_LONG, Libc.STAT_DEV), stat.get(JAVA_LONG, Libc.STAT_INO), stat.get(JAVA_INT, Libc.STAT_MODE),
                     stat.get(JAVA_LONG, Libc.STAT_SIZE_FIELD), stat.get(JAVA_LONG, Libc.STAT_BLOCKS));
         }
     }
@@ -75,6 +76,18 @@ public final class KernelFiles {
             return true;
         } catch (NativeException e) {
             return false;
+        }
+    }
+
+    /**
+     * Changes a file's group without following a symbolic link at {@code path} (fchownat with
+     * AT_SYMLINK_NOFOLLOW): a link swapped in for the file gets the group itself, its target never does.
+     */
+    public static void changeGroupNoFollow(Path path, int gid) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cPath = arena.allocateFrom(path.toString());
+            Libc.call("fchownat(" + path + ")", arena, slot -> (int) Libc.FCHOWNAT.invokeExact(slot, Libc.AT_FDCWD, cPath, -1, gid,
+                    Libc.AT_SYMLINK_NOFOLLOW));
         }
     }
 

@@ -23,6 +23,7 @@ final class Libc {
     static final long SYS_MBIND = 237;
     static final long SYS_GET_MEMPOLICY = 239;
     static final long SYS_MOVE_PAGES = 279;
+    static final long SYS_PIDFD_SEND_SIGNAL = 424;
 
     static final int PROT_NONE = 0;
     static final int PROT_READ = 1;
@@ -33,13 +34,23 @@ final class Libc {
     static final int SEEK_DATA = 3;
     static final int SEEK_HOLE = 4;
     static final int F_GETFL = 3;
+    static final int AT_FDCWD = -100;
+    static final int AT_SYMLINK_NOFOLLOW = 0x100;
+    /** struct group: gr_name, gr_passwd (pointers), then gr_gid. */
+    static final long GROUP_GID = 16;
 
     static final int AF_UNIX = 1;
     static final int SOCK_SEQPACKET = 5;
     static final int SOCK_CLOEXEC = 0x80000;
     static final int SOL_SOCKET = 1;
     static final int SO_PEERCRED = 17;
+    /** Linux 6.5+: a pidfd of the process that connected, taken at connect(2). */
+    static final int SO_PEERPIDFD = 77;
     static final int SCM_RIGHTS = 1;
+    static final int SO_RCVTIMEO = 20;
+    static final long TIMEVAL_SIZE = 16;
+    static final int SHUT_RD = 0;
+    static final int SHUT_WR = 1;
     static final int SHUT_RDWR = 2;
     static final int MSG_CTRUNC = 0x8;
     static final int MSG_TRUNC = 0x20;
@@ -59,6 +70,7 @@ final class Libc {
     static final int SUN_PATH_MAX = 107;
     static final long UCRED_SIZE = 12;
     static final long STAT_SIZE = 144;
+    static final long STAT_DEV = 0;
     static final long STAT_INO = 8;
     static final long STAT_MODE = 24;
     static final long STAT_SIZE_FIELD = 48;
@@ -84,7 +96,12 @@ final class Libc {
     static final MethodHandle SENDMSG;
     static final MethodHandle RECVMSG;
     static final MethodHandle GETSOCKOPT;
+    static final MethodHandle SETSOCKOPT;
     static final MethodHandle SHUTDOWN;
+    static final MethodHandle UMASK;
+    static final MethodHandle FCHOWNAT;
+    static final MethodHandle GETEUID;
+    static final MethodHandle GETGRNAM;
     /** syscall(nr, a1..a6): enough for mbind, get_mempolicy, move_pages and fbind. */
     static final MethodHandle SYSCALL6;
 
@@ -117,7 +134,12 @@ final class Libc {
         SENDMSG = handle(linker, libc, "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
         RECVMSG = handle(linker, libc, "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
         GETSOCKOPT = handle(linker, libc, "getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        SETSOCKOPT = handle(linker, libc, "setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         SHUTDOWN = handle(linker, libc, "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        UMASK = handle(linker, libc, "umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        FCHOWNAT = handle(linker, libc, "fchownat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));
+        GETEUID = handle(linker, libc, "geteuid", FunctionDescriptor.of(JAVA_INT));
+        GETGRNAM = handle(linker, libc, "getgrnam", FunctionDescriptor.of(ADDRESS, ADDRESS));
         SYSCALL6 = linker.downcallHandle(libc.find("syscall").orElseThrow(),
                 FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
                 Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(1));

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Optional;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -32,12 +33,22 @@ public final class SeqPacketSocket implements AutoCloseable {
         this.fd = fd;
     }
 
-    /** A listening socket bound to {@code path}, which must not exist. */
-    public static SeqPacketSocket listen(Path path, int backlog) throws NativeException {
+    /**
+     * A listening socket bound to {@code path}, which must not exist, its file created with
+     * permissions {@code mode} (bind under a umask that leaves exactly those: no chmod through the
+     * path afterwards, which would follow a link swapped in meanwhile). The umask is the process's:
+     * for the instant of the bind, files other threads create get at most {@code mode} too.
+     */
+    public static SeqPacketSocket listen(Path path, int backlog, int mode) throws NativeException {
         SeqPacketSocket socket = open();
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment address = socketAddress(scratch, path);
-            Libc.call("bind(" + path + ")", scratch, slot -> (int) Libc.BIND.invokeExact(slot, socket.fd, address, (int) Libc.SOCKADDR_UN_SIZE));
+            int previous = (int) Libc.call("umask", scratch, slot -> (int) Libc.UMASK.invokeExact(slot, ~mode & 0777));
+            try {
+                Libc.call("bind(" + path + ")", scratch, slot -> (int) Libc.BIND.invokeExact(slot, socket.fd, address, (int) Libc.SOCKADDR_UN_SIZE));
+            } finally {
+                Libc.call("umask", scratch, slot -> (int) Libc.UMASK.invokeExact(slot, previous));
+            }
             Libc.call("listen", scratch, slot -> (int) Libc.LISTEN.invokeExact(slot, socket.fd, backlog));
             return socket;
         } catch (NativeException | RuntimeException e) {
@@ -64,6 +75,11 @@ public final class SeqPacketSocket implements AutoCloseable {
                     slot -> (int) Libc.SOCKET.invokeExact(slot, Libc.AF_UNIX, Libc.SOCK_SEQPACKET | Libc.SOCK_CLOEXEC, 0));
             return new SeqPacketSocket(fd);
         }
+    }
+
+    /** The longest path a socket can be bound or connected at (sun_path less its terminating NUL). */
+    public static int maxPathBytes() {
+        return Libc.SUN_PATH_MAX;
     }
 
     private static MemorySegment socketAddress(Arena arena, Path path) {
@@ -94,6 +110,34 @@ public final class SeqPacketSocket implements AutoCloseable {
             Libc.call("getsockopt(SO_PEERCRED)", scratch, slot -> (int) Libc.GETSOCKOPT.invokeExact(slot, fd,
                     Libc.SOL_SOCKET, Libc.SO_PEERCRED, ucred, length));
             return new PeerCredentials(ucred.get(JAVA_INT, 0), ucred.get(JAVA_INT, 4), ucred.get(JAVA_INT, 8));
+        }
+    }
+
+    /**
+     * SO_PEERPIDFD: a pidfd of the very process that connected, immune to pid reuse. Empty when the
+     * kernel predates it (Linux 6.5); throws when the process is gone (the kernel gives ESRCH or EINVAL).
+     */
+    public Optional<Pidfd> peerPidfd() throws NativeException {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment pidfd = scratch.allocate(JAVA_INT);
+            MemorySegment length = scratch.allocateFrom(JAVA_INT, 4);
+            long result = Libc.callTolerating("getsockopt(SO_PEERPIDFD)", scratch, Errno.ENOPROTOOPT, slot ->
+                    (int) Libc.GETSOCKOPT.invokeExact(slot, fd, Libc.SOL_SOCKET, Libc.SO_PEERPIDFD, pidfd, length));
+            return result == -1 ? Optional.empty() : Optional.of(new Pidfd(pidfd.get(JAVA_INT, 0)));
+        }
+    }
+
+    /**
+     * Makes {@link #receive} give up after {@code timeout} with no message: it then throws a
+     * NativeException with errno EAGAIN (SO_RCVTIMEO). Zero waits for ever.
+     */
+    public void setReceiveTimeout(java.time.Duration timeout) throws NativeException {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment timeval = scratch.allocate(Libc.TIMEVAL_SIZE, 8);
+            timeval.set(JAVA_LONG, 0, timeout.toSeconds());
+            timeval.set(JAVA_LONG, 8, timeout.toMillisPart() * 1000L);
+            Libc.call("setsockopt(SO_RCVTIMEO)", scratch, slot -> (int) Libc.SETSOCKOPT.invokeExact(slot, fd,
+                    Libc.SOL_SOCKET, Libc.SO_RCVTIMEO, timeval, (int) Libc.TIMEVAL_SIZE));
         }
     }
 
@@ -187,12 +231,29 @@ public final class SeqPacketSocket implements AutoCloseable {
      * Safe from any thread: synchronized with {@link #close()}, so it never acts on an fd number
      * that was closed and reused meanwhile. Only the socket's owning thread may close it.
      */
-    public synchronized void shutdown() {
+    public void shutdown() {
+        shutdown(Libc.SHUT_RDWR);
+    }
+
+    /**
+     * Ends receiving only: a thread blocked in receive() sees EOF, while an answer can still be sent.
+     * Same thread-safety as {@link #shutdown()}.
+     */
+    public void shutdownInput() {
+        shutdown(Libc.SHUT_RD);
+    }
+
+    /** Ends sending only: the peer reads what was sent, then EOF; what the peer sends can still be read. */
+    public void shutdownOutput() {
+        shutdown(Libc.SHUT_WR);
+    }
+
+    private synchronized void shutdown(int how) {
         if (closed) {
             return;
         }
         try (Arena scratch = Arena.ofConfined()) {
-            Libc.call("shutdown", scratch, slot -> (int) Libc.SHUTDOWN.invokeExact(slot, fd, Libc.SHUT_RDWR));
+            Libc.call("shutdown", scratch, slot -> (int) Libc.SHUTDOWN.invokeExact(slot, fd, how));
         } catch (NativeException e) {
             // ENOTCONN: nothing to wake.
         }

@@ -28,6 +28,7 @@ public final class PolicyFile {
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION) // a key given twice is a mistake, not an override
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS) // a second document would be ignored otherwise
             .build();
+    private static final java.util.regex.Pattern NAME_LIKE = java.util.regex.Pattern.compile("[A-Za-z][A-Za-z0-9_.-]{0,39}");
     private static final Set<String> FILE_FIELDS = Set.of("vms");
     private static final Set<String> VM_FIELDS = Set.of("name", "namespace", "guestNodes");
     private static final Set<String> GUEST_NODE_FIELDS = Set.of("guestNode", "policy", "hostNodes", "flags", "migrate");
@@ -44,12 +45,14 @@ public final class PolicyFile {
             throw new InvalidPolicyFileException("not valid YAML: " + yamlProblem(e));
         }
         if (root == null || root.isMissingNode() || root.isNull()) {
-            return Map.of(); // an empty file: no VM has a policy
+            // Most likely a truncated or half-written edit: never read as "no VM has a policy".
+            throw new InvalidPolicyFileException("the file is empty or holds only comments (a truncated edit?); "
+                    + "write 'vms: []' to clear every policy");
         }
         requireObject(root, "the file", FILE_FIELDS);
         JsonNode vms = root.path("vms");
         if (vms.isMissingNode() || vms.isNull()) {
-            return Map.of();
+            throw new InvalidPolicyFileException("vms: missing or empty; list the VMs, or write 'vms: []' to clear every policy");
         }
         if (!vms.isArray()) {
             throw new InvalidPolicyFileException("vms: must be a list");
@@ -82,7 +85,7 @@ public final class PolicyFile {
             List<Integer> hostNodes = new ArrayList<>();
             for (JsonNode node : list(entry, "hostNodes", at)) {
                 if (!node.canConvertToExactIntegral() || !node.canConvertToInt()) {
-                    throw new InvalidPolicyFileException(at + ".hostNodes: '" + node.asText() + "' is not a node number");
+                    throw new InvalidPolicyFileException(at + ".hostNodes: " + quoted(node.asText()) + " is not a node number");
                 }
                 hostNodes.add(node.intValue());
             }
@@ -107,13 +110,40 @@ public final class PolicyFile {
         return byGuestNode;
     }
 
-    /** One line: SnakeYAML's problem and the line it is on (Jackson's own location can be a line early). */
+    /**
+     * A word from the file, quoted when it looks like a name someone mistyped; anything else is not
+     * repeated: the path may point at a file that is not a policy file at all (/etc/shadow), whose
+     * content must not reach the log.
+     */
+    static String quoted(String text) {
+        return NAME_LIKE.matcher(text).matches() ? "'" + text + "'" : "(a value of " + text.length() + " characters, not shown)";
+    }
+
+    /**
+     * One line: the kind of YAML problem and the line it is on (Jackson's own location can be a line
+     * early), without the text around it.
+     */
     private static String yamlProblem(JsonProcessingException e) {
         if (e.getCause() instanceof MarkedYAMLException marked && marked.getProblemMark() != null) {
-            return marked.getProblem() + " (line " + (marked.getProblemMark().getLine() + 1) + ")";
+            return withoutFileText(String.valueOf(marked.getProblem())) + " (line " + (marked.getProblemMark().getLine() + 1) + ")";
         }
-        return e.getOriginalMessage().lines().findFirst().orElse("unreadable")
+        return withoutFileText(e.getOriginalMessage().lines().findFirst().orElse("unreadable"))
                 + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")");
+    }
+
+    /** A parser's message with every quoted piece of the file that is not a short token or a name left out. */
+    private static String withoutFileText(String message) {
+        java.util.regex.Matcher quotedPieces = java.util.regex.Pattern.compile("'([^']*)'").matcher(message);
+        StringBuilder kept = new StringBuilder();
+        while (quotedPieces.find()) {
+            String piece = quotedPieces.group(1);
+            quotedPieces.appendReplacement(kept, java.util.regex.Matcher.quoteReplacement(piece.length() <= 2 ? "'" + piece + "'" : quoted(piece)));
+        }
+        quotedPieces.appendTail(kept);
+        String text = kept.toString();
+        // Jackson quotes unrecognized tokens with their text after "token": cut whatever follows it.
+        int token = text.indexOf("Unrecognized token");
+        return token < 0 ? text : text.substring(0, token) + "unrecognized token";
     }
 
     private static void requireObject(JsonNode node, String path, Set<String> fields) throws InvalidPolicyFileException {
@@ -123,7 +153,7 @@ public final class PolicyFile {
         for (Iterator<String> names = node.fieldNames(); names.hasNext(); ) {
             String name = names.next();
             if (!fields.contains(name)) {
-                throw new InvalidPolicyFileException(path + ": unknown field '" + name + "' (known: "
+                throw new InvalidPolicyFileException(path + ": unknown field " + quoted(name) + " (known: "
                         + fields.stream().sorted().collect(Collectors.joining(", ")) + ")");
             }
         }
@@ -171,7 +201,7 @@ public final class PolicyFile {
         try {
             return Enum.valueOf(type, text);
         } catch (IllegalArgumentException e) {
-            throw new InvalidPolicyFileException(path + ": '" + text + "' is not one of "
+            throw new InvalidPolicyFileException(path + ": " + quoted(text) + " is not one of "
                     + Arrays.stream(type.getEnumConstants()).map(Enum::name).collect(Collectors.joining(", ")));
         }
     }

@@ -43,6 +43,17 @@ public final class AgentMetrics {
                 .tag("op", op).tag("result", result).register(registry).increment();
     }
 
+    /** @param limit "total" (--max-connections) or "peer" (--max-connections-per-peer) */
+    public void slotsExhausted(String limit) {
+        Counter.builder("numaguest_agent_connection_slots_exhausted").description("Connections refused with BUSY for want of a slot, by limit")
+                .tag("limit", limit).register(registry).increment();
+    }
+
+    public void idleClosed() {
+        Counter.builder("numaguest_agent_connections_idle_closed").description("Connections closed after --idle-timeout without a request")
+                .register(registry).increment();
+    }
+
     public void applyLatency(long nanos) {
         applyLatency.record(Duration.ofNanos(nanos));
     }

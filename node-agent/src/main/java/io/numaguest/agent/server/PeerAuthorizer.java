@@ -1,6 +1,5 @@
 package io.numaguest.agent.server;
 
-import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.protocol.AgentException;
 
@@ -9,6 +8,9 @@ import io.numaguest.agent.protocol.AgentException;
  * in Kubernetes mode the peer's pid is mapped to its pod, which must be the target of the VM's policy.
  */
 public interface PeerAuthorizer {
-    /** @param vm the VM the request is about, or null for hello */
-    void authorize(PeerCredentials peer, VmRef vm) throws AgentException;
+    /**
+     * @param peer what was read of the peer when it connected
+     * @param vm   the VM the request is about, or null for hello (and for the check at connect)
+     */
+    void authorize(PeerProcess peer, VmRef vm) throws AgentException;
 }

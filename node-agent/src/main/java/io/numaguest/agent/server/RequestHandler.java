@@ -1,6 +1,5 @@
 package io.numaguest.agent.server;
 
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -42,7 +41,6 @@ import io.numaguest.agent.topology.NodeList;
  */
 public final class RequestHandler {
     private static final Logger LOG = Logger.getLogger(RequestHandler.class.getName());
-    private static final Path PROC = Path.of("/proc");
 
     /** Identity reported by hello. */
     public record AgentIdentity(String version, String nodeName) {
@@ -70,7 +68,7 @@ public final class RequestHandler {
     }
 
     /** The response for a peer that may make no request at all (id null), or null when it may connect. */
-    public byte[] refusal(PeerCredentials peer) {
+    public byte[] refusal(PeerProcess peer) {
         try {
             authorizer.authorize(peer, null);
             return null;
@@ -84,11 +82,14 @@ public final class RequestHandler {
      * A connected VMM: its credentials, and its cpuset's mems read once per connection rather than
      * on every apply (a VMM's cpuset does not change under a running connection in practice).
      */
-    public record Peer(PeerCredentials credentials, Optional<SortedSet<Integer>> memsAllowed) {
+    public record Peer(PeerProcess process, Optional<SortedSet<Integer>> memsAllowed) {
+        public PeerCredentials credentials() {
+            return process.credentials();
+        }
     }
 
-    public Peer peer(PeerCredentials credentials) {
-        return new Peer(credentials, MemsAllowed.of(PROC.resolve(credentials.pid() + "/status")));
+    public Peer peer(PeerProcess process) {
+        return new Peer(process, process.status().flatMap(MemsAllowed::fromStatus));
     }
 
     public byte[] handle(ReceivedMessage message, Peer connected) {
@@ -101,7 +102,7 @@ public final class RequestHandler {
             Request request = parse(message);
             op = request.op().name();
             id = request.id();
-            authorizer.authorize(peer, request.vm());
+            authorizer.authorize(connected.process(), request.vm());
             response = switch (request.op()) {
                 case hello -> hello(request);
                 case apply -> timedApply(request, message.fds(), connected);
@@ -263,7 +264,7 @@ public final class RequestHandler {
                     files.put(region.fd(), file);
                 }
                 Extent range = enforcer.range(file, region.offset(), region.length());
-                checkNoOverlap(prepared, region.fd(), range);
+                checkNoOverlap(prepared, region.fd(), file, range);
                 GuestNodePolicy policy = null;
                 PolicyMechanism mechanism = null;
                 String caveat = null;
@@ -325,11 +326,14 @@ public final class RequestHandler {
         return mems + ": of host nodes " + policy.hostNodes() + " only " + usable + " can be used";
     }
 
-    private static void checkNoOverlap(List<PreparedRegion> earlier, int fd, Extent range) throws AgentException {
+    /** Regions overlap when they share bytes of one file (device and inode), whichever descriptors name it. */
+    private static void checkNoOverlap(List<PreparedRegion> earlier, int fdIndex, GuestMemoryFile file, Extent range) throws AgentException {
         for (PreparedRegion other : earlier) {
-            if (other.request().fd() == fd && other.range().offset() < range.end() && range.offset() < other.range().end()) {
+            boolean sameFile = other.file().device() == file.device() && other.file().inode() == file.inode();
+            if (sameFile && other.range().offset() < range.end() && range.offset() < other.range().end()) {
                 throw new AgentException(ErrorCode.BAD_REQUEST, "overlaps the region of guest node "
-                        + other.request().guestNode() + " on the same descriptor");
+                        + other.request().guestNode() + (other.request().fd() == fdIndex ? " on the same descriptor"
+                        : " on descriptor " + other.request().fd() + ", which is the same file (inode " + file.inode() + ")"));
             }
         }
     }

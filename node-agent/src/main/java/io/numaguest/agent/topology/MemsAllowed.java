@@ -17,17 +17,22 @@ public final class MemsAllowed {
     private MemsAllowed() {
     }
 
+    /** From the text of a /proc/PID/status; empty when it has no such line. */
+    public static Optional<SortedSet<Integer>> fromStatus(String status) {
+        for (String line : status.lines().toList()) {
+            if (line.startsWith(FIELD)) {
+                return Optional.of(NodeList.parse(line.substring(FIELD.length())));
+            }
+        }
+        return Optional.empty();
+    }
+
     /** Empty when the file cannot be read (process gone, another pid namespace) or has no such line. */
     public static Optional<SortedSet<Integer>> of(Path procPidStatus) {
         try {
-            for (String line : Files.readAllLines(procPidStatus)) {
-                if (line.startsWith(FIELD)) {
-                    return Optional.of(NodeList.parse(line.substring(FIELD.length())));
-                }
-            }
+            return fromStatus(Files.readString(procPidStatus));
         } catch (IOException e) {
-            // fall through: unknown
+            return Optional.empty();
         }
-        return Optional.empty();
     }
 }

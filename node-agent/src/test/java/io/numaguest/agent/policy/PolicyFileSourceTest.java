@@ -235,16 +235,63 @@ class PolicyFileSourceTest {
     }
 
     @Test
-    void anEmptyFileIsValidAndHasNoPolicies() throws Exception {
-        Files.writeString(file, "");
+    void anEmptyFileCannotStartTheAgent() throws Exception {
+        Files.writeString(file, "# nothing yet\n");
+        assertThatThrownBy(() -> PolicyFileSource.open(file, POLL)).isInstanceOf(InvalidPolicyFileException.class)
+                .hasMessageContaining("empty");
+    }
 
+    @Test
+    void aTruncatedFileKeepsTheLastGoodPolicies() throws Exception {
+        Files.writeString(file, vm1Node0("Bind", "[0]"));
         try (PolicyFileSource source = PolicyFileSource.open(file, POLL)) {
-            assertThat(node0(source)).isEmpty();
-
-            Files.writeString(file, vm1Node0("Bind", "[0]"));
-
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
-                    .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 0)));
+            Files.writeString(file, "");
+            awaitWarningContaining("empty or holds only comments");
+            assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 0));
+            Files.writeString(file, "vms: []\n");
+            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> node0(source).isEmpty());
         }
+    }
+
+    @Test
+    void aLinkToADeviceIsRefusedAndTheReloaderKeepsWorking() throws Exception {
+        Files.writeString(file, vm1Node0("Bind", "[0]"));
+        try (PolicyFileSource source = PolicyFileSource.open(file, POLL)) {
+            Files.delete(file);
+            Files.createSymbolicLink(file, Path.of("/dev/zero"));
+            awaitWarningContaining("not a regular file");
+            Files.delete(file);
+            Files.writeString(file, vm1Node0("Bind", "[1]"));
+            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+                    .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 1)));
+        }
+    }
+
+    @Test
+    void aFileOverTheLimitIsNotParsed() throws Exception {
+        Files.writeString(file, vm1Node0("Bind", "[0]"));
+        try (PolicyFileSource source = PolicyFileSource.open(file, POLL)) {
+            Files.writeString(file, "# " + "x".repeat(PolicyFileSource.MAX_FILE_BYTES) + "\n" + vm1Node0("Bind", "[1]"));
+            awaitWarningContaining("larger than the limit of " + PolicyFileSource.MAX_FILE_BYTES + " bytes");
+            assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 0));
+        }
+    }
+
+    @Test
+    void aLastingProblemIsLoggedOnceWithoutAStackTrace() throws Exception {
+        Files.writeString(file, vm1Node0("Bind", "[0]"));
+        try (PolicyFileSource source = PolicyFileSource.open(file, POLL)) {
+            Files.delete(file);
+            Files.createDirectory(file);
+            awaitWarningContaining("cannot be read");
+            Thread.sleep(20 * POLL.toMillis()); // many more polls meet the same problem
+            Files.delete(file);
+            Files.writeString(file, vm1Node0("Bind", "[2]"));
+            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+                    .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 2)));
+        }
+        List<LogRecord> unreadable = warnings.stream().filter(r -> r.getMessage().contains("cannot be read")).toList();
+        assertThat(unreadable).hasSize(1);
+        assertThat(unreadable.get(0).getThrown()).isNull();
     }
 }

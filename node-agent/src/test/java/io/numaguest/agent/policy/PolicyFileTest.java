@@ -79,9 +79,31 @@ class PolicyFileTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"", "\n", "# only a comment\n", "vms:\n", "vms: []\n", "vms: null\n", "---\n"})
-    void anEmptyFileHasNoVms(String yaml) throws Exception {
-        assertThat(PolicyFile.parse(yaml)).isEmpty();
+    @ValueSource(strings = {"", "\n", "# only a comment\n", "---\n"})
+    void anEmptyOrCommentOnlyFileIsBrokenNotEmpty(String yaml) {
+        assertThat(problem(yaml)).contains("empty or holds only comments", "write 'vms: []'");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"vms:\n", "vms: null\n", "{}\n"})
+    void vmsMustBeGiven(String yaml) {
+        assertThat(problem(yaml)).startsWith("vms: missing or empty");
+    }
+
+    @Test
+    void anExplicitEmptyListClearsEveryPolicy() throws Exception {
+        assertThat(PolicyFile.parse("vms: []\n")).isEmpty();
+    }
+
+    @Test
+    void theContentOfAFileThatIsNoPolicyFileIsNotRepeated() {
+        String shadow = "root:$y$j9T$SecretSaltSecret$HashHashHashHash:20228:0:99999:7:::\n"
+                + "daemon:*:20228:0:99999:7:::\n";
+        String message = problem(shadow);
+        assertThat(message).doesNotContain("Secret").doesNotContain("Hash").doesNotContain("root").contains("not shown");
+        assertThat(problem("vms: [\n  - name: vm1\n    guestNodes: [{guestNode: 0, policy: \"$ecret value\"}]\n]\n"))
+                .doesNotContain("ecret");
+        assertThat(problem("\tsecret-word: 1\n")).doesNotContain("secret");
     }
 
     @Test

@@ -37,6 +37,7 @@ import io.numaguest.agent.topology.SysfsTopology;
 
 import static io.numaguest.agent.testing.VmmClient.apply;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /** The agent's socket server in this JVM, talked to over a real SEQPACKET socket with real memfds. */
 class AgentServerTest {
@@ -52,6 +53,8 @@ class AgentServerTest {
     private PolicySource policies = (vm, guestNode) ->
             vm.equals(new VmRef("default", "vm1")) ? Optional.ofNullable(vm1.get(guestNode)) : Optional.empty();
     private Set<Integer> allowedUids = Set.of(0);
+    private Set<Integer> allowedGids = Set.of();
+    private java.util.OptionalInt socketGroup = java.util.OptionalInt.empty();
 
     @BeforeEach
     void policies() {
@@ -62,11 +65,19 @@ class AgentServerTest {
     }
 
     private void startAgent(int maxConnections) throws Exception {
-        metrics = new AgentMetrics(new SimpleMeterRegistry());
-        server = new AgentServer(socket, maxConnections, metrics);
-        server.bind(null);
+        startAgent(maxConnections, maxConnections, java.time.Duration.ofMinutes(1));
+    }
+
+    private void startAgent(int maxConnections, int perPeer, java.time.Duration idleTimeout) throws Exception {
+        startAgent(maxConnections, perPeer, idleTimeout, new SimpleMeterRegistry());
+    }
+
+    private void startAgent(int maxConnections, int perPeer, java.time.Duration idleTimeout, SimpleMeterRegistry registry) throws Exception {
+        metrics = new AgentMetrics(registry);
+        server = new AgentServer(socket, new ConnectionLimits(maxConnections, perPeer, idleTimeout), metrics);
+        server.bind(socketGroup);
         server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), (vm, guestNode) -> policies.find(vm, guestNode),
-                new AllowListAuthorizer(allowedUids, Set.of(), Path.of("/proc")),
+                new AllowListAuthorizer(allowedUids, allowedGids),
                 new RegionEnforcer(OptionalLong.empty(), true), SysfsTopology.host()::read, metrics, ApplyObserver.NONE));
     }
 
@@ -308,15 +319,226 @@ class AgentServerTest {
         }
     }
 
-    @Test
-    void aStaleSocketFileIsReplacedButALiveAgentIsNot() throws Exception {
-        Files.createFile(socket);
-        startAgent(8);
+    /** A client that sends its request at once after connect, as numaguest-ctl does, never reading first. */
+    private static JsonNode requestAtOnce(Path socket) throws Exception {
         try (VmmClient vmm = new VmmClient(socket)) {
-            assertThat(vmm.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}").path("ok").asBoolean()).isTrue();
+            return vmm.request("{\"version\":1,\"id\":\"at-once\",\"op\":\"hello\"}");
         }
-        AgentServer second = new AgentServer(socket, 8, metrics);
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> second.bind(null)).hasMessageContaining("another agent");
+    }
+
+    @Test
+    void busyReachesAClientThatSendsAtOnce() throws Exception {
+        startAgent(1);
+        try (VmmClient holder = new VmmClient(socket)) {
+            holder.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+            for (int i = 0; i < 20; i++) {
+                JsonNode busy = requestAtOnce(socket);
+                assertThat(code(busy)).as("attempt %d", i).isEqualTo("BUSY");
+                assertThat(busy.path("error").path("message").asText()).contains("maximum of 1 connections");
+            }
+        }
+    }
+
+    @Test
+    void forbiddenReachesAClientThatSendsAtOnce() throws Exception {
+        allowedUids = Set.of(4242);
+        startAgent(8);
+        for (int i = 0; i < 20; i++) {
+            assertThat(code(requestAtOnce(socket))).as("attempt %d", i).isEqualTo("FORBIDDEN");
+        }
+    }
+
+    @Test
+    void anIdleConnectionIsClosedAndItsSlotFreed() throws Exception {
+        startAgent(1, 1, java.time.Duration.ofMillis(300));
+        try (VmmClient idle = new VmmClient(socket)) {
+            idle.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+            // Bounded, so that an agent without an idle timeout fails the test instead of hanging it.
+            ExecutorService reader = Executors.newSingleThreadExecutor();
+            try {
+                Future<?> eof = reader.submit(() -> {
+                    idle.receive();
+                    return null;
+                });
+                org.assertj.core.api.Assertions.assertThatThrownBy(() -> eof.get(30, java.util.concurrent.TimeUnit.SECONDS))
+                        .hasMessageContaining("closed the connection");
+            } finally {
+                reader.shutdownNow();
+            }
+        }
+        await().atMost(java.time.Duration.ofSeconds(30)).until(() -> metrics.connections().get() == 0);
+        assertThat(requestAtOnce(socket).path("ok").asBoolean()).isTrue();
+    }
+
+    @Test
+    void onePeerCannotTakeEverySlot() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        startAgent(8, 2, java.time.Duration.ofMinutes(1), registry);
+        try (VmmClient first = new VmmClient(socket); VmmClient second = new VmmClient(socket)) {
+            first.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+            second.request("{\"version\":1,\"id\":\"2\",\"op\":\"hello\"}");
+            JsonNode third = requestAtOnce(socket);
+            assertThat(code(third)).isEqualTo("BUSY");
+            assertThat(third.path("error").path("message").asText()).contains("per peer");
+        }
+        assertThat(registry.counter("numaguest_agent_connection_slots_exhausted", "limit", "peer").count()).isEqualTo(1.0);
+        await().atMost(java.time.Duration.ofSeconds(30)).until(() -> metrics.connections().get() == 0);
+        assertThat(requestAtOnce(socket).path("ok").asBoolean()).isTrue();
+    }
+
+    @Test
+    void connectionLimitsBelowOneAreRefused() {
+        for (int bad : new int[] {0, -1}) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(bad, 8, java.time.Duration.ofMinutes(1)))
+                    .hasMessageContaining("--max-connections must be at least 1");
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(8, bad, java.time.Duration.ofMinutes(1)))
+                    .hasMessageContaining("--max-connections-per-peer must be at least 1");
+        }
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(8, 8, java.time.Duration.ZERO))
+                .hasMessageContaining("--idle-timeout");
+    }
+
+    @Test
+    void requestsInFlightAtStopAreAnswered() throws Exception {
+        java.util.concurrent.CountDownLatch inFlight = new java.util.concurrent.CountDownLatch(3);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        policies = (vm, guestNode) -> {
+            inFlight.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return Optional.ofNullable(vm1.get(guestNode));
+        };
+        startAgent(8);
+        int ram = memfd(MIB);
+        ExecutorService clients = Executors.newFixedThreadPool(4);
+        try {
+            List<Future<JsonNode>> answers = new ArrayList<>();
+            for (int c = 0; c < 3; c++) {
+                String id = "stop-" + c;
+                answers.add(clients.submit(() -> {
+                    try (VmmClient vmm = new VmmClient(socket)) {
+                        return vmm.request(apply(id, "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
+                    }
+                }));
+            }
+            inFlight.await();
+            Future<?> stopping = clients.submit(() -> {
+                server.close();
+                return null;
+            });
+            // Release the requests once the agent no longer accepts: it is stopping, and waits for them.
+            await().atMost(java.time.Duration.ofSeconds(30)).until(() -> {
+                try (VmmClient late = new VmmClient(socket)) {
+                    return false;
+                } catch (NativeException refused) {
+                    return true;
+                }
+            });
+            release.countDown();
+            for (Future<JsonNode> answer : answers) {
+                assertThat(answer.get().path("ok").asBoolean()).as(answer.get().toString()).isTrue();
+            }
+            stopping.get();
+            assertThat(socket).doesNotExist();
+            server = null;
+        } finally {
+            release.countDown();
+            clients.shutdownNow();
+        }
+    }
+
+    private static final int ALLOWED_GROUP = 4343;
+    private static final int SOCKET_GROUP = 4444;
+
+    /** The forking peer (src/test/resources/forking-peer.py) as uid 4242; returns the process left holding the connection. */
+    private Process forkingPeer(String groups, boolean askFirst) throws Exception {
+        // uid 4242 must reach the socket: the temporary directory is root's 0700.
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
+        Path script = Path.of(AgentServerTest.class.getResource("/forking-peer.py").toURI());
+        Path exchange = Files.createDirectories(dir.resolve("exchange"));
+        Files.setPosixFilePermissions(exchange, PosixFilePermissions.fromString("rwxrwxrwx"));
+        return new ProcessBuilder("python3", script.toString(), socket.toString(), "4242", groups, askFirst ? "yes" : "no",
+                exchange.toString()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    /** Tells the child holding the connection to ask hello now, and returns its answer. */
+    private String answerOfTheChild() throws Exception {
+        Files.createFile(dir.resolve("exchange/go"));
+        Path answer = dir.resolve("exchange/answer");
+        await().atMost(java.time.Duration.ofSeconds(60)).until(() -> Files.exists(answer));
+        return Files.readString(answer);
+    }
+
+    /** Starts a process of uid 4242 in the allowed group with exactly this pid (root may set ns_last_pid). */
+    private static Process allowedProcessWithPid(int pid) throws Exception {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            Files.writeString(Path.of("/proc/sys/kernel/ns_last_pid"), Integer.toString(pid - 1));
+            Process process = new ProcessBuilder("setpriv", "--reuid=4242", "--regid=4242",
+                    "--groups=" + ALLOWED_GROUP + "," + SOCKET_GROUP, "sleep", "60").start();
+            if (process.pid() == pid) {
+                return process;
+            }
+            process.destroyForcibly().waitFor(); // another process on the host took the pid first
+        }
+        throw new IllegalStateException("could not get pid " + pid + " for the impostor");
+    }
+
+    @Test
+    void aProcessReusingThePeersPidInheritsNothing() throws Exception {
+        allowedGids = Set.of(ALLOWED_GROUP);
+        socketGroup = java.util.OptionalInt.of(SOCKET_GROUP);
+        metrics = new AgentMetrics(new SimpleMeterRegistry());
+        server = new AgentServer(socket, new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)), metrics);
+        server.bind(socketGroup); // connections queue; the agent looks at them once started
+        Process peer = forkingPeer(Integer.toString(SOCKET_GROUP), false); // may connect, is not allowed
+        java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(peer.getInputStream()));
+        int connectedPid = Integer.parseInt(out.readLine().trim());
+        peer.waitFor();
+        Process impostor = allowedProcessWithPid(connectedPid);
+        try {
+            server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), policies,
+                    new AllowListAuthorizer(allowedUids, allowedGids), new RegionEnforcer(OptionalLong.empty(), true),
+                    SysfsTopology.host()::read, metrics, ApplyObserver.NONE));
+            // The child still holds the connection; the pid SO_PEERCRED names is now the impostor's.
+            assertThat(answerOfTheChild()).doesNotContain("\"ok\":true").contains("FORBIDDEN").contains("has exited");
+        } finally {
+            impostor.destroyForcibly().waitFor();
+        }
+    }
+
+    @Test
+    void aVmmThatForksKeepsWhatItWasGranted() throws Exception {
+        allowedGids = Set.of(ALLOWED_GROUP);
+        socketGroup = java.util.OptionalInt.of(SOCKET_GROUP);
+        startAgent(8);
+        Process peer = forkingPeer(ALLOWED_GROUP + "," + SOCKET_GROUP, true); // allowed, asks once, forks, exits
+        java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(peer.getInputStream()));
+        out.readLine();
+        peer.waitFor();
+        assertThat(answerOfTheChild()).contains("\"ok\":true");
+    }
+
+    @Test
+    void twoDescriptorsOfOneFileMayNotOverlap() throws Exception {
+        startAgent(8);
+        int ram = memfd(8 * MIB);
+        Path sameFile = Path.of("/proc/self/fd/" + ram); // opening it again gives a second descriptor of the same inode
+        try (java.io.RandomAccessFile second = new java.io.RandomAccessFile(sameFile.toFile(), "rw"); VmmClient vmm = new VmmClient(socket)) {
+            int other = OpenFds.newestMatching("/memfd:guest-ram");
+            assertThat(other).isNotEqualTo(ram);
+            JsonNode response = vmm.request(apply("o", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
+                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 2 * MIB + ",\"length\":" + 4 * MIB + "}]"), ram, other);
+            assertThat(code(response)).as(response.toString()).isEqualTo("BAD_REQUEST");
+            assertThat(response.path("error").path("message").asText()).contains("overlaps the region of guest node 0", "same file");
+            JsonNode adjacent = vmm.request(apply("a", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
+                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 4 * MIB + "}]"), ram, other);
+            assertThat(adjacent.path("ok").asBoolean()).as(adjacent.toString()).isTrue();
+        }
+        assertThat(modeAt(ram, 0)).isEqualTo(NumaMode.BIND);
+        assertThat(modeAt(ram, 4 * MIB)).isEqualTo(NumaMode.INTERLEAVE);
     }
 
     private static String code(JsonNode response) {
