@@ -83,7 +83,7 @@ public final class GuestAgents implements ParameterResolver {
         Path log = logs.resolve(name + ".log");
         List<String> command = new ArrayList<>(wrapper);
         command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx64m", "-jar", System.getProperty("agent.jar"),
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:UseAVX=0", "-Xmx64m", "-jar", System.getProperty("agent.jar"),
                 "--socket", socket.toString(), "--policy-file", policy.toString(), "--metrics-port", "0",
                 "--node-name", "numa-guest", "--log-level", "FINE"));
         Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
