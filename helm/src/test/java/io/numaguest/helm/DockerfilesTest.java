@@ -59,7 +59,7 @@ class DockerfilesTest {
     // The chart's hook container runs as 107 with runAsNonRoot.
     assertThat(dockerfile.get("USER")).isEqualTo("107:107");
     assertThat(Chart.render("kubevirt.integration", "plugin").single("MutatingAdmissionPolicy").path("spec").path("mutations")
-        .get(0).path("applyConfiguration").path("expression").asText()).contains("runAsUser: 107", "runAsGroup: 107");
+        .get(0).path("jsonPatch").path("expression").asText()).contains("runAsUser: 107", "runAsGroup: 107");
   }
 
   private static List<String> json(String array) throws Exception {

@@ -22,8 +22,9 @@ import org.junit.jupiter.api.Test;
  * (plugin.kubevirt.io/v1alpha1: spec.domainHooks[].sidecar.socketPath, failureStrategy, timeout,
  * mutatingAdmissionPolicies[].name) and virt-controller's pod (label kubevirt.io=virt-launcher,
  * emptyDir kubevirt-plugin-sockets, the VMI's annotations copied onto the pod). The policy's match
- * conditions are evaluated with CEL for Java; KubeVirt's and the API server's own checks need a
- * real cluster with KubeVirt, which the tests do not have.
+ * conditions are evaluated with CEL for Java, its mutation is parsed; the API server's type check
+ * of the mutation against the Pod schema was run by hand (docs/vmm-integration.md, Tests), and
+ * KubeVirt's own checks need a cluster with KubeVirt, which the tests do not have.
  */
 class KubevirtIntegrationTest {
   private static final String ANNOTATION = "numaguest.io/guest-memory";
@@ -83,8 +84,8 @@ class KubevirtIntegrationTest {
   @Test
   void theHookContainerMountsOnlyItsSubPathRunsAsQemuAndIsTheChartsImage() throws Exception {
     JsonNode mutation = plugin.single("MutatingAdmissionPolicy").path("spec").path("mutations").get(0);
-    assertThat(mutation.path("patchType").asText()).isEqualTo("ApplyConfiguration");
-    String expression = mutation.path("applyConfiguration").path("expression").asText();
+    assertThat(mutation.path("patchType").asText()).isEqualTo("JSONPatch");
+    String expression = mutation.path("jsonPatch").path("expression").asText();
     // Parsed as the API server would before type-checking it against the Pod schema.
     CelParserFactory.standardCelParserBuilder().setStandardMacros(CelStandardMacro.STANDARD_MACROS).build()
         .parse(expression).getAst();
@@ -96,7 +97,7 @@ class KubevirtIntegrationTest {
             "readOnlyRootFilesystem: true")
         .contains("requests: {\"cpu\": \"10m\", \"memory\": \"96Mi\"}", "limits: {\"memory\": \"160Mi\"}");
     String pinned = Chart.render("kubevirt.integration", "plugin", "kubevirt.hook.image.digest", "sha256:" + "a".repeat(64))
-        .single("MutatingAdmissionPolicy").path("spec").path("mutations").get(0).path("applyConfiguration").path("expression").asText();
+        .single("MutatingAdmissionPolicy").path("spec").path("mutations").get(0).path("jsonPatch").path("expression").asText();
     assertThat(pinned).contains("image: \"ghcr.io/numaguest/kubevirt-hook@sha256:" + "a".repeat(64) + "\"");
   }
 
