@@ -3,6 +3,20 @@ package io.numaguest.kubevirthook;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.protobuf.ByteString;
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
+import io.grpc.stub.ClientCalls;
+import io.numaguest.kubevirthook.proto.plugins.MutateDomainRequest;
+import io.numaguest.kubevirthook.proto.plugins.SidecarContext;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,9 +31,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -129,9 +142,10 @@ class LibvirtDomainIT {
     }
 
     /**
-     * The whole loop on one machine: a real agent (the node-agent jar, standalone with a policy
-     * file, as root) and QEMU started by the unprivileged libvirt with the preload library from
-     * the transformation's {@code <qemu:env>}. The agent's socket directory and socket get QEMU's
+     * The whole loop on one machine: the Plugin domain hook's answer to a VMI with the operator's
+     * annotation, a real agent (the node-agent jar, standalone with a policy file, as root) and
+     * QEMU started by the unprivileged libvirt with the preload library from the domain's
+     * {@code <qemu:env>}. The agent's socket directory and socket get QEMU's
      * group (--socket-group), the only way nobody's QEMU reaches them. The machine has one NUMA
      * node, so the policy kinds tell placed memory from unplaced: guest node 0 Bind, guest node 1
      * Interleave, where QEMU on its own would leave both at the default policy.
@@ -185,13 +199,8 @@ class LibvirtDomainIT {
     }
 
     private void placeAndVerify(Path library, Path socket, Path ctl, Path agentLog) throws Exception {
-        var preload = new PreloadEnvironment(library.toString(), socket.toString());
-        var request = new GuestMemoryRequest(List.of(GuestNodeRequest.sized(0, 96 * MIB), GuestNodeRequest.unsized(1)), "Strict");
-        TransformedDomain transformed = new DomainTransformation(preload).transform(
-                DomainTransformationGoldenTest.fixture("libvirt-tcg-placed.xml"), new VmiIdentity("tenant-a", "vm-placed"),
-                Optional.of(request));
         Path domainFile = base.resolve("placed.xml");
-        Files.writeString(domainFile, transformed.domainXml());
+        Files.writeString(domainFile, mutatedByThePluginHook(new PreloadEnvironment(library.toString(), socket.toString())));
         Files.setPosixFilePermissions(domainFile, PosixFilePermissions.fromString("rw-r--r--"));
 
         virsh("define", domainFile.toString());
@@ -236,6 +245,33 @@ class LibvirtDomainIT {
             }
         } finally {
             virsh("undefine", "ng-placed");
+        }
+    }
+
+    /**
+     * The domain as KubeVirt's Plugin domain hook returns it: the hook server on a Unix socket,
+     * called over gRPC with a VMI carrying the operator's annotation.
+     */
+    private static String mutatedByThePluginHook(PreloadEnvironment preload) throws Exception {
+        Path hookSocket = base.resolve("domain.sock");
+        String vmi = HookSidecarServerTest.vmiJson("tenant-a", "vm-placed",
+                "{\"enforcement\":\"Strict\",\"guestNodes\":[{\"guestNode\":0,\"size\":\"96Mi\"},{\"guestNode\":1}]}");
+        EventLoopGroup clientEvents = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        try (PluginDomainHookServer hook = PluginDomainHookServer.start(hookSocket, new DomainTransformation(preload), line -> { })) {
+            ManagedChannel channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(hookSocket.toString()))
+                    .channelType(EpollDomainSocketChannel.class).eventLoopGroup(clientEvents).usePlaintext().build();
+            try {
+                return ClientCalls.blockingUnaryCall(channel, PluginDomainHookServer.MUTATE_DOMAIN, CallOptions.DEFAULT,
+                        MutateDomainRequest.newBuilder().setDomainType("libvirt")
+                                .setDomain(ByteString.copyFromUtf8(DomainTransformationGoldenTest.fixture("libvirt-tcg-placed.xml")))
+                                .setVmi(ByteString.copyFromUtf8(vmi))
+                                .setSidecarContext(SidecarContext.newBuilder().setInvocationContext("Boot")).build())
+                        .getDomain().toStringUtf8();
+            } finally {
+                channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+            }
+        } finally {
+            clientEvents.shutdownGracefully(0, 0, TimeUnit.SECONDS).await();
         }
     }
 
