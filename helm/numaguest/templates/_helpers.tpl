@@ -88,3 +88,29 @@ Whether to render a ServiceMonitor: "always", or "auto" when the Prometheus Oper
 {{- $mode := .Values.metrics.serviceMonitor.enabled }}
 {{- if or (eq $mode "always") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}true{{ end }}
 {{- end }}
+
+{{/*
+kubevirt.integration as off, plugin or sidecar (a bare YAML off arrives as false).
+*/}}
+{{- define "numaguest.kubevirt.integration" -}}
+{{- $integration := toString .Values.kubevirt.integration }}
+{{- if eq $integration "false" }}off{{ else }}{{ $integration }}{{ end }}
+{{- end }}
+
+{{/*
+The VMI annotation the operator writes from an NGM and the KubeVirt hook reads (HookedVmi.ANNOTATION).
+*/}}
+{{- define "numaguest.kubevirt.annotation" -}}
+numaguest.io/guest-memory
+{{- end }}
+
+{{/*
+A resources map (requests or limits) as a CEL map literal of quantity strings.
+*/}}
+{{- define "numaguest.celQuantities" -}}
+{{- $entries := list }}
+{{- range $name, $quantity := . }}
+{{- $entries = append $entries (printf "%q: %q" $name (toString $quantity)) }}
+{{- end }}
+{{- printf "{%s}" (join ", " $entries) }}
+{{- end }}

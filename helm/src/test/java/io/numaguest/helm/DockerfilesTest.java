@@ -46,6 +46,22 @@ class DockerfilesTest {
     assertThat(dockerfile.get("USER")).isEqualTo(runAsUser + ":" + runAsUser).doesNotStartWith("0:");
   }
 
+  @Test
+  void kubevirtHookImageCarriesTheJarAndTheLibraryAndRunsAsQemu() throws Exception {
+    Map<String, String> dockerfile = instructions("kubevirt-hook.Dockerfile");
+    assertThat(dockerfile.get("FROM")).isEqualTo("eclipse-temurin:25-jre");
+    String text = Chart.read(Chart.repoDir().resolve(Path.of("docker", "kubevirt-hook.Dockerfile")));
+    // HookMain copies the library from /opt/numaguest/lib into the directory shared with compute.
+    assertThat(text).contains("COPY kubevirt-hook/target/numaguest-kubevirt-hook.jar /opt/numaguest/numaguest-kubevirt-hook.jar",
+        "COPY clients/c/build/libnumaguest-preload.so /opt/numaguest/lib/libnumaguest-preload.so");
+    assertThat(json(dockerfile.get("ENTRYPOINT"))).endsWith("-jar", "/opt/numaguest/numaguest-kubevirt-hook.jar");
+    assertThat(json(dockerfile.get("CMD"))).containsExactly("plugin");
+    // The chart's hook container runs as 107 with runAsNonRoot.
+    assertThat(dockerfile.get("USER")).isEqualTo("107:107");
+    assertThat(Chart.render("kubevirt.integration", "plugin").single("MutatingAdmissionPolicy").path("spec").path("mutations")
+        .get(0).path("jsonPatch").path("expression").asText()).contains("runAsUser: 107", "runAsGroup: 107");
+  }
+
   private static List<String> json(String array) throws Exception {
     List<String> values = new ArrayList<>();
     new ObjectMapper().readTree(array).forEach(v -> values.add(v.asText()));

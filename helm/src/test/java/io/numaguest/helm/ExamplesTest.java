@@ -86,6 +86,41 @@ class ExamplesTest {
   }
 
   @Test
+  void twoNodeVmiNeedsNoHugepagesAndCarriesTheNgmsGuestNodesForTheHook() throws Exception {
+    List<JsonNode> objects = objects(EXAMPLES.resolve("kubevirt-vmi-two-nodes.yaml"));
+    JsonNode ngm = objects.getFirst();
+    JsonNode vmi = objects.stream().filter(o -> o.path("kind").asText().equals("VirtualMachineInstance")).findFirst().orElseThrow();
+    assertThat(vmi.path("apiVersion").asText()).isEqualTo("kubevirt.io/v1");
+    assertThat(vmi.path("metadata").path("name").asText())
+        .isEqualTo(ngm.path("spec").path("target").path("virtualMachineInstance").path("name").asText());
+    JsonNode domain = vmi.path("spec").path("domain");
+    // Plain KubeVirt: no hugepages, no dedicated CPUs, no NUMA passthrough; the hook adds the cells.
+    assertThat(domain.path("memory").has("hugepages")).isFalse();
+    assertThat(domain.path("cpu").has("dedicatedCpuPlacement")).isFalse();
+    assertThat(domain.path("cpu").has("numa")).isFalse();
+    assertThat(domain.path("cpu").path("cores").asInt()).isGreaterThanOrEqualTo(ngm.path("spec").path("guestNodes").size());
+
+    // The annotation the hook reads (kubevirt-hook's HookedVmi) names the NGM's guest nodes and sizes.
+    JsonNode annotation = Chart.YAML.readTree(vmi.path("metadata").path("annotations").path("numaguest.io/guest-memory").asText());
+    assertThat(annotation.path("enforcement").asText()).isEqualTo(ngm.path("spec").path("enforcement").asText());
+    long total = 0;
+    for (int i = 0; i < ngm.path("spec").path("guestNodes").size(); i++) {
+      JsonNode guestNode = ngm.path("spec").path("guestNodes").get(i);
+      JsonNode requested = annotation.path("guestNodes").get(i);
+      assertThat(requested.path("guestNode").asInt()).isEqualTo(guestNode.path("guestNode").asInt());
+      assertThat(requested.path("size").asText()).isEqualTo(guestNode.path("size").asText());
+      total += gibibytes(guestNode.path("size").asText());
+    }
+    assertThat(annotation.path("guestNodes").size()).isEqualTo(ngm.path("spec").path("guestNodes").size());
+    assertThat(gibibytes(domain.path("memory").path("guest").asText())).as("the guest nodes fill the guest memory").isEqualTo(total);
+  }
+
+  private static long gibibytes(String quantity) {
+    assertThat(quantity).matches("[0-9]+Gi");
+    return Long.parseLong(quantity.replace("Gi", ""));
+  }
+
+  @Test
   void podExampleSelectorMatchesItsPodWhichMountsTheAgentSocketDir() throws IOException {
     List<JsonNode> objects = objects(EXAMPLES.resolve("pod-qemu.yaml"));
     JsonNode ngm = objects.stream().filter(o -> o.path("kind").asText().equals("NumaGuestMemory")).findFirst().orElseThrow();

@@ -116,7 +116,7 @@ class HookSidecarServerTest {
                         .setVmi(ByteString.copyFromUtf8(vmi)).build());
     }
 
-    private static String vmiJson(String namespace, String name, String annotation) {
+    static String vmiJson(String namespace, String name, String annotation) {
         String annotations = annotation == null ? "{}"
                 : "{\"" + HookedVmi.ANNOTATION + "\":" + TextNode.valueOf(annotation) + "}";
         return "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":\"VirtualMachineInstance\",\"metadata\":{\"namespace\":\""

@@ -3,6 +3,20 @@ package io.numaguest.kubevirthook;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.protobuf.ByteString;
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.EventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.grpc.netty.shaded.io.netty.channel.epoll.EpollIoHandler;
+import io.grpc.netty.shaded.io.netty.channel.unix.DomainSocketAddress;
+import io.grpc.stub.ClientCalls;
+import io.numaguest.kubevirthook.proto.plugins.MutateDomainRequest;
+import io.numaguest.kubevirthook.proto.plugins.SidecarContext;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,6 +31,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -30,7 +45,9 @@ import org.junit.jupiter.api.Test;
  * <p>The daemon is a private session libvirtd (qemu:///session) with its own runtime, config and
  * cache directories under a temporary directory, so the test needs neither systemd nor the host's
  * /run/libvirt and cannot touch another libvirt on the machine. As root it runs as nobody (a root
- * libvirtd is always the system daemon, whose directories are fixed).
+ * libvirtd is always the system daemon, whose directories are fixed). The second test adds the
+ * agent (the node-agent jar) and the preload library (clients/c), so the loop from domain XML to
+ * placed guest nodes runs as in production, on one NUMA node.
  */
 class LibvirtDomainIT {
     private static final long MIB = 1024 * 1024;
@@ -122,6 +139,206 @@ class LibvirtDomainIT {
             virsh("destroy", "ng-idle");
             virsh("undefine", "ng-idle");
         }
+    }
+
+    /**
+     * The whole loop on one machine: the Plugin domain hook's answer to a VMI with the operator's
+     * annotation, a real agent (the node-agent jar, standalone with a policy file, as root) and
+     * QEMU started by the unprivileged libvirt with the preload library from the domain's
+     * {@code <qemu:env>}. The agent's socket directory and socket get QEMU's
+     * group (--socket-group), the only way nobody's QEMU reaches them. The machine has one NUMA
+     * node, so the policy kinds tell placed memory from unplaced: guest node 0 Bind, guest node 1
+     * Interleave, where QEMU on its own would leave both at the default policy.
+     */
+    @Test
+    void theAgentPlacesEachGuestNodeOfTheDomainLibvirtStarts() throws Exception {
+        Path agentJar = builtFile("numaguest.agent.jar", "node-agent/target/numaguest-node-agent.jar",
+                "nice mvn -B -ntp -pl node-agent -am package -DskipTests");
+        Path clientsBuild = builtFile("numaguest.clients.build", "clients/c/build", "make -C clients/c");
+        Path library = clientsBuild.resolve("libnumaguest-preload.so");
+        Path ctl = clientsBuild.resolve("numaguest-ctl");
+        for (Path built : List.of(library, ctl)) {
+            requireBuilt(built, "make -C clients/c");
+        }
+        // QEMU (nobody) loads the library from a directory it can read, as from an installed package.
+        Path libraryDir = Files.createDirectory(base.resolve("lib"));
+        Files.setPosixFilePermissions(libraryDir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path installedLibrary = Files.copy(library, libraryDir.resolve("libnumaguest-preload.so"));
+        Files.setPosixFilePermissions(installedLibrary, PosixFilePermissions.fromString("rwxr-xr-x"));
+
+        Path policyFile = base.resolve("policy.yaml");
+        Files.writeString(policyFile, """
+                vms:
+                  - name: vm-placed
+                    namespace: tenant-a
+                    guestNodes:
+                      - {guestNode: 0, policy: Bind, hostNodes: [0]}
+                      - {guestNode: 1, policy: Interleave, hostNodes: [0]}
+                """);
+        Path socket = base.resolve("agent/agent.sock");
+        String socketGroup = asNobody ? "nogroup" : Files.getAttribute(Path.of("/proc/self"), "unix:gid").toString();
+        Path agentLog = base.resolve("agent.log");
+        Process agent = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC", "-Xmx128m", "-jar", agentJar.toString(), "--socket", socket.toString(),
+                "--policy-file", policyFile.toString(), "--socket-group", socketGroup, "--metrics-port", "0",
+                "--node-name", "libvirt-it")
+                .redirectErrorStream(true).redirectOutput(agentLog.toFile()).start();
+        try {
+            Instant limit = Instant.now().plus(DAEMON_START_LIMIT);
+            while (!Files.exists(socket)) {
+                assertThat(agent.isAlive()).as("the agent exited: %s", Files.readString(agentLog)).isTrue();
+                assertThat(Instant.now()).as("the agent opened no socket within %s: %s", DAEMON_START_LIMIT,
+                        Files.readString(agentLog)).isBefore(limit);
+                Thread.sleep(100);
+            }
+            placeAndVerify(installedLibrary, socket, ctl, agentLog);
+        } finally {
+            agent.destroy();
+            agent.waitFor();
+        }
+    }
+
+    private void placeAndVerify(Path library, Path socket, Path ctl, Path agentLog) throws Exception {
+        Path domainFile = base.resolve("placed.xml");
+        Files.writeString(domainFile, mutatedByThePluginHook(new PreloadEnvironment(library.toString(), socket.toString())));
+        Files.setPosixFilePermissions(domainFile, PosixFilePermissions.fromString("rw-r--r--"));
+
+        virsh("define", domainFile.toString());
+        try {
+            assertThat(virsh("domxml-to-native", "qemu-argv", "--domain", "ng-placed"))
+                    .contains("LD_PRELOAD=" + library, "NUMAGUEST_SOCKET=" + socket, "NUMAGUEST_VM=tenant-a/vm-placed",
+                            "NUMAGUEST_ENFORCEMENT=Strict", "NUMAGUEST_DEBUG=1")
+                    .contains("\"id\":\"ram-node0\",\"share\":true,\"size\":" + 96 * MIB,
+                            "\"id\":\"ram-node1\",\"share\":true,\"size\":" + 32 * MIB);
+            Instant started = Instant.now();
+            // Strict: had the agent refused a guest node or been out of reach, QEMU would have stopped and virsh failed.
+            virsh("start", "ng-placed");
+            Duration startTime = Duration.between(started, Instant.now());
+            try {
+                long qemu = qemuPid("ng-placed");
+                if (asNobody) {
+                    // The agent is root; only the socket's group lets this QEMU in.
+                    assertThat(Files.getAttribute(Path.of("/proc/" + qemu), "unix:uid")).isEqualTo(65534);
+                }
+                String qemuLog = qemuLog("ng-placed");
+                Map<Long, String> policies = memfdPolicies(qemu);
+                assertThat(policies).as("numa_maps policy of QEMU's memfd mappings by size; QEMU's log: %s", qemuLog)
+                        .containsEntry(96 * MIB, "bind:0").containsEntry(32 * MIB, "interleave:0");
+
+                // The library's debug line carries the agent's response to each handover.
+                List<String> placed = qemuLog.lines().filter(line -> line.contains("placed in")).toList();
+                assertThat(placed).as("QEMU's log: %s", qemuLog).hasSize(2);
+                assertThat(placed.get(0)).contains("guest node 0 (backend ram-node0", "\"policy\":\"Bind\"", "\"verified\":true");
+                assertThat(placed.get(1)).contains("guest node 1 (backend ram-node1", "\"policy\":\"Interleave\"",
+                        "\"verified\":true");
+
+                // And the agent, asked now about QEMU's own descriptors, reads the same policies back.
+                JsonNode regions = query(ctl, socket, qemu, memfdDescriptors(qemu)).get("regions");
+                assertThat(regions).as("the agent's query; its log: %s", Files.readString(agentLog)).hasSize(2);
+                assertThat(regions.get(0).get("policy").asText()).isEqualTo("Bind");
+                assertThat(regions.get(1).get("policy").asText()).isEqualTo("Interleave");
+                assertThat(regions.get(1).get("hostNodes").toString()).isEqualTo("[0]");
+                System.out.printf("LibvirtDomainIT: virsh start with the agent's handovers %d ms; %s%n", startTime.toMillis(),
+                        placed.stream().map(line -> line.replaceAll(".*(guest node \\d).*(placed in [0-9.]+ ms).*", "$1 $2")).toList());
+            } finally {
+                virsh("destroy", "ng-placed");
+            }
+        } finally {
+            virsh("undefine", "ng-placed");
+        }
+    }
+
+    /**
+     * The domain as KubeVirt's Plugin domain hook returns it: the hook server on a Unix socket,
+     * called over gRPC with a VMI carrying the operator's annotation.
+     */
+    private static String mutatedByThePluginHook(PreloadEnvironment preload) throws Exception {
+        Path hookSocket = base.resolve("domain.sock");
+        String vmi = HookSidecarServerTest.vmiJson("tenant-a", "vm-placed",
+                "{\"enforcement\":\"Strict\",\"guestNodes\":[{\"guestNode\":0,\"size\":\"96Mi\"},{\"guestNode\":1}]}");
+        EventLoopGroup clientEvents = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        try (PluginDomainHookServer hook = PluginDomainHookServer.start(hookSocket, new DomainTransformation(preload), line -> { })) {
+            ManagedChannel channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(hookSocket.toString()))
+                    .channelType(EpollDomainSocketChannel.class).eventLoopGroup(clientEvents).usePlaintext().build();
+            try {
+                return ClientCalls.blockingUnaryCall(channel, PluginDomainHookServer.MUTATE_DOMAIN, CallOptions.DEFAULT,
+                        MutateDomainRequest.newBuilder().setDomainType("libvirt")
+                                .setDomain(ByteString.copyFromUtf8(DomainTransformationGoldenTest.fixture("libvirt-tcg-placed.xml")))
+                                .setVmi(ByteString.copyFromUtf8(vmi))
+                                .setSidecarContext(SidecarContext.newBuilder().setInvocationContext("Boot")).build())
+                        .getDomain().toStringUtf8();
+            } finally {
+                channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
+            }
+        } finally {
+            clientEvents.shutdownGracefully(0, 0, TimeUnit.SECONDS).await();
+        }
+    }
+
+    /** The agent's query response for QEMU's descriptors (96 MiB one as guest node 0, 32 MiB one as 1). */
+    private static JsonNode query(Path ctl, Path socket, long qemu, Map<Long, Integer> descriptors) throws Exception {
+        Process process = new ProcessBuilder(ctl.toString(), "-s", socket.toString(), "query", "-v", "tenant-a/vm-placed",
+                "-p", qemu + ":" + descriptors.get(96 * MIB), "-p", qemu + ":" + descriptors.get(32 * MIB), "-r", "0:0", "-r", "1:1")
+                .redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(process.waitFor()).as("numaguest-ctl query: %s", output).isZero();
+        return new ObjectMapper().readTree(output);
+    }
+
+    /** QEMU's memfd guest RAM descriptors by file size. */
+    private static Map<Long, Integer> memfdDescriptors(long pid) throws IOException {
+        Map<Long, Integer> result = new HashMap<>();
+        try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            for (Path fd : fds.toList()) {
+                if (Files.readSymbolicLink(fd).toString().startsWith("/memfd:memory-backend-memfd")) {
+                    result.put(Files.size(fd), Integer.parseInt(fd.getFileName().toString()));
+                }
+            }
+        }
+        return result;
+    }
+
+    /** The policy numa_maps shows for each of QEMU's memfd guest RAM mappings, by mapping size. */
+    private static Map<Long, String> memfdPolicies(long pid) throws IOException {
+        Map<String, Long> sizeByStart = new HashMap<>();
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/maps"))) {
+            if (line.contains("/memfd:memory-backend-memfd")) {
+                String[] range = line.substring(0, line.indexOf(' ')).split("-");
+                sizeByStart.put(range[0], Long.parseUnsignedLong(range[1], 16) - Long.parseUnsignedLong(range[0], 16));
+            }
+        }
+        Map<Long, String> result = new HashMap<>();
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/numa_maps"))) {
+            String[] fields = line.split(" ");
+            Long size = sizeByStart.get(fields[0]);
+            if (size != null) {
+                result.put(size, fields[1]);
+            }
+        }
+        return result;
+    }
+
+    private static String qemuLog(String domain) throws IOException {
+        try (Stream<Path> files = Files.walk(base)) {
+            Path log = files.filter(p -> p.getFileName().toString().equals(domain + ".log")).findFirst()
+                    .orElseThrow(() -> new AssertionError("libvirt wrote no QEMU log for " + domain + " under " + base));
+            return Files.readString(log);
+        }
+    }
+
+    /** A file the build makes: its path from the system property the pom sets, else relative to the repository. */
+    private static Path builtFile(String property, String fromRepository, String build) {
+        Path path = Path.of(System.getProperty(property, "../" + fromRepository)).toAbsolutePath().normalize();
+        requireBuilt(path, build);
+        return path;
+    }
+
+    private static void requireBuilt(Path path, String build) {
+        String reason = path + " is missing: build it first (" + build + ")";
+        if (System.getenv("LIBVIRT_REQUIRED") != null) {
+            assertThat(path).as(reason).exists();
+        }
+        assumeTrue(Files.exists(path), reason);
     }
 
     private static long qemuPid(String domain) throws IOException {
