@@ -16,6 +16,8 @@ import io.numaguest.agent.topology.HostNode;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.HugePagePool;
 import io.numaguest.agent.topology.NodeList;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.error.AgentException;
 
 /** Builds the response messages of protocol v1. */
 public final class Responses {

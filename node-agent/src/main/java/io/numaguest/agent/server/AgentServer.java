@@ -27,10 +27,10 @@ import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.nativeaccess.Pidfd;
-import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.nativeaccess.ReceivedMessage;
 import io.numaguest.agent.nativeaccess.SeqPacketSocket;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.protocol.RequestParser;
 import io.numaguest.agent.protocol.Responses;
 

@@ -28,6 +28,7 @@ import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
 
 import io.numaguest.agent.protocol.Request.RegionRequest;
+import io.numaguest.agent.error.ErrorCode;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;

@@ -13,6 +13,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.protocol.Request.RegionRequest;
+import io.numaguest.agent.error.ErrorCode;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
