@@ -36,7 +36,7 @@ import io.numaguest.agent.server.AgentMetrics;
 import io.numaguest.agent.server.AgentServer;
 import io.numaguest.agent.server.AllowListAuthorizer;
 import io.numaguest.agent.server.ConnectionLimits;
-import io.numaguest.agent.server.ApplyObserver;
+import io.numaguest.agent.request.ApplyObserver;
 import io.numaguest.agent.server.MetricsServer;
 import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.RequestHandler;

@@ -27,7 +27,7 @@ class PackageStructureTest {
 
     @Test
     void theLayersBelowTheWireKnowNothingOfIt() {
-        noClasses().that().resideInAnyPackage("..agent.memory..", "..agent.policy..", "..agent.topology..",
+        noClasses().that().resideInAnyPackage("..agent.request..", "..agent.memory..", "..agent.policy..", "..agent.topology..",
                         "..agent.error..", "..agent.nativeaccess..")
                 .should().dependOnClassesThat().resideInAnyPackage("..agent.protocol..", "..agent.server..",
                         "..agent.kubernetes..")

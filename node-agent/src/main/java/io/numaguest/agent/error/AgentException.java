@@ -30,6 +30,11 @@ public final class AgentException extends Exception {
         return errno;
     }
 
+    /** The refusal as a value, for results that carry it. */
+    public Refusal refusal() {
+        return new Refusal(code, getMessage(), errno);
+    }
+
     /** The same refusal with context (which region, which guest node) put in front of the message. */
     public AgentException within(String context) {
         return new AgentException(code, context + ": " + getMessage(), errno, this);

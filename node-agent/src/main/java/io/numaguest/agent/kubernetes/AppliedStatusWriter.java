@@ -24,7 +24,7 @@ import io.numaguest.agent.memory.RegionOutcome;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.error.AgentException;
-import io.numaguest.agent.server.ApplyObserver;
+import io.numaguest.agent.request.ApplyObserver;
 import io.numaguest.api.v1alpha1.ApplyError;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.MemoryPolicy;

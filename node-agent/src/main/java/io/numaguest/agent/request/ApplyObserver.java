@@ -1,4 +1,4 @@
-package io.numaguest.agent.server;
+package io.numaguest.agent.request;
 
 import io.numaguest.agent.memory.RegionOutcome;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
