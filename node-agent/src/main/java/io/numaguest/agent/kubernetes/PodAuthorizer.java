@@ -5,8 +5,8 @@ import java.util.Optional;
 
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.protocol.AgentException;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.PeerProcess;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;

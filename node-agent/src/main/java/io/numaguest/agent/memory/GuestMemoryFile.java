@@ -10,8 +10,8 @@ import io.numaguest.agent.nativeaccess.FsStat;
 import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.OpenMode;
-import io.numaguest.agent.protocol.AgentException;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 
 /**
  * A received descriptor that is guest memory, with what placing a policy on it depends on.

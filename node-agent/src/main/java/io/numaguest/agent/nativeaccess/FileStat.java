@@ -18,11 +18,6 @@ public record FileStat(long device, long inode, int mode, long sizeBytes, long b
         return (mode & S_IFMT) == 0140000;
     }
 
-    /** Anonymous inodes (guest_memfd before Linux 6.19, eventfd, ...) carry no file type bits. */
-    public boolean hasNoFileType() {
-        return (mode & S_IFMT) == 0;
-    }
-
     /** Bytes the file has allocated (st_blocks counts 512-byte units on every filesystem). */
     public long allocatedBytes() {
         return blocks512 * 512;

@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeMap;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -29,9 +28,9 @@ public final class Mapping implements AutoCloseable {
         }
     }
 
-    private static final int MPOL_F_ADDR = 2;
     /** move_pages() is asked about this many pages per call, bounding the scratch arrays. */
     private static final int CENSUS_BATCH = 4096;
+    private static final KernelPolicy LOCAL = new KernelPolicy(NumaMode.LOCAL, Set.of(), NodeMask.empty());
 
     private final long address;
     private final long length;
@@ -43,59 +42,31 @@ public final class Mapping implements AutoCloseable {
     }
 
     public static Mapping mapShared(int fd, long offset, long length, Access access) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            long address = Libc.call("mmap", arena, slot -> ((MemorySegment) Libc.MMAP.invokeExact(slot,
-                    MemorySegment.NULL, length, access.prot, Libc.MAP_SHARED, fd, offset)).address());
-            return new Mapping(address, length);
-        }
-    }
-
-    public long length() {
-        return length;
+        return new Mapping(Libc.mmapShared(fd, offset, length, access.prot), length);
     }
 
     /** mbind(2) over the whole mapping. On shmem and guest_memfd this sets the file's shared policy. */
     public void bind(KernelPolicy policy, PageMove move) throws NativeException {
+        checkRange(0, length);
         if (policy.mode() == NumaMode.DEFAULT) {
             // The kernel skips a VMA whose own policy already equals the new one, without telling the
             // file: MPOL_DEFAULT on a fresh mapping would leave an earlier shared policy in force. Set
             // Local first (what Default does for a task without a policy of its own), then Default.
-            mbind(new KernelPolicy(NumaMode.LOCAL, Set.of(), NodeMask.empty()), PageMove.NONE);
+            Libc.mbind(address, length, LOCAL, PageMove.NONE);
         }
-        mbind(policy, move);
-    }
-
-    private void mbind(KernelPolicy policy, PageMove move) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment mask = arena.allocateFrom(JAVA_LONG, policy.nodes().words());
-            long modeWord = policy.modeWord();
-            Libc.call("mbind", arena, slot -> (long) Libc.SYSCALL6.invokeExact(slot, Libc.SYS_MBIND,
-                    address, length, modeWord, mask.address(), NodeMask.MAXNODE_ARG, (long) move.flag));
-        }
+        Libc.mbind(address, length, policy, move);
     }
 
     /** get_mempolicy(MPOL_F_ADDR): the policy in force at an offset, the shared policy included. */
     public KernelPolicy policyAt(long offset) throws NativeException {
         checkRange(offset, 1);
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment mode = arena.allocate(JAVA_INT);
-            MemorySegment mask = arena.allocate(JAVA_LONG, NodeMask.WORDS);
-            Libc.call("get_mempolicy", arena, slot -> (long) Libc.SYSCALL6.invokeExact(slot, Libc.SYS_GET_MEMPOLICY,
-                    mode.address(), mask.address(), NodeMask.MAXNODE_ARG, address + offset, (long) MPOL_F_ADDR, 0L));
-            int modeWord = mode.get(JAVA_INT, 0);
-            return new KernelPolicy(NumaMode.of(NumaModeFlag.stripFlags(modeWord)), NumaModeFlag.decode(modeWord),
-                    NodeMask.fromWords(mask.toArray(JAVA_LONG)));
-        }
+        return Libc.policyAt(address + offset);
     }
 
     /** MADV_POPULATE_READ/WRITE (Linux 5.14+): fault the range in without touching it from Java. */
     public void populate(long offset, long populateLength, boolean write) throws NativeException {
         checkRange(offset, populateLength);
-        int advice = write ? Libc.MADV_POPULATE_WRITE : Libc.MADV_POPULATE_READ;
-        try (Arena arena = Arena.ofConfined()) {
-            Libc.call(write ? "madvise(MADV_POPULATE_WRITE)" : "madvise(MADV_POPULATE_READ)", arena,
-                    slot -> (int) Libc.MADVISE.invokeExact(slot, MemorySegment.ofAddress(address + offset), populateLength, advice));
-        }
+        Libc.madvise(address + offset, populateLength, write ? Libc.MADV_POPULATE_WRITE : Libc.MADV_POPULATE_READ);
     }
 
     /**
@@ -106,20 +77,24 @@ public final class Mapping implements AutoCloseable {
     public PageCensus census(long pageSize, List<Extent> extents) throws NativeException {
         TreeMap<Integer, Long> byNode = new TreeMap<>();
         long notPresent = 0;
+        long totalPages = 0;
+        for (Extent extent : extents) {
+            totalPages += (extent.length() + pageSize - 1) / pageSize;
+        }
+        int capacity = (int) Math.clamp(totalPages, 1, CENSUS_BATCH);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pages = arena.allocate(ADDRESS, CENSUS_BATCH);
-            MemorySegment status = arena.allocate(JAVA_INT, CENSUS_BATCH);
+            MemorySegment pages = arena.allocate(JAVA_LONG, capacity);
+            MemorySegment status = arena.allocate(JAVA_INT, capacity);
             for (Extent extent : extents) {
                 checkRange(extent.offset(), extent.length());
                 long first = address + extent.offset();
                 long count = (extent.length() + pageSize - 1) / pageSize;
-                for (long done = 0; done < count; done += CENSUS_BATCH) {
-                    int batch = (int) Math.min(CENSUS_BATCH, count - done);
+                for (long done = 0; done < count; done += capacity) {
+                    int batch = (int) Math.min(capacity, count - done);
                     for (int i = 0; i < batch; i++) {
                         pages.setAtIndex(JAVA_LONG, i, first + (done + i) * pageSize);
                     }
-                    Libc.call("move_pages", arena, slot -> (long) Libc.SYSCALL6.invokeExact(slot, Libc.SYS_MOVE_PAGES,
-                            0L, (long) batch, pages.address(), 0L, status.address(), 0L));
+                    Libc.pageNodes(batch, pages, status);
                     for (int i = 0; i < batch; i++) {
                         int node = status.getAtIndex(JAVA_INT, i);
                         if (node >= 0) {
@@ -149,8 +124,6 @@ public final class Mapping implements AutoCloseable {
             return;
         }
         unmapped = true;
-        try (Arena arena = Arena.ofConfined()) {
-            Libc.call("munmap", arena, slot -> (int) Libc.MUNMAP.invokeExact(slot, MemorySegment.ofAddress(address), length));
-        }
+        Libc.munmap(address, length);
     }
 }

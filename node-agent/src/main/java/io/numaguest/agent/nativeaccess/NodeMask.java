@@ -1,9 +1,12 @@
 package io.numaguest.agent.nativeaccess;
 
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * A set of NUMA node ids in the kernel's nodemask encoding: an array of unsigned longs, bit n of the
@@ -47,6 +50,11 @@ public final class NodeMask {
     /** The encoding handed to the kernel: word i holds nodes 64*i .. 64*i+63. */
     long[] words() {
         return words.clone();
+    }
+
+    /** Writes {@link #words()} to the start of {@code segment}, as the kernel reads a nodemask. */
+    void writeTo(MemorySegment segment) {
+        MemorySegment.copy(words, 0, segment, JAVA_LONG, 0, WORDS);
     }
 
     public List<Integer> nodes() {

@@ -9,12 +9,4 @@ public record PageCensus(SortedMap<Integer, Long> pagesByNode, long pagesNotPres
     public PageCensus {
         pagesByNode = Collections.unmodifiableSortedMap(new TreeMap<>(pagesByNode));
     }
-
-    public static PageCensus empty() {
-        return new PageCensus(new TreeMap<>(), 0);
-    }
-
-    public long residentPages() {
-        return pagesByNode.values().stream().mapToLong(Long::longValue).sum();
-    }
 }

@@ -2,7 +2,7 @@ package io.numaguest.agent.policy;
 
 import java.util.Optional;
 
-import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.error.AgentException;
 
 /** Where the agent learns which policy a VM's guest node gets: the policy file, or the cluster. */
 public interface PolicySource {

@@ -1,5 +1,7 @@
 package io.numaguest.agent.protocol;
 
+import io.numaguest.agent.error.ErrorCode;
+
 /** A message that is not a valid request; {@code requestId} is null when no id could be read. */
 public final class InvalidRequestException extends Exception {
     private final String requestId;

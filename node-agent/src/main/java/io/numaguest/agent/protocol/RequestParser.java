@@ -19,6 +19,8 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 
 import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.request.Request;
 
 /** Turns one message's bytes into a {@link Request}, or says precisely what is wrong with them. */
 public final class RequestParser {

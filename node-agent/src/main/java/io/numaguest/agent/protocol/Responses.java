@@ -9,52 +9,63 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
+import io.numaguest.agent.error.Refusal;
+import io.numaguest.agent.memory.PolicyMechanism;
 import io.numaguest.agent.memory.RegionOutcome;
-import io.numaguest.agent.nativeaccess.Extent;
 import io.numaguest.agent.policy.PolicyFlag;
+import io.numaguest.agent.request.RegionResult;
+import io.numaguest.agent.request.Result;
 import io.numaguest.agent.topology.HostNode;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.HugePagePool;
 import io.numaguest.agent.topology.NodeList;
 
-/** Builds the response messages of protocol v1. */
+/** Turns results into the response messages of protocol v1: the only place where a result becomes JSON. */
 public final class Responses {
     private static final ObjectMapper JSON = JsonMapper.builder().build();
 
     private Responses() {
     }
 
-    public static ObjectNode ok(String id) {
+    /** The response to request {@code id} (null when no id could be read) that came to {@code result}. */
+    public static byte[] encode(String id, Result result) {
         ObjectNode response = JSON.createObjectNode();
         response.put("version", RequestParser.VERSION);
         response.put("id", id);
-        response.put("ok", true);
-        return response;
+        response.put("ok", !(result instanceof Result.Refused));
+        switch (result) {
+            case Result.Hello hello -> hello(response, hello);
+            case Result.Ok ok -> regions(response, ok.regions());
+            case Result.Refused refused -> {
+                if (!refused.regions().isEmpty()) {
+                    regions(response, refused.regions());
+                }
+                response.set("error", error(refused.refusal()));
+            }
+        }
+        return bytes(response);
     }
 
-    public static ObjectNode error(String id, ErrorCode code, String message, Integer errno) {
-        ObjectNode response = ok(id);
-        response.put("ok", false);
-        response.set("error", errorObject(code, message, errno));
-        return response;
+    /** A response that refuses before any request was read (at connect, or BUSY). */
+    public static byte[] refusal(Refusal refusal) {
+        return encode(null, new Result.Refused(refusal, List.of()));
     }
 
-    public static ObjectNode errorObject(ErrorCode code, String message, Integer errno) {
+    private static ObjectNode error(Refusal refusal) {
         ObjectNode error = JSON.createObjectNode();
-        error.put("code", code.name());
-        error.put("message", message);
-        if (errno != null) {
-            error.put("errno", errno);
+        error.put("code", refusal.code().name());
+        error.put("message", refusal.message());
+        if (refusal.errno() != null) {
+            error.put("errno", refusal.errno());
         }
         return error;
     }
 
-    public static ObjectNode hello(String id, String agentVersion, String node, long pageSize, HostTopology topology,
-                                   List<String> mechanisms) {
-        ObjectNode response = ok(id);
-        response.put("agent", agentVersion);
-        response.put("node", node);
-        response.put("pageSizeBytes", pageSize);
+    private static void hello(ObjectNode response, Result.Hello hello) {
+        HostTopology topology = hello.topology();
+        response.put("agent", hello.agentVersion());
+        response.put("node", hello.nodeName());
+        response.put("pageSizeBytes", hello.pageSizeBytes());
         ArrayNode nodes = response.putArray("numaNodes");
         for (HostNode hostNode : topology.nodes()) {
             ObjectNode n = nodes.addObject();
@@ -71,16 +82,33 @@ public final class Responses {
             }
         }
         ArrayNode list = response.putArray("mechanisms");
-        mechanisms.forEach(list::add);
-        return response;
+        hello.mechanisms().stream().map(PolicyMechanism::wireName).forEach(list::add);
     }
 
-    /** A region's entry in an apply or query response. */
-    public static ObjectNode region(Request.RegionRequest request, Extent range, RegionOutcome outcome, boolean applyResponse) {
-        ObjectNode region = regionHeader(request.guestNode(), request.fd(), range.offset(), range.length());
-        if (applyResponse) {
-            region.put("applied", true);
+    private static void regions(ObjectNode response, List<RegionResult> results) {
+        ArrayNode regions = response.putArray("regions");
+        for (RegionResult result : results) {
+            ObjectNode region = regions.addObject();
+            region.put("guestNode", result.request().guestNode());
+            region.put("fd", result.request().fd());
+            region.put("offset", result.range().offset());
+            region.put("length", result.range().length());
+            switch (result) {
+                case RegionResult.Applied applied -> {
+                    region.put("applied", true);
+                    outcome(region, applied.outcome());
+                }
+                case RegionResult.Observed observed -> outcome(region, observed.outcome());
+                case RegionResult.Failed failed -> {
+                    region.put("applied", false);
+                    region.set("error", error(failed.refusal()));
+                }
+                case RegionResult.NotAttempted notAttempted -> region.put("applied", false);
+            }
         }
+    }
+
+    private static void outcome(ObjectNode region, RegionOutcome outcome) {
         region.put("fdKind", outcome.kind().wireName());
         region.put("policy", outcome.policy().name());
         ArrayNode hostNodes = region.putArray("hostNodes");
@@ -104,31 +132,9 @@ public final class Responses {
             ArrayNode notes = region.putArray("notes");
             outcome.notes().forEach(notes::add);
         }
-        return region;
     }
 
-    /** A region of an apply that failed, or was not attempted after an earlier one failed. */
-    public static ObjectNode regionNotApplied(Request.RegionRequest request, Extent range, AgentException failure) {
-        ObjectNode region = regionHeader(request.guestNode(), request.fd(), range.offset(), range.length());
-        region.put("applied", false);
-        if (failure != null) {
-            region.set("error", errorObject(failure.code(), failure.getMessage(), failure.errno()));
-        }
-        return region;
-    }
-
-    private static ObjectNode regionHeader(int guestNode, int fd, long offset, Long length) {
-        ObjectNode region = JSON.createObjectNode();
-        region.put("guestNode", guestNode);
-        region.put("fd", fd);
-        region.put("offset", offset);
-        if (length != null) {
-            region.put("length", length);
-        }
-        return region;
-    }
-
-    public static byte[] bytes(ObjectNode response) {
+    private static byte[] bytes(ObjectNode response) {
         try {
             return JSON.writeValueAsBytes(response);
         } catch (JsonProcessingException e) {

@@ -27,10 +27,11 @@ import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.nativeaccess.Pidfd;
-import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.nativeaccess.ReceivedMessage;
 import io.numaguest.agent.nativeaccess.SeqPacketSocket;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.error.Refusal;
 import io.numaguest.agent.protocol.RequestParser;
 import io.numaguest.agent.protocol.Responses;
 
@@ -231,7 +232,7 @@ public final class AgentServer implements AutoCloseable {
     }
 
     private static byte[] busy(String why) {
-        return Responses.bytes(Responses.error(null, ErrorCode.BUSY, why, null));
+        return Responses.refusal(new Refusal(ErrorCode.BUSY, why));
     }
 
     /** A log line (at most one a minute) and a metric each time a connection finds no slot. */
@@ -292,7 +293,7 @@ public final class AgentServer implements AutoCloseable {
                 process = identify(connection, peer);
             } catch (AgentException e) {
                 metrics.request("connect", e.code().name());
-                refuse(connection, Responses.bytes(Responses.error(null, e.code(), e.getMessage(), e.errno())));
+                refuse(connection, Responses.refusal(e.refusal()));
                 return;
             }
             // A peer that may not use the agent at all is turned away now, not left holding a connection slot.

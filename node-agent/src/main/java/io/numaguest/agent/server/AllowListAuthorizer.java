@@ -5,8 +5,8 @@ import java.util.Set;
 
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.protocol.AgentException;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 
 /**
  * Standalone mode: a peer is allowed when its uid, its gid, or one of its supplementary groups

@@ -8,8 +8,8 @@ import java.util.Optional;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.nativeaccess.Pidfd;
-import io.numaguest.agent.protocol.AgentException;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 
 /**
  * What the agent knows of a connected peer, read from /proc once when it connects and kept for the

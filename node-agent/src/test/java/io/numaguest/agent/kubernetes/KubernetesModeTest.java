@@ -5,7 +5,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -153,8 +152,9 @@ class KubernetesModeTest {
         writerLog.addHandler(capture);
         try (AppliedStatusWriter writer = new AppliedStatusWriter(client, policies, proc)) {
             PeerCredentials vmm = processInPod(201, POD_UID);
-            RegionOutcome outcome = new RegionOutcome(FdKind.MEMFD, MemoryPolicy.Bind, List.of(0),
-                    Set.of(), PolicyMechanism.MBIND, true, 4096, new TreeMap<>(Map.of(0, 0L)), List.of());
+            RegionOutcome outcome = RegionOutcome.builder().kind(FdKind.MEMFD).policy(MemoryPolicy.Bind).hostNodes(List.of(0))
+                    .mechanism(PolicyMechanism.MBIND).verified(true).pageSizeBytes(4096)
+                    .pagesByHostNode(new TreeMap<>(Map.of(0, 0L))).build();
             writer.applied(VM1, vmm, 0, outcome);
             assertThat(firstWriteInFlight.await(10, TimeUnit.SECONDS)).isTrue();
             writer.applied(VM1, vmm, 1, outcome);

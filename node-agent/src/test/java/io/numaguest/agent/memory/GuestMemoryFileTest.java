@@ -12,8 +12,8 @@ import io.numaguest.agent.nativeaccess.FileStat;
 import io.numaguest.agent.nativeaccess.FsStat;
 import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.OpenMode;
-import io.numaguest.agent.protocol.AgentException;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.testing.OpenFds;
 
 import static org.assertj.core.api.Assertions.assertThat;

@@ -22,8 +22,8 @@ import io.numaguest.agent.nativeaccess.NumaModeFlag;
 import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicyFlag;
-import io.numaguest.agent.protocol.AgentException;
-import io.numaguest.agent.protocol.ErrorCode;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -27,7 +27,9 @@ import net.jqwik.api.Tuple;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
 
-import io.numaguest.agent.protocol.Request.RegionRequest;
+import io.numaguest.agent.request.Request.RegionRequest;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.request.Request;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;

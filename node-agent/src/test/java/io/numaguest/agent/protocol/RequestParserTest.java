@@ -12,7 +12,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.protocol.Request.RegionRequest;
+import io.numaguest.agent.request.Request.RegionRequest;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.request.Request;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

@@ -34,6 +34,7 @@ import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.testing.OpenFds;
 import io.numaguest.agent.testing.VmmClient;
 import io.numaguest.agent.topology.SysfsTopology;
+import io.numaguest.agent.request.ApplyObserver;
 
 import static io.numaguest.agent.testing.VmmClient.apply;
 import static org.assertj.core.api.Assertions.assertThat;

@@ -1,4 +1,4 @@
-package io.numaguest.agent.protocol;
+package io.numaguest.agent.error;
 
 import io.numaguest.agent.nativeaccess.NativeException;
 
@@ -28,6 +28,11 @@ public final class AgentException extends Exception {
     /** The Linux errno when a system call failed, else null. */
     public Integer errno() {
         return errno;
+    }
+
+    /** The refusal as a value, for results that carry it. */
+    public Refusal refusal() {
+        return new Refusal(code, getMessage(), errno);
     }
 
     /** The same refusal with context (which region, which guest node) put in front of the message. */

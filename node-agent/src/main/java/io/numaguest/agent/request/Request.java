@@ -1,4 +1,4 @@
-package io.numaguest.agent.protocol;
+package io.numaguest.agent.request;
 
 import java.util.List;
 

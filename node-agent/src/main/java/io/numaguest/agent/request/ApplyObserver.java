@@ -1,9 +1,9 @@
-package io.numaguest.agent.server;
+package io.numaguest.agent.request;
 
 import io.numaguest.agent.memory.RegionOutcome;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.protocol.AgentException;
+import io.numaguest.agent.error.AgentException;
 
 /** Told what each apply did per guest node; in Kubernetes mode this becomes the NGM's status.applied. */
 public interface ApplyObserver {

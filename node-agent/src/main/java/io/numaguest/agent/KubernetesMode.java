@@ -1,0 +1,72 @@
+package io.numaguest.agent;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.logging.Logger;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.numaguest.agent.kubernetes.AppliedStatusWriter;
+import io.numaguest.agent.kubernetes.KubernetesPolicySource;
+import io.numaguest.agent.kubernetes.NodeTopologyPublisher;
+import io.numaguest.agent.kubernetes.PodAuthorizer;
+import io.numaguest.agent.topology.SysfsTopology;
+
+/** Kubernetes mode's part of the wiring, in a class of its own so that a standalone agent never loads the client. */
+final class KubernetesMode {
+    private static final Logger LOG = Logger.getLogger(KubernetesMode.class.getName());
+    private static final Path PROC = Path.of("/proc");
+    /** MemFree changes as VMs come and go; the operator places with a view at most this old. */
+    private static final Duration TOPOLOGY_REFRESH = Duration.ofSeconds(60);
+
+    private KubernetesMode() {
+    }
+
+    /**
+     * Policies from the informer over this node's NGMs, peers checked against their targets'
+     * pods, status.applied written back, the node's NodeResourceTopology published.
+     *
+     * @param nodeNameGiven whether --node-name named the node; else $NODE_NAME must
+     * @throws IllegalStateException when the node has no name or the API server cannot be reached
+     */
+    static Agent.ModeWiring wire(String node, boolean nodeNameGiven) {
+        if (System.getenv("NODE_NAME") == null && !nodeNameGiven) {
+            throw new IllegalStateException("Kubernetes mode needs the node's name: set NODE_NAME (downward API spec.nodeName)");
+        }
+        try {
+            return wireClient(node);
+        } catch (KubernetesClientException e) {
+            throw new IllegalStateException(e.getMessage(), e);
+        }
+    }
+
+    private static Agent.ModeWiring wireClient(String node) {
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        KubernetesPolicySource policies = new KubernetesPolicySource(client, node);
+        AppliedStatusWriter statusWriter = new AppliedStatusWriter(client, policies, PROC);
+        ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "topology-publisher");
+            thread.setDaemon(true);
+            return thread;
+        });
+        NodeTopologyPublisher publisher = new NodeTopologyPublisher(client, node, SysfsTopology.host()::read);
+        boolean publishing;
+        try {
+            publishing = publisher.crdPresent();
+        } catch (KubernetesClientException e) {
+            throw new IllegalStateException("cannot reach the Kubernetes API server: " + e.getMessage(), e);
+        }
+        if (publishing) {
+            publisher.start(scheduler, TOPOLOGY_REFRESH);
+        } else {
+            LOG.warning("NodeResourceTopology CRD (v1alpha2) not installed: node " + node + "'s NUMA topology is not "
+                    + "published, so the operator can place only guest nodes whose hostNodes are given");
+        }
+        return new Agent.ModeWiring("Kubernetes, node " + node, policies, socketGid -> new PodAuthorizer(policies, node, PROC),
+                statusWriter, policies::hasSynced, List.of(scheduler::shutdownNow, statusWriter, policies, client));
+    }
+}
