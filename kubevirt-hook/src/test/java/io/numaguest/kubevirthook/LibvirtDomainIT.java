@@ -96,7 +96,11 @@ class LibvirtDomainIT {
             // libvirtd spawned a session virtlogd for QEMU's log; it would linger for its idle timeout.
             Path virtlogd = base.resolve("run/libvirt/virtlogd.pid");
             if (Files.exists(virtlogd)) {
-                ProcessHandle.of(Long.parseLong(Files.readString(virtlogd).strip())).ifPresent(ProcessHandle::destroy);
+                // Waited for: it removes its socket as it exits, under the walk below otherwise.
+                ProcessHandle.of(Long.parseLong(Files.readString(virtlogd).strip())).ifPresent(process -> {
+                    process.destroy();
+                    process.onExit().completeOnTimeout(process, 10, TimeUnit.SECONDS).join();
+                });
             }
             try (Stream<Path> files = Files.walk(base)) {
                 for (Path path : files.sorted(Comparator.reverseOrder()).toList()) {
