@@ -17,6 +17,7 @@ import java.util.function.BooleanSupplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -139,8 +140,10 @@ public final class Main implements Callable<Integer> {
             LOG.severe("cannot start: kernel self-check: " + String.join("; ", selfCheck.fatal()));
             return 3;
         }
-        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        AgentMetrics metrics = new AgentMetrics(registry);
+        // Without the endpoint nothing reads the meters: a composite registry with no member keeps none,
+        // and the Prometheus registry, its client library and the latency histogram's buckets stay unloaded.
+        PrometheusMeterRegistry prometheus = metricsPort == 0 ? null : new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        AgentMetrics metrics = new AgentMetrics(prometheus == null ? new CompositeMeterRegistry() : prometheus);
         String node = nodeName();
         Mode mode;
         try {
@@ -171,7 +174,7 @@ public final class Main implements Callable<Integer> {
         if (metricsPort != 0) {
             try {
                 java.net.InetAddress address = metricsAddress == null ? null : java.net.InetAddress.ofLiteral(metricsAddress);
-                metricsServer = new MetricsServer(address, metricsPort, registry, () -> server.isServing() && mode.synced().getAsBoolean());
+                metricsServer = new MetricsServer(address, metricsPort, prometheus, () -> server.isServing() && mode.synced().getAsBoolean());
             } catch (IllegalArgumentException e) {
                 LOG.severe("cannot start: --metrics-address " + metricsAddress + " is not an IP address (give e.g. 127.0.0.1 or ::1)");
                 return 2;
