@@ -23,8 +23,12 @@ USER 0:0
 # /metrics, /healthz, /readyz
 EXPOSE 9400
 
-# The same command line as the chart's DaemonSet. SerialGC and a 64 MiB heap: the agent keeps
-# little state, and a small footprint matters on every node.
-ENTRYPOINT ["java", "-XX:+UseSerialGC", "-Xmx64m", "--enable-native-access=ALL-UNNAMED", \
+# The same command line as the chart's DaemonSet; a small footprint matters on every node (figures
+# and the levers weighed: docs/performance.md). SerialGC: one GC thread, no concurrent machinery.
+# -Xms8m: the heap starts small and grows only as the live set needs (without it the JVM commits
+# the whole -Xmx at once, 35 MiB more RSS); -Xmx64m and the metaspace bound stop it sizing itself
+# to the host; 512 KiB stacks; freed malloc memory (the JIT's arenas) returned to the kernel each second.
+ENTRYPOINT ["java", "-XX:+UseSerialGC", "-Xms8m", "-Xmx64m", "-XX:MaxMetaspaceSize=48m", "-Xss512k", \
+            "-XX:TrimNativeHeapInterval=1000", "--enable-native-access=ALL-UNNAMED", \
             "-jar", "/opt/numaguest/numaguest-node-agent.jar"]
 CMD ["--kubernetes", "--socket", "/run/numaguest/agent.sock", "--metrics-port", "9400", "--log-format", "json"]

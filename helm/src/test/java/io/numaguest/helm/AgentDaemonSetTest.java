@@ -60,7 +60,8 @@ class AgentDaemonSetTest {
     List<String> commandLine = new java.util.ArrayList<>(texts(agent.path("command")));
     commandLine.addAll(texts(agent.path("args")));
     assertThat(commandLine).containsExactly(
-        "java", "-XX:+UseSerialGC", "-Xmx64m", "--enable-native-access=ALL-UNNAMED",
+        "java", "-XX:+UseSerialGC", "-Xms8m", "-Xmx64m", "-XX:MaxMetaspaceSize=48m", "-Xss512k",
+        "-XX:TrimNativeHeapInterval=1000", "--enable-native-access=ALL-UNNAMED",
         "-jar", "/opt/numaguest/numaguest-node-agent.jar",
         "--kubernetes", "--socket", "/run/numaguest/agent.sock",
         "--metrics-port", "9400", "--log-format", "json");

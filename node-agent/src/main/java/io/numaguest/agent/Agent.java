@@ -12,6 +12,7 @@ import java.util.function.BooleanSupplier;
 import java.util.function.IntFunction;
 import java.util.logging.Logger;
 
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.numaguest.agent.memory.KernelSelfCheck;
@@ -92,8 +93,10 @@ public final class Agent implements AutoCloseable {
         if (!selfCheck.fatal().isEmpty()) {
             throw new StartFailure(3, "kernel self-check: " + String.join("; ", selfCheck.fatal()));
         }
-        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-        AgentMetrics metrics = new AgentMetrics(registry);
+        // Without the endpoint nothing reads the meters: a composite registry with no member keeps none,
+        // and the Prometheus registry, its client library and the latency histogram's buckets stay unloaded.
+        PrometheusMeterRegistry registry = config.metricsPort() == 0 ? null : new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        AgentMetrics metrics = new AgentMetrics(registry == null ? new CompositeMeterRegistry() : registry);
         String node;
         try {
             node = nodeName();

@@ -29,7 +29,8 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
 
     public KubernetesPolicySource(KubernetesClient client, String nodeName) {
         informer = client.resources(NumaGuestMemory.class).inAnyNamespace()
-                .withLabel(NumaGuestMemory.NODE_LABEL, nodeName).inform();
+                .withLabel(NumaGuestMemory.NODE_LABEL, nodeName).runnableInformer(0)
+                .itemStore(new ItemsWithoutManagedFields<>()).run();
     }
 
     /** Whether the first list from the API server has arrived: until then no request can be judged. */
