@@ -41,4 +41,10 @@ public class NumaGuestMemory extends CustomResource<NumaGuestMemorySpec, NumaGue
 
   /** Label the operator puts on each NumaGuestMemory so a node's agent watches only its own. */
   public static final String NODE_LABEL = "numaguest.io/node";
+
+  /**
+   * Label the operator puts on a NumaGuestMemory while a live migration takes its VM to another
+   * node: that node's name, so the agent there sees the object too.
+   */
+  public static final String MIGRATION_TARGET_NODE_LABEL = "numaguest.io/migration-target-node";
 }

@@ -11,8 +11,10 @@ import java.util.List;
  *
  * <ul>
  *   <li>{@code numaguest-operator}: observedGeneration, nodeName, targetPod, placement,
- *       placementSummary, conditions;
- *   <li>{@code numaguest-agent}: applied.
+ *       placementSummary, migration, conditions;
+ *   <li>{@code numaguest-agent}: applied (the agent of nodeName) and migrationApplied (the agent
+ *       of migration.nodeName). When a migration completes, the target's agent moves its entries
+ *       from migrationApplied to applied in one write.
  * </ul>
  *
  * The lists are maps keyed by guestNode (conditions by type), so an apply by one manager merges
@@ -20,7 +22,7 @@ import java.util.List;
  * the JSON: an apply that carried {@code applied: null} would claim the agent's field.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@SchemaCustomizer(value = ListMapKeys.class, input = "placement=guestNode, applied=guestNode, conditions=type")
+@SchemaCustomizer(value = ListMapKeys.class, input = "placement=guestNode, applied=guestNode, migrationApplied=guestNode, conditions=type")
 public class NumaGuestMemoryStatus {
 
   @JsonPropertyDescription("The spec generation the operator's fields describe.")
@@ -40,7 +42,13 @@ public class NumaGuestMemoryStatus {
   @JsonPropertyDescription("What the node agent applied per guest node.")
   private List<GuestNodeApplied> applied;
 
-  @JsonPropertyDescription("Scheduled, Placed, Applied, Ready and Degraded.")
+  @JsonPropertyDescription("Set while a live migration takes the VM to another node: the target's node, pod and placement.")
+  private MigrationTarget migration;
+
+  @JsonPropertyDescription("What the node agent of migration.nodeName applied per guest node for the migration's target pod.")
+  private List<GuestNodeApplied> migrationApplied;
+
+  @JsonPropertyDescription("Scheduled, Placed, Applied, Ready and Degraded; MigrationTargetReady while a migration runs.")
   private List<Condition> conditions;
 
   public Long getObservedGeneration() {
@@ -89,6 +97,22 @@ public class NumaGuestMemoryStatus {
 
   public void setApplied(List<GuestNodeApplied> applied) {
     this.applied = applied;
+  }
+
+  public MigrationTarget getMigration() {
+    return migration;
+  }
+
+  public void setMigration(MigrationTarget migration) {
+    this.migration = migration;
+  }
+
+  public List<GuestNodeApplied> getMigrationApplied() {
+    return migrationApplied;
+  }
+
+  public void setMigrationApplied(List<GuestNodeApplied> migrationApplied) {
+    this.migrationApplied = migrationApplied;
   }
 
   public List<Condition> getConditions() {
