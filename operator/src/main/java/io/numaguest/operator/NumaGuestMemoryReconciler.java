@@ -22,6 +22,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.topology.NumaZones;
 import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
+import io.numaguest.api.v1alpha1.MigrationTarget;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
@@ -95,8 +96,8 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     ngms.addIndexers(Map.of(
         BY_VMI, ngm -> vmiName(ngm).map(name -> List.of(key(ngm.getMetadata().getNamespace(), name))).orElse(List.of()),
         BY_SELECTED_LABEL, NumaGuestMemoryReconciler::selectedLabelKeys,
-        BY_TARGET_POD, ngm -> status(ngm).map(NumaGuestMemoryStatus::getTargetPod).map(pod -> List.of(pod.getUid())).orElse(List.of()),
-        BY_NODE, ngm -> status(ngm).map(NumaGuestMemoryStatus::getNodeName).map(List::of).orElse(List.of())));
+        BY_TARGET_POD, ngm -> targetPodUids(ngm),
+        BY_NODE, ngm -> nodesHolding(ngm)));
     placement = new PlacementStep(node -> ngms.byIndex(BY_NODE, node), ngms::get);
     for (boolean ready : new boolean[] {true, false}) {
       Gauge.builder("numaguest_operator_ngms", ngms, cache -> cache.list().filter(ngm -> isReady(ngm) == ready).count())
@@ -142,16 +143,27 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
   public UpdateControl<NumaGuestMemory> reconcile(NumaGuestMemory ngm, Context<NumaGuestMemory> context) {
     // Observe.
     TargetResolution target = resolve(ngm);
+    MigrationResolution migrationTarget = resolveMigration(ngm);
     Optional<String> nodeName = target instanceof TargetResolution.Resolved resolved ? Optional.of(resolved.nodeName()) : Optional.empty();
     Optional<NumaTopology> topology = nodeName.flatMap(this::topologyOf);
-    // Place.
+    // Place: the target first, so that a completed migration's target keeps the placement made for it.
     Optional<Placement.Result> placed = target instanceof TargetResolution.Resolved resolved
         ? Optional.of(placement.decide(ngm, resolved, topology))
         : Optional.empty();
+    StatusAssembler.Migration migration;
+    if (migrationTarget instanceof MigrationResolution.Resolved resolved) {
+      Optional<NumaTopology> targetTopology = topologyOf(resolved.nodeName());
+      migration = new StatusAssembler.Migration(resolved, Optional.of(placement.decideMigration(ngm, resolved, targetTopology)),
+          targetTopology.isPresent());
+    } else {
+      placement.migrationEnded(ngm);
+      migration = new StatusAssembler.Migration(migrationTarget, Optional.empty(), false);
+    }
     // Assemble.
-    NumaGuestMemoryStatus status = StatusAssembler.assemble(ngm, target, placed, topology.isPresent(), Instant.now());
+    NumaGuestMemoryStatus status = StatusAssembler.assemble(ngm, target, placed, topology.isPresent(), migration, Instant.now());
 
-    boolean labelChanges = !Objects.equals(nodeLabel(ngm), status.getNodeName());
+    boolean labelChanges = !Objects.equals(nodeLabel(ngm), status.getNodeName())
+        || !Objects.equals(migrationTargetLabel(ngm), migrationNode(status));
     boolean statusChanges = !sameOperatorFields(ngm.getStatus(), status, context.getClient().getKubernetesSerialization());
     if (!labelChanges && !statusChanges) {
       return UpdateControl.noUpdate();
@@ -178,6 +190,17 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     return TargetResolver.forPodSelector(target.getPodSelector(), podsCarrying(namespace, target.getPodSelector()));
   }
 
+  /** A live migration of the target VMI; pod-selector targets have none the operator could see. */
+  private MigrationResolution resolveMigration(NumaGuestMemory ngm) {
+    Optional<String> vmiName = vmiName(ngm);
+    if (vmiName.isEmpty() || vmis == null) {
+      return MigrationResolution.NONE;
+    }
+    GenericKubernetesResource vmi = vmis.get(new ResourceID(vmiName.get(), ngm.getMetadata().getNamespace())).orElse(null);
+    List<Pod> launchers = vmi == null ? List.of() : pods.byIndex(BY_CREATOR, vmi.getMetadata().getUid());
+    return TargetResolver.migrationTarget(vmi, launchers);
+  }
+
   /**
    * The pods that can match the selector: those with one of its matchLabels (the index), or the
    * whole namespace when it has only expressions.
@@ -202,6 +225,31 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     return Objects.requireNonNullElse(ngm.getMetadata().getLabels(), Map.<String, String>of()).get(NumaGuestMemory.NODE_LABEL);
   }
 
+  private static String migrationTargetLabel(NumaGuestMemory ngm) {
+    return Objects.requireNonNullElse(ngm.getMetadata().getLabels(), Map.<String, String>of())
+        .get(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL);
+  }
+
+  private static String migrationNode(NumaGuestMemoryStatus status) {
+    return status == null || status.getMigration() == null ? null : status.getMigration().getNodeName();
+  }
+
+  /** The pods whose events concern the NumaGuestMemory as its target's: the target pod and a migration's target pod. */
+  private static List<String> targetPodUids(NumaGuestMemory ngm) {
+    List<String> uids = new ArrayList<>(2);
+    status(ngm).map(NumaGuestMemoryStatus::getTargetPod).ifPresent(pod -> uids.add(pod.getUid()));
+    status(ngm).map(NumaGuestMemoryStatus::getMigration).map(MigrationTarget::getTargetPod).ifPresent(pod -> uids.add(pod.getUid()));
+    return uids;
+  }
+
+  /** The nodes whose memory the NumaGuestMemory's placements reserve: its target's and a migration target's. */
+  private static List<String> nodesHolding(NumaGuestMemory ngm) {
+    List<String> nodes = new ArrayList<>(2);
+    status(ngm).map(NumaGuestMemoryStatus::getNodeName).ifPresent(nodes::add);
+    Optional.ofNullable(migrationNode(ngm.getStatus())).ifPresent(nodes::add);
+    return nodes;
+  }
+
   private static boolean sameOperatorFields(NumaGuestMemoryStatus current, NumaGuestMemoryStatus assembled,
       KubernetesSerialization serialization) {
     if (current == null) {
@@ -209,20 +257,24 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     }
     var currentTree = serialization.convertValue(current, Map.class);
     currentTree.remove("applied");
+    currentTree.remove("migrationApplied");
     return currentTree.equals(serialization.convertValue(assembled, Map.class));
   }
 
   /**
-   * What the operator applies, and only that: the node label in metadata (the agent of a node
-   * watches only NumaGuestMemories with its node's label; applied without a value, the label goes),
-   * the operator's status fields. The agent's status.applied is not in it, so the apply neither
-   * claims nor clears it.
+   * What the operator applies, and only that: the node labels in metadata (the agent of a node
+   * watches only NumaGuestMemories with its node's label, or a migration target's label naming it;
+   * applied without a value, a label goes), the operator's status fields. The agents' applied and
+   * migrationApplied are not in it, so the apply neither claims nor clears them.
    */
   private static NumaGuestMemory patchOf(NumaGuestMemory ngm, NumaGuestMemoryStatus status) {
     var patch = new NumaGuestMemory();
     var metadata = new ObjectMetaBuilder().withName(ngm.getMetadata().getName()).withNamespace(ngm.getMetadata().getNamespace());
     if (status.getNodeName() != null) {
       metadata.addToLabels(NumaGuestMemory.NODE_LABEL, status.getNodeName());
+    }
+    if (migrationNode(status) != null) {
+      metadata.addToLabels(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, migrationNode(status));
     }
     patch.setMetadata(metadata.build());
     patch.setStatus(status);

@@ -6,6 +6,7 @@ import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
+import io.numaguest.api.v1alpha1.MigrationTarget;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import java.util.HashMap;
@@ -34,17 +35,26 @@ import java.util.function.Function;
  */
 final class PlacementStep {
 
-  /** A placement made by this process. */
-  private record Decision(String nodeName, String podUid, long generation, Placement.Placed placed) {}
+  /** A placement made by this process, for the NumaGuestMemory's target pod or its migration target pod. */
+  private record Decision(String nodeName, String podUid, long generation, Placement.Placed placed, boolean migration) {
+    boolean isFor(String node, String pod, long generation) {
+      return nodeName.equals(node) && podUid.equals(pod) && this.generation == generation;
+    }
+  }
+
+  /** A decision's key on its node: a NumaGuestMemory holds memory on its target's node and on its migration target's. */
+  private record Held(ResourceID id, boolean migration) {}
 
   private final Function<String, List<NumaGuestMemory>> onNode;
   private final Function<ResourceID, Optional<NumaGuestMemory>> byId;
   private final Map<ResourceID, Decision> made = new HashMap<>();
+  private final Map<ResourceID, Decision> madeForMigration = new HashMap<>();
   /** The same decisions by node, so a decision looks only at its own node's. */
-  private final Map<String, Map<ResourceID, Decision>> madeOnNode = new HashMap<>();
+  private final Map<String, Map<Held, Decision>> madeOnNode = new HashMap<>();
 
   /**
-   * @param onNode the NumaGuestMemories whose cached status names the node
+   * @param onNode the NumaGuestMemories whose cached status names the node, as their target's or
+   *     their migration target's
    * @param byId a NumaGuestMemory from the cache
    */
   PlacementStep(Function<String, List<NumaGuestMemory>> onNode, Function<ResourceID, Optional<NumaGuestMemory>> byId) {
@@ -58,30 +68,75 @@ final class PlacementStep {
     String podUid = target.pod().getMetadata().getUid();
     long generation = generation(ngm);
     Decision earlier = made.get(id);
-    if (earlier != null && earlier.nodeName().equals(nodeName) && earlier.podUid().equals(podUid) && earlier.generation() == generation) {
+    if (earlier != null && earlier.isFor(nodeName, podUid, generation)) {
       return earlier.placed();
+    }
+    // A completed migration: its target pod is now the target, with the placement its agent applied.
+    Decision migrated = madeForMigration.get(id);
+    if (migrated != null && migrated.isFor(nodeName, podUid, generation)) {
+      forget(id);
+      forgetMigration(id);
+      remember(id, new Decision(nodeName, podUid, generation, migrated.placed(), false));
+      return migrated.placed();
     }
     Optional<Placement.Placed> kept = keptPlacement(ngm, podUid, generation);
     if (kept.isPresent()) {
       return kept.get();
     }
-    List<GuestNode> guestNodes = ngm.getSpec().getGuestNodes().stream().map(GuestNode::of).toList();
-    Placement.Result result;
-    if (topology.isPresent()) {
-      result = Placement.place(guestNodes, less(topology.get(), heldByOthers(id, nodeName)));
-    } else if (guestNodes.stream().anyMatch(GuestNode::chosenByOperator)) {
-      result = new Placement.Unplaceable(ConditionReason.TopologyUnavailable, "no NodeResourceTopology is published for node "
-          + nodeName + ", so host nodes cannot be chosen; is the numaguest agent running there?");
-    } else {
-      result = Placement.placeUnchecked(guestNodes, nodeName);
-    }
+    Placement.Result result = place(ngm, id, nodeName, topology);
     forget(id);
     if (result instanceof Placement.Placed placed) {
-      var decision = new Decision(nodeName, podUid, generation, placed);
-      made.put(id, decision);
-      madeOnNode.computeIfAbsent(nodeName, node -> new HashMap<>()).put(id, decision);
+      remember(id, new Decision(nodeName, podUid, generation, placed, false));
     }
     return result;
+  }
+
+  /**
+   * The placement on a live migration's target node, for its target pod: made like any other (kept
+   * once made, not overcommitting that node), alongside the one the VM has where it runs now.
+   */
+  synchronized Placement.Result decideMigration(NumaGuestMemory ngm, MigrationResolution.Resolved target,
+      Optional<NumaTopology> topology) {
+    ResourceID id = ResourceID.fromResource(ngm);
+    String nodeName = target.nodeName();
+    String podUid = target.pod().getMetadata().getUid();
+    long generation = generation(ngm);
+    Decision earlier = madeForMigration.get(id);
+    if (earlier != null && earlier.isFor(nodeName, podUid, generation)) {
+      return earlier.placed();
+    }
+    Optional<Placement.Placed> kept = keptMigrationPlacement(ngm, podUid, generation);
+    if (kept.isPresent()) {
+      return kept.get();
+    }
+    Placement.Result result = place(ngm, id, nodeName, topology);
+    forgetMigration(id);
+    if (result instanceof Placement.Placed placed) {
+      remember(id, new Decision(nodeName, podUid, generation, placed, true));
+    }
+    return result;
+  }
+
+  /** No migration runs for this NumaGuestMemory (any more): what its target node held is free again. */
+  synchronized void migrationEnded(NumaGuestMemory ngm) {
+    forgetMigration(ResourceID.fromResource(ngm));
+  }
+
+  private Placement.Result place(NumaGuestMemory ngm, ResourceID id, String nodeName, Optional<NumaTopology> topology) {
+    List<GuestNode> guestNodes = ngm.getSpec().getGuestNodes().stream().map(GuestNode::of).toList();
+    if (topology.isPresent()) {
+      return Placement.place(guestNodes, less(topology.get(), heldByOthers(id, nodeName)));
+    }
+    if (guestNodes.stream().anyMatch(GuestNode::chosenByOperator)) {
+      return new Placement.Unplaceable(ConditionReason.TopologyUnavailable, "no NodeResourceTopology is published for node "
+          + nodeName + ", so host nodes cannot be chosen; is the numaguest agent running there?");
+    }
+    return Placement.placeUnchecked(guestNodes, nodeName);
+  }
+
+  private void remember(ResourceID id, Decision decision) {
+    (decision.migration() ? madeForMigration : made).put(id, decision);
+    madeOnNode.computeIfAbsent(decision.nodeName(), node -> new HashMap<>()).put(new Held(id, decision.migration()), decision);
   }
 
   private static Optional<Placement.Placed> keptPlacement(NumaGuestMemory ngm, String podUid, long generation) {
@@ -90,19 +145,40 @@ final class PlacementStep {
       return Optional.empty();
     }
     boolean samePod = Objects.equals(current.getTargetPod().getUid(), podUid);
-    return samePod && isPlaced(current) && Objects.equals(current.getObservedGeneration(), generation)
-        ? Optional.of(new Placement.Placed(current.getPlacement())) : Optional.empty();
+    if (samePod && isPlaced(current) && Objects.equals(current.getObservedGeneration(), generation)) {
+      return Optional.of(new Placement.Placed(current.getPlacement()));
+    }
+    // The pod a migration placed (before this process, or before a restart) became the target.
+    return keptMigrationPlacement(ngm, podUid, generation);
+  }
+
+  private static Optional<Placement.Placed> keptMigrationPlacement(NumaGuestMemory ngm, String podUid, long generation) {
+    var current = ngm.getStatus();
+    MigrationTarget migration = current == null ? null : current.getMigration();
+    if (migration == null || migration.getPlacement() == null || migration.getTargetPod() == null) {
+      return Optional.empty();
+    }
+    return Objects.equals(migration.getTargetPod().getUid(), podUid) && Objects.equals(current.getObservedGeneration(), generation)
+        ? Optional.of(new Placement.Placed(migration.getPlacement())) : Optional.empty();
   }
 
   /** Bytes per host node that other VMs placed on this node hold and have not allocated yet. */
   private Map<Integer, Long> heldByOthers(ResourceID self, String nodeName) {
-    Map<ResourceID, Decision> here = madeOnNode.getOrDefault(nodeName, Map.of());
-    here.entrySet().stream().filter(entry -> !stillHeld(entry.getKey(), entry.getValue())).map(Map.Entry::getKey).toList()
-        .forEach(this::forget);
+    Map<Held, Decision> here = madeOnNode.getOrDefault(nodeName, Map.of());
+    here.entrySet().stream().filter(entry -> !stillHeld(entry.getKey().id(), entry.getValue())).map(Map.Entry::getKey).toList()
+        .forEach(held -> {
+          if (held.migration()) {
+            forgetMigration(held.id());
+          } else {
+            forget(held.id());
+          }
+        });
     Map<Integer, Long> held = new HashMap<>();
-    madeOnNode.getOrDefault(nodeName, Map.of()).forEach((id, decision) -> {
-      if (!id.equals(self)) {
-        var allocated = allocatedBytes(byId.apply(id).orElseThrow(), decision.podUid());
+    madeOnNode.getOrDefault(nodeName, Map.of()).forEach((key, decision) -> {
+      if (!key.id().equals(self)) {
+        NumaGuestMemoryStatus status = byId.apply(key.id()).orElseThrow().getStatus();
+        var allocated = allocatedBytes(status == null ? null : decision.migration() ? status.getMigrationApplied() : status.getApplied(),
+            decision.podUid());
         decision.placed().reservedBytes().forEach((hostNode, bytes) ->
             held.merge(hostNode, Math.max(0, bytes - allocated.getOrDefault(hostNode, 0L)), Long::sum));
       }
@@ -110,8 +186,17 @@ final class PlacementStep {
     for (NumaGuestMemory other : onNode.apply(nodeName)) {
       ResourceID id = ResourceID.fromResource(other);
       var status = other.getStatus();
-      if (!id.equals(self) && !made.containsKey(id) && isPlaced(status) && status.getPlacement() != null && status.getTargetPod() != null) {
-        holdEvenly(held, other, status.getPlacement(), status.getTargetPod().getUid());
+      if (id.equals(self) || status == null) {
+        continue;
+      }
+      if (nodeName.equals(status.getNodeName()) && !made.containsKey(id) && isPlaced(status) && status.getPlacement() != null
+          && status.getTargetPod() != null) {
+        holdEvenly(held, other, status.getPlacement(), status.getApplied(), status.getTargetPod().getUid());
+      }
+      MigrationTarget migration = status.getMigration();
+      if (migration != null && nodeName.equals(migration.getNodeName()) && !madeForMigration.containsKey(id)
+          && migration.getPlacement() != null && migration.getTargetPod() != null) {
+        holdEvenly(held, other, migration.getPlacement(), status.getMigrationApplied(), migration.getTargetPod().getUid());
       }
     }
     return held;
@@ -125,10 +210,17 @@ final class PlacementStep {
   }
 
   private void forget(ResourceID id) {
-    Decision decision = made.remove(id);
+    unregister(id, made.remove(id));
+  }
+
+  private void forgetMigration(ResourceID id) {
+    unregister(id, madeForMigration.remove(id));
+  }
+
+  private void unregister(ResourceID id, Decision decision) {
     if (decision != null) {
       var onItsNode = madeOnNode.get(decision.nodeName());
-      onItsNode.remove(id);
+      onItsNode.remove(new Held(id, decision.migration()));
       if (onItsNode.isEmpty()) {
         madeOnNode.remove(decision.nodeName());
       }
@@ -142,13 +234,20 @@ final class PlacementStep {
       return false;
     }
     var status = ngm.get().getStatus();
+    if (decision.migration()) {
+      // Until the migration ends (migrationEnded), a status without it is one not written yet.
+      MigrationTarget migration = status == null ? null : status.getMigration();
+      return migration == null || migration.getTargetPod() == null
+          || (decision.nodeName().equals(migration.getNodeName()) && decision.podUid().equals(migration.getTargetPod().getUid()));
+    }
     if (status == null || status.getTargetPod() == null) {
       return true; // not written yet, as far as the cache shows
     }
     return decision.nodeName().equals(status.getNodeName()) && decision.podUid().equals(status.getTargetPod().getUid());
   }
 
-  private static void holdEvenly(Map<Integer, Long> held, NumaGuestMemory other, List<GuestNodePlacement> placement, String podUid) {
+  private static void holdEvenly(Map<Integer, Long> held, NumaGuestMemory other, List<GuestNodePlacement> placement,
+      List<GuestNodeApplied> applied, String podUid) {
     Map<Integer, GuestNode> specs = new HashMap<>();
     other.getSpec().getGuestNodes().forEach(spec -> specs.put(spec.getGuestNode(), GuestNode.of(spec)));
     Map<Integer, Long> reserved = new HashMap<>();
@@ -159,15 +258,14 @@ final class PlacementStep {
         entry.getHostNodes().forEach(hostNode -> reserved.merge(hostNode, share, Long::sum));
       }
     }
-    var allocated = allocatedBytes(other, podUid);
+    var allocated = allocatedBytes(applied, podUid);
     reserved.forEach((hostNode, bytes) -> held.merge(hostNode, Math.max(0, bytes - allocated.getOrDefault(hostNode, 0L)), Long::sum));
   }
 
-  /** Bytes per host node the agent counts as allocated for this pod's guest memory. */
-  private static Map<Integer, Long> allocatedBytes(NumaGuestMemory ngm, String podUid) {
+  /** Bytes per host node the agent counts as allocated for this pod's guest memory, from its entries. */
+  private static Map<Integer, Long> allocatedBytes(List<GuestNodeApplied> applied, String podUid) {
     Map<Integer, Long> allocated = new HashMap<>();
-    List<GuestNodeApplied> applied = Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getApplied).orElse(List.of());
-    for (GuestNodeApplied entry : applied) {
+    for (GuestNodeApplied entry : applied == null ? List.<GuestNodeApplied>of() : applied) {
       if (podUid.equals(entry.getPodUid()) && entry.getPagesByHostNode() != null && entry.getPageSizeBytes() != null) {
         entry.getPagesByHostNode().forEach((hostNode, pages) -> {
           try {

@@ -7,12 +7,14 @@ import io.numaguest.api.v1alpha1.ConditionReason;
 import io.numaguest.api.v1alpha1.Enforcement;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
+import io.numaguest.api.v1alpha1.MigrationTarget;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import io.numaguest.api.v1alpha1.PodReference;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -34,6 +36,11 @@ import java.util.stream.Collectors;
  *   <li>Applied: the agent applied, for the current pod, every guest node's placed policy.
  *   <li>Ready: all of the above and the kernel confirmed every policy (verified).
  *   <li>Degraded: Strict enforcement and the agent refused or could not verify a guest node.
+ *   <li>MigrationTargetReady, only while a live migration runs: what Ready says, for the migration's
+ *       target pod on its node (status.migration, reported by that node's agent in
+ *       status.migrationApplied). When the migration completes, the target pod becomes the target
+ *       and keeps its placement; its entries count for Applied and Ready wherever they are, so Ready
+ *       holds while the target's agent moves them into status.applied.
  * </ul>
  *
  * Reasons are {@link ConditionReason}s.
@@ -45,6 +52,17 @@ final class StatusAssembler {
   static final String APPLIED = "Applied";
   static final String READY = "Ready";
   static final String DEGRADED = "Degraded";
+  static final String MIGRATION_TARGET_READY = "MigrationTargetReady";
+
+  /**
+   * The migration part of a reconcile: where a live migration takes the VM and the placement there.
+   *
+   * @param placement the decision for the target pod, empty unless the target resolved
+   * @param topologyKnown whether the target node's topology was published
+   */
+  record Migration(MigrationResolution target, Optional<Placement.Result> placement, boolean topologyKnown) {
+    static final Migration NONE = new Migration(MigrationResolution.NONE, Optional.empty(), false);
+  }
 
   private StatusAssembler() {}
 
@@ -55,6 +73,11 @@ final class StatusAssembler {
    */
   static NumaGuestMemoryStatus assemble(NumaGuestMemory ngm, TargetResolution target, Optional<Placement.Result> placement,
       boolean topologyKnown, Instant now) {
+    return assemble(ngm, target, placement, topologyKnown, Migration.NONE, now);
+  }
+
+  static NumaGuestMemoryStatus assemble(NumaGuestMemory ngm, TargetResolution target, Optional<Placement.Result> placement,
+      boolean topologyKnown, Migration migration, Instant now) {
     long generation = Objects.requireNonNullElse(ngm.getMetadata().getGeneration(), 0L);
     var current = Optional.ofNullable(ngm.getStatus()).orElseGet(NumaGuestMemoryStatus::new);
     var conditions = new ConditionWriter(current.getConditions(), generation, now);
@@ -69,6 +92,7 @@ final class StatusAssembler {
       conditions.set(APPLIED, false, ConditionReason.TargetNotScheduled, waiting);
       conditions.set(READY, false, ConditionReason.TargetNotScheduled, waiting);
       conditions.set(DEGRADED, false, ConditionReason.TargetNotScheduled, "nothing applied yet");
+      assembleMigration(ngm, current, migration, generation, now, status, conditions);
       status.setConditions(conditions.result());
       return status;
     }
@@ -95,8 +119,42 @@ final class StatusAssembler {
         assessApplied(placed, appliedFor(current, pod), ngm.getSpec().getEnforcement(), nodeName, conditions);
       }
     }
+    assembleMigration(ngm, current, migration, generation, now, status, conditions);
     status.setConditions(conditions.result());
     return status;
+  }
+
+  /** status.migration and MigrationTargetReady; neither while no migration runs. */
+  private static void assembleMigration(NumaGuestMemory ngm, NumaGuestMemoryStatus current, Migration migration, long generation,
+      Instant now, NumaGuestMemoryStatus status, ConditionWriter conditions) {
+    switch (migration.target()) {
+      case MigrationResolution.None none -> { }
+      case MigrationResolution.Unresolved unresolved ->
+          conditions.set(MIGRATION_TARGET_READY, false, unresolved.reason(), unresolved.message());
+      case MigrationResolution.Resolved resolved -> {
+        Pod pod = resolved.pod();
+        var target = new MigrationTarget();
+        target.setNodeName(resolved.nodeName());
+        target.setTargetPod(new PodReference(pod.getMetadata().getName(), pod.getMetadata().getUid()));
+        status.setMigration(target);
+        switch (migration.placement().orElseThrow()) {
+          case Placement.Unplaceable unplaceable -> conditions.set(MIGRATION_TARGET_READY, false, unplaceable.reason(),
+              "migration target pod " + pod.getMetadata().getName() + " on node " + resolved.nodeName() + ": " + unplaceable.message());
+          case Placement.Placed placed -> {
+            target.setPlacement(placed.guestNodes());
+            target.setPlacementSummary(summary(placed));
+            // What Ready would say of the target pod, worked out aside: only its verdict is kept.
+            var aside = new ConditionWriter(List.of(), generation, now);
+            assessApplied(placed, entriesOf(current.getMigrationApplied(), pod), ngm.getSpec().getEnforcement(),
+                resolved.nodeName(), aside);
+            Condition ready = aside.find(READY);
+            conditions.set(MIGRATION_TARGET_READY, "True".equals(ready.getStatus()), ConditionReason.valueOf(ready.getReason()),
+                "migration target pod " + pod.getMetadata().getName() + " on node " + resolved.nodeName() + " ("
+                    + target.getPlacementSummary() + "): " + ready.getMessage());
+          }
+        }
+      }
+    }
   }
 
   /** One line for kubectl -o wide: "0:Bind(0) 1:Interleave(0,1) 2:Default". */
@@ -116,13 +174,23 @@ final class StatusAssembler {
         : choices + " (not checked: no NodeResourceTopology is published for node " + nodeName + ")";
   }
 
-  /** The agent's entries for this pod; entries of an earlier pod describe memory that is gone. */
+  /**
+   * The agent's entries for this pod; entries of an earlier pod describe memory that is gone. A
+   * migration's target pod that became the target has its entries in migrationApplied until its
+   * agent moves them; those in applied come first.
+   */
   private static Map<Integer, GuestNodeApplied> appliedFor(NumaGuestMemoryStatus current, Pod pod) {
-    if (current.getApplied() == null) {
+    Map<Integer, GuestNodeApplied> entries = new HashMap<>(entriesOf(current.getMigrationApplied(), pod));
+    entries.putAll(entriesOf(current.getApplied(), pod));
+    return entries;
+  }
+
+  private static Map<Integer, GuestNodeApplied> entriesOf(List<GuestNodeApplied> applied, Pod pod) {
+    if (applied == null) {
       return Map.of();
     }
-    return current.getApplied().stream()
-        .filter(applied -> Objects.equals(applied.getPodUid(), pod.getMetadata().getUid()) && applied.getGuestNode() != null)
+    return applied.stream()
+        .filter(entry -> Objects.equals(entry.getPodUid(), pod.getMetadata().getUid()) && entry.getGuestNode() != null)
         .collect(Collectors.toMap(GuestNodeApplied::getGuestNode, Function.identity(), (first, second) -> first));
   }
 
@@ -210,7 +278,7 @@ final class StatusAssembler {
       return find(type).getMessage();
     }
 
-    private Condition find(String type) {
+    Condition find(String type) {
       return result.stream().filter(condition -> condition.getType().equals(type)).findFirst().orElseThrow();
     }
 

@@ -19,7 +19,7 @@ import java.util.stream.Collectors;
  *
  * <ul>
  *   <li>Says whether it needs a reconcile: a new spec generation, a deletion, a change of the
- *       agent's status.applied, or a status emptied by someone else. The operator's own writes
+ *       agents' status.applied or status.migrationApplied, or a status emptied by someone else. The operator's own writes
  *       (its status fields, its node label) need none: they are what the reconcile that wrote them
  *       computed.
  *   <li>Announces the decisions and failures the update shows, as Events: a Normal one when the
@@ -44,7 +44,8 @@ final class StatusChanges implements OnUpdateFilter<NumaGuestMemory> {
     return !Objects.equals(updated.getMetadata().getGeneration(), old.getMetadata().getGeneration())
         || !Objects.equals(updated.getMetadata().getDeletionTimestamp(), old.getMetadata().getDeletionTimestamp())
         || (updated.getStatus() == null && old.getStatus() != null)
-        || !sameTree(applied(updated), applied(old));
+        || !sameTree(applied(updated), applied(old))
+        || !sameTree(migrationApplied(updated), migrationApplied(old));
   }
 
   private void announce(NumaGuestMemory old, NumaGuestMemory updated) {
@@ -63,6 +64,7 @@ final class StatusChanges implements OnUpdateFilter<NumaGuestMemory> {
         case StatusAssembler.PLACED -> !isTrue && !ConditionReason.TargetNotScheduled.name().equals(condition.getReason());
         case StatusAssembler.APPLIED -> !isTrue && ConditionReason.Refused.name().equals(condition.getReason());
         case StatusAssembler.DEGRADED -> isTrue;
+        case StatusAssembler.MIGRATION_TARGET_READY -> !isTrue && ConditionReason.Refused.name().equals(condition.getReason());
         default -> false;
       };
       if (failure) {
@@ -79,6 +81,10 @@ final class StatusChanges implements OnUpdateFilter<NumaGuestMemory> {
 
   private static Object applied(NumaGuestMemory ngm) {
     return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getApplied).orElse(null);
+  }
+
+  private static Object migrationApplied(NumaGuestMemory ngm) {
+    return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getMigrationApplied).orElse(null);
   }
 
   private boolean sameTree(Object a, Object b) {

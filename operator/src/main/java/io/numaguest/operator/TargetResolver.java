@@ -45,6 +45,35 @@ final class TargetResolver {
         + (vmiNode == null ? "" : " on node " + vmiNode));
   }
 
+  /**
+   * The pod a live migration takes the VM to, from the VMI's {@code status.migrationState}: its
+   * targetNode and targetPod, from the moment KubeVirt names them until the VMI's nodeName is the
+   * target's (KubeVirt moves it when the migration completes) or the migration failed. The pod must
+   * be live and bound to targetNode.
+   */
+  static MigrationResolution migrationTarget(GenericKubernetesResource vmi, Collection<Pod> launcherPods) {
+    Map<?, ?> state = vmi == null ? null : migrationState(vmi);
+    if (state == null || Boolean.TRUE.equals(state.get("failed"))) {
+      return MigrationResolution.NONE;
+    }
+    String targetNode = text(state.get("targetNode"));
+    if (targetNode == null || targetNode.equals(vmiNodeName(vmi))) {
+      return MigrationResolution.NONE;
+    }
+    String targetPod = text(state.get("targetPod"));
+    String vmiName = vmi.getMetadata().getName();
+    if (targetPod == null) {
+      return new MigrationResolution.Unresolved(targetNode, ConditionReason.NoPod,
+          "VirtualMachineInstance " + vmiName + " migrates to node " + targetNode + " but names no target pod yet");
+    }
+    return launcherPods.stream()
+        .filter(pod -> targetPod.equals(pod.getMetadata().getName()) && isLive(pod) && targetNode.equals(pod.getSpec().getNodeName()))
+        .findFirst()
+        .<MigrationResolution>map(MigrationResolution.Resolved::new)
+        .orElseGet(() -> new MigrationResolution.Unresolved(targetNode, ConditionReason.NoPod, "migration target pod "
+            + targetPod + " of VirtualMachineInstance " + vmiName + " is not scheduled and running on node " + targetNode));
+  }
+
   static TargetResolution forPodSelector(LabelSelector selector, Collection<Pod> podsInNamespace) {
     List<Pod> candidates = podsInNamespace.stream()
         .filter(pod -> LabelSelectors.matches(selector, pod.getMetadata().getLabels()))
@@ -73,7 +102,16 @@ final class TargetResolver {
 
   private static String vmiNodeName(GenericKubernetesResource vmi) {
     Object status = vmi.getAdditionalProperties().get("status");
-    return status instanceof Map<?, ?> map && map.get("nodeName") instanceof String node && !node.isEmpty() ? node : null;
+    return status instanceof Map<?, ?> map ? text(map.get("nodeName")) : null;
+  }
+
+  private static Map<?, ?> migrationState(GenericKubernetesResource vmi) {
+    Object status = vmi.getAdditionalProperties().get("status");
+    return status instanceof Map<?, ?> map && map.get("migrationState") instanceof Map<?, ?> state ? state : null;
+  }
+
+  private static String text(Object value) {
+    return value instanceof String text && !text.isEmpty() ? text : null;
   }
 
   private static String describe(LabelSelector selector) {
