@@ -29,15 +29,25 @@ import io.numaguest.api.v1alpha1.ApplyError;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
+import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
+import io.numaguest.api.v1alpha1.PodReference;
 
 /**
- * Writes {@code status.applied} of a VM's NumaGuestMemory after each apply: the agent is that
- * field's only writer (field manager {@value #FIELD_MANAGER}); the operator owns the rest of status.
+ * Writes the evidence of a VM's NumaGuestMemory after each apply: {@code status.applied} on the node
+ * the VM runs on, {@code status.migrationApplied} on a live migration's target node. The agents are
+ * those fields' only writers (field manager {@value #FIELD_MANAGER}), each on the node the operator
+ * named for it; the operator owns the rest of status.
  *
  * <p>Writes happen off the request path, so a slow API server never delays a VMM's answer, and
- * coalesce per object. Each write sets the whole list, every guest node entry of the current target
- * pod (this agent is the list's only writer, so it knows them all); entries of an earlier pod are
- * dropped as stale.
+ * coalesce per object. Each write sets the whole list, every guest node entry of the pod this node
+ * serves (this node's agent is the list's only writer, so it knows them all); entries of an earlier
+ * pod are dropped as stale. Each write is a JSON patch that first tests that the status still names
+ * this node for that list, so an agent whose cache lags cannot overwrite the other node's evidence.
+ *
+ * <p>When a migration to this node completes (the operator names this node and the target pod
+ * as the target), this agent's next write is its own: its entries go from migrationApplied into
+ * applied and migrationApplied goes, in one patch, so the source's evidence is replaced, never
+ * mixed in. The same write after a failed migration removes the target's leftover entries.
  */
 public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
     public static final String FIELD_MANAGER = "numaguest-agent";
@@ -63,6 +73,19 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
         this.client = client;
         this.policies = policies;
         this.proc = proc;
+        policies.onChange(this::changed);
+    }
+
+    /** A migration ended with the VM on this node (or failed and left it here): migrationApplied is this agent's to clear. */
+    private void changed(NumaGuestMemory ngm) {
+        NumaGuestMemoryStatus status = ngm.getStatus();
+        if (status != null && status.getMigration() == null && status.getMigrationApplied() != null
+                && policies.nodeName().equals(status.getNodeName())) {
+            NgmKey key = new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName());
+            if (pending.add(key)) {
+                writer.execute(() -> write(key, 1));
+            }
+        }
     }
 
     @Override
@@ -108,7 +131,7 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
         target.ifPresent(ngm -> {
             NgmKey key = new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName());
             synchronized (entries) {
-                entries.computeIfAbsent(key, k -> existing(ngm)).put(entry.getGuestNode(), entry);
+                entries.computeIfAbsent(key, k -> existing(ngm, policies.isMigrationTarget(ngm))).put(entry.getGuestNode(), entry);
             }
             if (pending.add(key)) {
                 writer.execute(() -> write(key, 1));
@@ -116,18 +139,31 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
         });
     }
 
-    /** What status.applied holds now (after an agent restart, what the previous run wrote). */
-    private static TreeMap<Integer, GuestNodeApplied> existing(NumaGuestMemory ngm) {
+    /**
+     * What this node's list holds now (after an agent restart, what the previous run wrote). Where
+     * the VM runs, that includes the entries of the target pod still in migrationApplied: a
+     * completed migration's evidence, which this agent wrote as its target.
+     */
+    private static TreeMap<Integer, GuestNodeApplied> existing(NumaGuestMemory ngm, boolean migrationTarget) {
         TreeMap<Integer, GuestNodeApplied> current = new TreeMap<>();
-        if (ngm.getStatus() != null && ngm.getStatus().getApplied() != null) {
-            ngm.getStatus().getApplied().forEach(entry -> current.put(entry.getGuestNode(), entry));
+        NumaGuestMemoryStatus status = ngm.getStatus();
+        if (status == null) {
+            return current;
         }
+        if (migrationTarget) {
+            Optional.ofNullable(status.getMigrationApplied()).ifPresent(list -> list.forEach(entry -> current.put(entry.getGuestNode(), entry)));
+            return current;
+        }
+        Optional.ofNullable(status.getApplied()).ifPresent(list -> list.forEach(entry -> current.put(entry.getGuestNode(), entry)));
+        String targetPod = status.getTargetPod() == null ? null : status.getTargetPod().getUid();
+        Optional.ofNullable(status.getMigrationApplied()).ifPresent(list -> list.stream()
+                .filter(entry -> targetPod != null && targetPod.equals(entry.getPodUid()))
+                .forEach(entry -> current.put(entry.getGuestNode(), entry)));
         return current;
     }
 
     private void write(NgmKey key, int attempt) {
         pending.remove(key);
-        List<GuestNodeApplied> applied;
         Optional<NumaGuestMemory> current = policies.all().stream()
                 .filter(ngm -> key.equals(new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName())))
                 .findFirst();
@@ -137,38 +173,64 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             }
             return;
         }
-        String currentPod = current.get().getStatus().getTargetPod() == null ? null : current.get().getStatus().getTargetPod().getUid();
+        NumaGuestMemory ngm = current.get();
+        NumaGuestMemoryStatus status = ngm.getStatus();
+        boolean migrationTarget = policies.isMigrationTarget(ngm);
+        if (!migrationTarget && status.getNodeName() != null && !status.getNodeName().equals(policies.nodeName())) {
+            return; // the VM runs elsewhere and migrates to no pod here: this node has nothing to report
+        }
+        String servedPod = policies.podServedHere(ngm).map(PodReference::getUid).orElse(null);
+        List<GuestNodeApplied> applied;
         synchronized (entries) {
-            TreeMap<Integer, GuestNodeApplied> known = entries.get(key);
-            if (currentPod != null) {
-                known.values().removeIf(entry -> entry.getPodUid() != null && !entry.getPodUid().equals(currentPod));
+            TreeMap<Integer, GuestNodeApplied> known = entries.computeIfAbsent(key, k -> existing(ngm, migrationTarget));
+            if (servedPod != null) {
+                known.values().removeIf(entry -> entry.getPodUid() != null && !entry.getPodUid().equals(servedPod));
             }
             applied = new ArrayList<>(known.values());
         }
-        // JSON Patch "add" sets status.applied to exactly this list (status exists: the operator's placement is in it).
-        String patch = Serialization.asJson(List.of(Map.of("op", "add", "path", "/status/applied", "value", applied)));
+        List<Map<String, Object>> operations = new ArrayList<>();
+        if (migrationTarget) {
+            operations.add(Map.of("op", "test", "path", "/status/migration/nodeName", "value", policies.nodeName()));
+            operations.add(Map.of("op", "add", "path", "/status/migrationApplied", "value", applied));
+        } else {
+            if (status.getNodeName() != null) {
+                operations.add(Map.of("op", "test", "path", "/status/nodeName", "value", policies.nodeName()));
+            }
+            // "add" sets status.applied to exactly this list (status exists: the operator's placement is in it).
+            operations.add(Map.of("op", "add", "path", "/status/applied", "value", applied));
+            if (status.getMigration() == null && status.getMigrationApplied() != null) {
+                // Only the list this agent's cache shows: a new migration's target may have written since.
+                operations.add(Map.of("op", "test", "path", "/status/migrationApplied", "value", status.getMigrationApplied()));
+                operations.add(Map.of("op", "remove", "path", "/status/migrationApplied"));
+            }
+        }
+        boolean tested = operations.stream().anyMatch(operation -> "test".equals(operation.get("op")));
+        String field = migrationTarget ? "status.migrationApplied" : "status.applied";
         try {
             client.resources(NumaGuestMemory.class).inNamespace(key.namespace()).withName(key.name()).subresource("status")
-                    .patch(new PatchContext.Builder().withPatchType(PatchType.JSON).withFieldManager(FIELD_MANAGER).build(), patch);
+                    .patch(new PatchContext.Builder().withPatchType(PatchType.JSON).withFieldManager(FIELD_MANAGER).build(),
+                            Serialization.asJson(operations));
         } catch (KubernetesClientException e) {
-            if (e.getCode() == 404 || e.getCode() == 422) {
+            if (e.getCode() == 404 || (e.getCode() == 422 && !tested)) {
                 return; // the NGM is gone, or has no status to add to: nothing to report to
             }
-            // Transient (API server down or busy, a conflict): retry as long as the NGM exists, so an
-            // outage of any length still ends with the evidence written. Anything else is final.
-            boolean transientFailure = e.getCode() == 0 || e.getCode() >= 500 || e.getCode() == 409 || e.getCode() == 429;
+            // Transient (API server down or busy, a conflict, a test of this node that failed while
+            // the cache lags the status): retry as long as the NGM exists, so an outage of any length
+            // still ends with the evidence written. Anything else is final.
+            boolean transientFailure = e.getCode() == 0 || e.getCode() >= 500 || e.getCode() == 409 || e.getCode() == 429
+                    || e.getCode() == 422;
             if (transientFailure && pending.add(key)) {
                 long delaySeconds = Math.min(1L << Math.min(attempt, 6), MAX_RETRY_DELAY_SECONDS);
-                LOG.warning(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
+                LOG.warning(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
                         + "), retrying in " + delaySeconds + "s");
                 writer.schedule(() -> write(key, attempt + 1), delaySeconds, TimeUnit.SECONDS);
             } else if (pending.contains(key)) {
                 // An apply recorded while this write was in flight queued a write of its own, which
                 // carries these entries too (and starts its own retries): nothing is given up.
-                LOG.warning(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
+                LOG.warning(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
                         + "); the write queued since carries these entries too");
             } else {
-                LOG.severe(() -> "writing status.applied of " + key.namespace() + "/" + key.name() + " was refused, not retrying: "
+                LOG.severe(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " was refused, not retrying: "
                         + e.getMessage());
             }
         }

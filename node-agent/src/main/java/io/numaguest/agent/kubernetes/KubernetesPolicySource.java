@@ -1,53 +1,93 @@
 package io.numaguest.agent.kubernetes;
 
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
 import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
+import io.numaguest.api.v1alpha1.MigrationTarget;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
+import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
+import io.numaguest.api.v1alpha1.PodReference;
 import io.numaguest.api.v1alpha1.Target;
 
 /**
  * Kubernetes mode's policy source: the NumaGuestMemory objects the operator labelled for this node,
- * held by an informer. The host nodes come from {@code status.placement}, the operator's decision,
- * not from the spec: the agent enforces what was decided and never decides itself.
+ * held by informers: those whose VM runs here ({@code numaguest.io/node}) and those whose VM a live
+ * migration brings here ({@code numaguest.io/migration-target-node}). The host nodes come from the
+ * operator's decision for this node, not from the spec: {@code status.placement} where the VM
+ * runs, {@code status.migration.placement} on a migration's target node. The agent enforces what
+ * was decided and never decides itself.
  *
  * <p>A VMM names its VM as the NGM's target does: the VirtualMachineInstance's name, or for a
  * {@code podSelector} target the NGM's own name; the namespace is the NGM's.
  */
 public final class KubernetesPolicySource implements PolicySource, AutoCloseable {
-    private final SharedIndexInformer<NumaGuestMemory> informer;
+    private final String nodeName;
+    private final SharedIndexInformer<NumaGuestMemory> running;
+    private final SharedIndexInformer<NumaGuestMemory> arriving;
 
     public KubernetesPolicySource(KubernetesClient client, String nodeName) {
-        informer = client.resources(NumaGuestMemory.class).inAnyNamespace()
+        this.nodeName = nodeName;
+        running = client.resources(NumaGuestMemory.class).inAnyNamespace()
                 .withLabel(NumaGuestMemory.NODE_LABEL, nodeName).runnableInformer(0)
+                .itemStore(new ItemsWithoutManagedFields<>()).run();
+        arriving = client.resources(NumaGuestMemory.class).inAnyNamespace()
+                .withLabel(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, nodeName).runnableInformer(0)
                 .itemStore(new ItemsWithoutManagedFields<>()).run();
     }
 
-    /** Whether the first list from the API server has arrived: until then no request can be judged. */
+    public String nodeName() {
+        return nodeName;
+    }
+
+    /** Whether the first lists from the API server have arrived: until then no request can be judged. */
     public boolean hasSynced() {
-        return informer.hasSynced();
+        return running.hasSynced() && arriving.hasSynced();
+    }
+
+    /** Calls {@code changed} with each NGM of this node as it is added or updated. */
+    void onChange(Consumer<NumaGuestMemory> changed) {
+        ResourceEventHandler<NumaGuestMemory> handler = new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(NumaGuestMemory ngm) {
+                changed.accept(ngm);
+            }
+
+            @Override
+            public void onUpdate(NumaGuestMemory old, NumaGuestMemory ngm) {
+                changed.accept(ngm);
+            }
+
+            @Override
+            public void onDelete(NumaGuestMemory ngm, boolean finalStateUnknown) {
+            }
+        };
+        running.addEventHandler(handler);
+        arriving.addEventHandler(handler);
     }
 
     /**
-     * The NGM of a VM on this node. BUSY (retry) until the informer has its first list; refused when
-     * two objects name the same VM, since either could be the one meant.
+     * The NGM of a VM on this node. BUSY (retry) until the informers have their first lists; refused
+     * when two objects name the same VM, since either could be the one meant.
      */
     public Optional<NumaGuestMemory> forVm(VmRef vm) throws AgentException {
-        if (!informer.hasSynced()) {
+        if (!hasSynced()) {
             throw new AgentException(ErrorCode.BUSY, "the agent is still reading the NumaGuestMemory objects of its node "
                     + "from the API server; retry shortly");
         }
-        List<NumaGuestMemory> matching = informer.getStore().list().stream()
+        List<NumaGuestMemory> matching = all().stream()
                 .filter(ngm -> vm.namespace().equals(ngm.getMetadata().getNamespace()) && vmName(ngm).equals(vm.name()))
                 .toList();
         if (matching.size() > 1) {
@@ -58,9 +98,16 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
         return matching.stream().findFirst();
     }
 
-    /** Every NGM of this node, for the authorizer's "is this pod anyone's target" question. */
+    /**
+     * Every NGM of this node, for the authorizer's "is this pod anyone's target" question. One
+     * object per NGM: while the operator moves an NGM's labels at the end of a migration both
+     * informers may hold it for a moment, and the one by the node label is the newer.
+     */
     public List<NumaGuestMemory> all() {
-        return informer.getStore().list();
+        Map<String, NumaGuestMemory> byUid = new LinkedHashMap<>();
+        arriving.getStore().list().forEach(ngm -> byUid.put(ngm.getMetadata().getUid(), ngm));
+        running.getStore().list().forEach(ngm -> byUid.put(ngm.getMetadata().getUid(), ngm));
+        return List.copyOf(byUid.values());
     }
 
     static String vmName(NumaGuestMemory ngm) {
@@ -71,34 +118,59 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
         return ngm.getMetadata().getName();
     }
 
+    /** Whether the NGM's status names this node as a live migration's target. */
+    boolean isMigrationTarget(NumaGuestMemory ngm) {
+        return migration(ngm).map(MigrationTarget::getNodeName).filter(nodeName::equals).isPresent();
+    }
+
+    /**
+     * The pod whose VMM this node's agent serves for the NGM: the migration's target pod on the
+     * migration's target node, else the target pod.
+     */
+    Optional<PodReference> podServedHere(NumaGuestMemory ngm) {
+        if (isMigrationTarget(ngm)) {
+            return migration(ngm).map(MigrationTarget::getTargetPod);
+        }
+        return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getTargetPod);
+    }
+
     @Override
     public Optional<GuestNodePolicy> find(VmRef vm, int guestNode) throws AgentException {
         Optional<NumaGuestMemory> ngm = forVm(vm);
         return ngm.isEmpty() ? Optional.empty() : policyOf(ngm.get(), guestNode);
     }
 
-    /** Empty when the spec has no such guest node; BUSY while the operator has not placed it yet. */
-    static Optional<GuestNodePolicy> policyOf(NumaGuestMemory ngm, int guestNode) throws AgentException {
+    /** Empty when the spec has no such guest node; BUSY while the operator has not placed it for this node yet. */
+    Optional<GuestNodePolicy> policyOf(NumaGuestMemory ngm, int guestNode) throws AgentException {
         Optional<GuestNodeSpec> asked = ngm.getSpec().getGuestNodes().stream()
                 .filter(g -> g.getGuestNode() != null && g.getGuestNode() == guestNode)
                 .findFirst();
         if (asked.isEmpty()) {
             return Optional.empty();
         }
-        List<GuestNodePlacement> placement = ngm.getStatus() == null || ngm.getStatus().getPlacement() == null
-                ? List.of() : ngm.getStatus().getPlacement();
+        boolean arrivingHere = isMigrationTarget(ngm);
+        List<GuestNodePlacement> placement = arrivingHere
+                ? migration(ngm).map(MigrationTarget::getPlacement).orElse(List.of())
+                : Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getPlacement).orElse(List.of());
         GuestNodePlacement placed = placement.stream()
                 .filter(p -> p.getGuestNode() != null && p.getGuestNode() == guestNode && p.getPolicy() != null)
                 .findFirst()
                 .orElseThrow(() -> new AgentException(ErrorCode.BUSY, "guest node " + guestNode + " of NumaGuestMemory "
-                        + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName()
-                        + " is not placed yet (see its Placed condition); retry shortly"));
+                        + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName() + " is not placed "
+                        + (arrivingHere ? "on migration target node " + nodeName + " yet (see its MigrationTargetReady condition)"
+                                : "yet (see its Placed condition)")
+                        + "; retry shortly"));
         return Optional.of(new GuestNodePolicy(guestNode, placed.getPolicy(),
                 placed.getHostNodes() == null ? List.of() : placed.getHostNodes(), null, Boolean.TRUE.equals(asked.get().getMigrate())));
     }
 
+    private static Optional<MigrationTarget> migration(NumaGuestMemory ngm) {
+        return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getMigration);
+    }
+
     @Override
     public void close() {
-        informer.close();
+        running.close();
+        arriving.close();
     }
 }

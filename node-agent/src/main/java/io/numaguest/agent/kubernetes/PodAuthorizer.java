@@ -10,11 +10,14 @@ import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.PeerProcess;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
+import io.numaguest.api.v1alpha1.PodReference;
 
 /**
  * Kubernetes mode: a process may act for a VM only from the pod that the VM's NumaGuestMemory
  * targets. The peer's pid (SO_PEERCRED, valid in the host pid namespace the agent runs in) gives its
- * cgroup (read once, at connect), the cgroup gives its pod UID, and the NGM's {@code status.targetPod.uid} must be that UID.
+ * cgroup (read once, at connect), the cgroup gives its pod UID, and the pod the NGM has this node
+ * serve must be that UID: {@code status.targetPod}, or on a live migration's target node
+ * {@code status.migration.targetPod}, whose VMM fills guest memory before the VM runs here.
  * hello, which reveals only the host topology, is open to host root and to any targeted pod.
  */
 public final class PodAuthorizer implements PeerAuthorizer {
@@ -41,7 +44,7 @@ public final class PodAuthorizer implements PeerAuthorizer {
             if (!policies.hasSynced() && podUid.isPresent()) {
                 throw new AgentException(ErrorCode.BUSY, "the agent is still reading the NumaGuestMemory objects of its node; retry shortly");
             }
-            boolean targeted = podUid.isPresent() && policies.all().stream().anyMatch(ngm -> podUid.get().equals(targetUid(ngm)));
+            boolean targeted = podUid.isPresent() && policies.all().stream().anyMatch(ngm -> podUid.get().equals(targetUid(ngm).orElse(null)));
             if (targeted || (peer.uid() == 0 && podUid.isEmpty())) {
                 return;
             }
@@ -52,19 +55,18 @@ public final class PodAuthorizer implements PeerAuthorizer {
         }
         NumaGuestMemory ngm = policies.forVm(vm).orElseThrow(() -> forbidden(peer, podUid,
                 "no NumaGuestMemory on node " + nodeName + " names VM " + vm));
-        String target = targetUid(ngm);
-        if (target == null) {
-            throw new AgentException(ErrorCode.BUSY, "NumaGuestMemory for VM " + vm + " has no target pod yet "
-                    + "(see its Scheduled condition); retry shortly");
-        }
-        if (!target.equals(podUid.get())) {
+        PodReference target = policies.podServedHere(ngm).filter(pod -> pod.getUid() != null).orElseThrow(() ->
+                new AgentException(ErrorCode.BUSY, "NumaGuestMemory for VM " + vm + " has no target pod on node " + nodeName
+                        + " yet (see its Scheduled condition, or MigrationTargetReady during a migration); retry shortly"));
+        if (!target.getUid().equals(podUid.get())) {
             throw forbidden(peer, podUid, "NumaGuestMemory " + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName()
-                    + " targets pod " + ngm.getStatus().getTargetPod().getName() + " (" + target + ")");
+                    + (policies.isMigrationTarget(ngm) ? " migrates to node " + nodeName + " in pod " : " targets pod ")
+                    + target.getName() + " (" + target.getUid() + ")");
         }
     }
 
-    private static String targetUid(NumaGuestMemory ngm) {
-        return ngm.getStatus() == null || ngm.getStatus().getTargetPod() == null ? null : ngm.getStatus().getTargetPod().getUid();
+    private Optional<String> targetUid(NumaGuestMemory ngm) {
+        return policies.podServedHere(ngm).map(PodReference::getUid);
     }
 
     private static AgentException forbidden(PeerCredentials peer, Optional<String> podUid, String why) {
