@@ -25,15 +25,12 @@ import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -94,8 +91,7 @@ class FullPathIT {
   private final Path socket = work.resolve("agent.sock");
   private final Path ctl = KubeApiServer.repoDir().resolve("clients/c/build/numaguest-ctl");
   /** Where the test's pod cgroups go: kubepods/burstable/pod<uid>, cgroupfs layout as kubelet makes it. */
-  private Path cgroupRoot;
-  private final Deque<Path> cgroupDirsToRemove = new ArrayDeque<>();
+  private PodCgroups cgroups;
 
   private ChildProcess operator;
   private ChildProcess agent;
@@ -125,7 +121,7 @@ class FullPathIT {
   }
 
   private void setUpClusterAndStartProduct() throws Exception {
-    cgroupRoot = prepareCgroupRoot();
+    cgroups = PodCgroups.prepare();
     var make = new ProcessBuilder("make", "-s", "-C", KubeApiServer.repoDir().resolve("clients/c").toString())
         .redirectErrorStream(true).start();
     String makeOutput = new String(make.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
@@ -154,14 +150,9 @@ class FullPathIT {
 
   @AfterEach
   void removeLeftoverCgroups() {
-    // Every VMM process is waited for, so the directories are empty; leaves first.
-    while (!cgroupDirsToRemove.isEmpty()) {
-      Path dir = cgroupDirsToRemove.pop();
-      try {
-        Files.deleteIfExists(dir);
-      } catch (IOException e) {
-        System.err.println("FullPathIT: cannot remove cgroup " + dir + ": " + e);
-      }
+    // Every VMM process is waited for, so the directories are empty.
+    if (cgroups != null) {
+      cgroups.removeMade();
     }
   }
 
@@ -174,17 +165,8 @@ class FullPathIT {
     }
     if (System.getenv("FULLPATH_PRINT_LOGS") != null) allProcesses.forEach(ChildProcess::printLog);
     allProcesses.forEach(ChildProcess::kill);
-    removeLeftoverCgroups();
-    if (cgroupRoot != null) {
-      // kubepods/burstable and kubepods, when we created them and nobody else uses them.
-      for (Path dir = cgroupRoot; dir.getFileName().toString().startsWith("kube") || dir.getFileName().toString().equals("burstable");
-          dir = dir.getParent()) {
-        try {
-          Files.deleteIfExists(dir);
-        } catch (IOException e) {
-          break; // in use, or not ours
-        }
-      }
+    if (cgroups != null) {
+      cgroups.removeAll();
     }
     try (Stream<Path> files = Files.walk(work)) {
       files.sorted((a, b) -> b.compareTo(a)).forEach(file -> file.toFile().delete());
@@ -290,7 +272,7 @@ class FullPathIT {
     List<String> apiServerCommand = sharedApiServerCommand();
     Assumptions.assumeTrue(apiServerCommand != null,
         "cannot find the shared kube-apiserver's command line among this JVM's child processes");
-    int port = freePort();
+    int port = ChildProcess.freePort();
     List<String> ownCommand = withSecurePort(apiServerCommand, port);
     Path ownKubeconfig = work.resolve("own-apiserver.kubeconfig");
     Files.writeString(ownKubeconfig, Files.readString(server.kubeconfig())
@@ -433,14 +415,7 @@ class FullPathIT {
 
   /** Runs the VMM with {@code op} (apply or hello) from a new cgroup of the VM's pod until it gets ok. */
   private void runVmmUntilOk(Vm vm, String op) throws IOException {
-    Path podCgroup = cgroupRoot.resolve("pod" + vm.podUid());
-    Path vmmCgroup = podCgroup.resolve("vmm-" + UUID.randomUUID().toString().substring(0, 8));
-    if (!Files.isDirectory(podCgroup)) {
-      Files.createDirectories(podCgroup); // kubepods/burstable too, should a concurrent run have just removed them
-      cgroupDirsToRemove.push(podCgroup);
-    }
-    Files.createDirectory(vmmCgroup);
-    cgroupDirsToRemove.push(vmmCgroup);
+    Path vmmCgroup = cgroups.newProcessCgroup(vm.podUid(), "vmm");
     List<String> answers = new ArrayList<>();
     try {
       await("the VMM's " + op + " for " + vm.name() + " succeeds").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(500))
@@ -524,22 +499,13 @@ class FullPathIT {
   // Processes
 
   private ChildProcess startAgent(Path kubeconfig) throws IOException {
-    ChildProcess started = ChildProcess.start("agent", work, List.of(java(), "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-jar", jar("numaguest.agent.jar", "node-agent/target/numaguest-node-agent.jar"),
-            "--kubernetes", "--socket", socket.toString(), "--metrics-port", "0"),
-        Map.of("KUBECONFIG", kubeconfig.toString(), "NODE_NAME", NODE));
+    ChildProcess started = ChildProcess.startAgent("agent", work, kubeconfig, NODE, socket);
     allProcesses.add(started);
-    await("agent listening").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300))
-        .failFast("agent exited", () -> !started.isAlive())
-        .until(() -> started.log().contains("listening on"));
     return started;
   }
 
   private ChildProcess startOperator(Path kubeconfig) throws IOException {
-    ChildProcess started = ChildProcess.start("operator", work, List.of(java(), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-jar", jar("numaguest.operator.jar", "operator/target/numaguest-operator.jar"),
-            "--no-leader-election", "--metrics-port", Integer.toString(freePort())),
-        Map.of("KUBECONFIG", kubeconfig.toString()));
+    ChildProcess started = ChildProcess.startOperator(work, kubeconfig);
     allProcesses.add(started);
     return started;
   }
@@ -582,63 +548,6 @@ class FullPathIT {
     return result;
   }
 
-  private static String java() {
-    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
-  }
-
-  private static String jar(String property, String fallback) {
-    Path jar = Path.of(System.getProperty(property, KubeApiServer.repoDir().resolve(fallback).toString()));
-    assertThat(jar).as("built jar").isRegularFile();
-    return jar.toString();
-  }
-
-  private static int freePort() throws IOException {
-    try (var socket = new ServerSocket(0)) {
-      return socket.getLocalPort();
-    }
-  }
-
-  /** A process under test, its stdout and stderr in one log file. */
-  private record ChildProcess(String name, Process process, Path logFile) {
-    static ChildProcess start(String name, Path dir, List<String> command, Map<String, String> env) throws IOException {
-      Path logFile = Files.createTempFile(dir, name + "-", ".log");
-      var builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(logFile.toFile());
-      builder.environment().putAll(env);
-      return new ChildProcess(name, builder.start(), logFile);
-    }
-
-    long pid() {
-      return process.pid();
-    }
-
-    boolean isAlive() {
-      return process.isAlive();
-    }
-
-    String log() {
-      try {
-        return Files.readString(logFile, StandardCharsets.UTF_8);
-      } catch (IOException e) {
-        return "";
-      }
-    }
-
-    /** SIGKILL, and wait for it: nothing of the process runs after this. */
-    void kill() {
-      process.destroyForcibly();
-      try {
-        process.waitFor(30, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-    }
-
-    void printLog() {
-      System.out.println("===== " + name + " (pid " + pid() + (isAlive() ? ", running" : ", exit " + process.exitValue())
-          + ") log " + logFile + " =====\n" + log() + "\n===== end of " + name + " log =====");
-    }
-  }
-
   // ---------------------------------------------------------------------------------------------
   // CRDs and cgroups
 
@@ -673,25 +582,6 @@ class FullPathIT {
       installedCrds.add(name);
     }
     OptionalCrds.awaitEstablished(admin, name);
-  }
-
-  /**
-   * kubepods/burstable under the pids hierarchy (cgroup v1) or the unified one (cgroup v2), as a
-   * cgroupfs-driver kubelet lays it out; skips the class when this machine does not let us.
-   */
-  private static Path prepareCgroupRoot() {
-    Path base = Files.isDirectory(Path.of("/sys/fs/cgroup/pids")) ? Path.of("/sys/fs/cgroup/pids")
-        : Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers")) ? Path.of("/sys/fs/cgroup") : null;
-    Assumptions.assumeTrue(base != null, "no cgroup pids hierarchy (v1) or cgroup2 root at /sys/fs/cgroup");
-    Path root = base.resolve("kubepods/burstable");
-    try {
-      Files.createDirectories(root);
-      Path probe = Files.createDirectory(root.resolve("probe-" + UUID.randomUUID()));
-      Files.delete(probe);
-    } catch (IOException e) {
-      Assumptions.abort("cannot create cgroups under " + base + " (needs root and a writable cgroup filesystem): " + e);
-    }
-    return root;
   }
 
   private static List<String> fdTargets(long pid) {
