@@ -129,6 +129,37 @@ class ReconcilerIT {
   }
 
   @Test
+  void theTargetVmiCarriesTheGuestMemoryRequestForTheKubeVirtHookUntilTheNgmGoes() {
+    start(true, true);
+    String worker = node("worker-1");
+    createNodeResourceTopology(worker, 30, 20);
+    // No launcher pod yet: the hook reads the request when virt-launcher defines the domain, so it
+    // must be on the VMI before that pod exists.
+    createVmi("vm1", worker);
+    CLIENT.resource(ngm("vm1", Target.virtualMachineInstance("vm1"),
+        guestNode(0, MemoryPolicy.Bind, "4Gi"), guestNode(1, MemoryPolicy.Bind, null))).create();
+
+    waitUntil(() -> vmiAnnotation("vm1") != null);
+    assertThat(vmiAnnotation("vm1")).isEqualTo(
+        "{\"enforcement\":\"Strict\",\"guestNodes\":[{\"guestNode\":0,\"size\":\"4294967296\"},{\"guestNode\":1}]}");
+
+    CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1").edit(ngm -> {
+      ngm.getSpec().getGuestNodes().get(1).setSize(new io.fabric8.kubernetes.api.model.Quantity("1Gi"));
+      return ngm;
+    });
+    waitUntil(() -> vmiAnnotation("vm1").contains("{\"guestNode\":1,\"size\":\"1073741824\"}"));
+
+    CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1").delete();
+    waitUntil(() -> vmiAnnotation("vm1") == null);
+  }
+
+  private String vmiAnnotation(String name) {
+    var annotations = CLIENT.genericKubernetesResources(OptionalCrds.VMI).inNamespace(namespace).withName(name).get()
+        .getMetadata().getAnnotations();
+    return annotations == null ? null : annotations.get("numaguest.io/guest-memory");
+  }
+
+  @Test
   void losingThePodTakesTheVmOutOfReadyAndOffTheNode() {
     start(true, true);
     String worker = node("worker-1");

@@ -4,6 +4,9 @@ import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.LabelSelector;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -28,8 +31,10 @@ import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import io.numaguest.api.v1alpha1.Target;
 import io.numaguest.api.v1alpha1.VirtualMachineInstanceRef;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -37,6 +42,8 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Reconciles a NumaGuestMemory in three steps: observe (the target's pod and node, that node's
@@ -57,12 +64,16 @@ import java.util.stream.Collectors;
  * NodeResourceTopology. The last two informers exist only when the cluster serves those APIs.
  */
 // Not generation-aware: the agent's status updates do not bump the generation, and Ready follows them.
+// Every event, deletes included, reaches reconcile: a deleted NGM's VMI annotation goes then, without
+// a finalizer that would hold every NGM's deletion up while the operator is away.
 @ControllerConfiguration(name = "numaguestmemory", fieldManager = NumaGuestMemoryReconciler.FIELD_MANAGER,
-    generationAwareEventProcessing = false)
+    generationAwareEventProcessing = false, triggerReconcilerOnAllEvents = true)
 @GradualRetry(maxAttempts = 12, initialInterval = 1000, intervalMultiplier = 2, maxInterval = 60_000)
 public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
 
   static final String FIELD_MANAGER = "numaguest-operator";
+  private static final Logger LOG = LoggerFactory.getLogger(NumaGuestMemoryReconciler.class);
+  private static final Duration ANNOTATION_RETRY = Duration.ofSeconds(30);
   static final GroupVersionKind VMI_GVK = new GroupVersionKind("kubevirt.io", "v1", ClusterCapabilities.VMI_KIND);
 
   // Indexes over NumaGuestMemories, to map an event on another resource to the ones it concerns.
@@ -141,6 +152,58 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
 
   @Override
   public UpdateControl<NumaGuestMemory> reconcile(NumaGuestMemory ngm, Context<NumaGuestMemory> context) {
+    boolean annotated = annotateVmi(ngm, context);
+    if (context.isPrimaryResourceDeleted()) {
+      return UpdateControl.noUpdate();
+    }
+    UpdateControl<NumaGuestMemory> control = reconcileStatus(ngm, context);
+    // A refused annotation write (the API server, or RBAC without patch on VMIs) is tried again.
+    return annotated ? control : control.rescheduleAfter(ANNOTATION_RETRY);
+  }
+
+  /**
+   * Gives the target VMI the {@value GuestMemoryAnnotation#NAME} annotation the KubeVirt hook reads
+   * when virt-launcher defines the domain, and takes it away when no NumaGuestMemory (or more than
+   * one, which the agent would refuse) targets the VMI any more. Written only when the VMI in the
+   * cache says otherwise, by merge patch (null removes it). False when the write failed.
+   */
+  private boolean annotateVmi(NumaGuestMemory ngm, Context<NumaGuestMemory> context) {
+    Optional<String> vmiName = vmiName(ngm);
+    if (vmiName.isEmpty() || vmis == null) {
+      return true;
+    }
+    String namespace = ngm.getMetadata().getNamespace();
+    GenericKubernetesResource vmi = vmis.get(new ResourceID(vmiName.get(), namespace)).orElse(null);
+    if (vmi == null) {
+      return true;
+    }
+    var serialization = context.getClient().getKubernetesSerialization();
+    List<NumaGuestMemory> targeting = ngms.byIndex(BY_VMI, key(namespace, vmiName.get()));
+    String wanted = targeting.size() == 1 ? GuestMemoryAnnotation.of(targeting.getFirst().getSpec(), serialization) : null;
+    String current = Objects.requireNonNullElse(vmi.getMetadata().getAnnotations(), Map.<String, String>of())
+        .get(GuestMemoryAnnotation.NAME);
+    if (Objects.equals(wanted, current)) {
+      return true;
+    }
+    Map<String, Object> annotations = new HashMap<>();
+    annotations.put(GuestMemoryAnnotation.NAME, wanted);
+    try {
+      context.getClient().genericKubernetesResources(ClusterCapabilities.VMI_API_VERSION, ClusterCapabilities.VMI_KIND)
+          .inNamespace(namespace).withName(vmiName.get())
+          .patch(PatchContext.of(PatchType.JSON_MERGE), serialization.asJson(Map.of("metadata", Map.of("annotations", annotations))));
+      return true;
+    } catch (KubernetesClientException e) {
+      if (e.getCode() == 404) {
+        return true; // gone meanwhile: nothing to annotate
+      }
+      LOG.warn("cannot {} annotation {} of VirtualMachineInstance {}/{} (the KubeVirt hook reads the guest memory request"
+          + " from it; the operator needs patch on virtualmachineinstances.kubevirt.io): {}", wanted == null ? "remove" : "write",
+          GuestMemoryAnnotation.NAME, namespace, vmiName.get(), e.getMessage());
+      return false;
+    }
+  }
+
+  private UpdateControl<NumaGuestMemory> reconcileStatus(NumaGuestMemory ngm, Context<NumaGuestMemory> context) {
     // Observe.
     TargetResolution target = resolve(ngm);
     MigrationResolution migrationTarget = resolveMigration(ngm);
