@@ -35,6 +35,7 @@ import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
+import io.numaguest.api.v1alpha1.MigrationTarget;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
@@ -290,6 +291,78 @@ class AgentKubernetesIT {
             assertThat(fields.getManager()).isEqualTo(AppliedStatusWriter.FIELD_MANAGER);
             assertThat(fields.getSubresource()).isEqualTo("status");
           });
+    }
+
+    @Test
+    void onAMigrationsTargetNodeTheTargetPodIsServedAndItsEvidenceReplacesTheSourcesWhenTheVmArrives() throws Exception {
+      String source = node + "-source";
+      NumaGuestMemory ngm = new NumaGuestMemory();
+      ngm.setMetadata(new ObjectMetaBuilder().withName("vm1-memory").withNamespace(namespace)
+          .withLabels(Map.of(NumaGuestMemory.NODE_LABEL, source, NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, node)).build());
+      NumaGuestMemorySpec spec = new NumaGuestMemorySpec();
+      spec.setTarget(vmi("vm1"));
+      spec.getGuestNodes().add(new GuestNodeSpec(0, MemoryPolicy.Bind));
+      ngm.setSpec(spec);
+      NumaGuestMemory created = CLIENT.resource(ngm).create();
+      // As the operator leaves it while the VM migrates from source to this node.
+      NumaGuestMemoryStatus status = new NumaGuestMemoryStatus();
+      status.setNodeName(source);
+      status.setTargetPod(new PodReference("virt-launcher-vm1-source", OTHER_POD_UID));
+      status.setPlacement(List.of(new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(1), "on the source")));
+      GuestNodeApplied sourceEntry = new GuestNodeApplied();
+      sourceEntry.setGuestNode(0);
+      sourceEntry.setPodUid(OTHER_POD_UID);
+      sourceEntry.setVerified(true);
+      status.setApplied(List.of(sourceEntry));
+      MigrationTarget migration = new MigrationTarget();
+      migration.setNodeName(node);
+      migration.setTargetPod(new PodReference("virt-launcher-vm1-target", POD_UID));
+      migration.setPlacement(List.of(new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "on the target")));
+      status.setMigration(migration);
+      created.setStatus(status);
+      CLIENT.resource(created).updateStatus();
+      await().atMost(Duration.ofSeconds(10)).until(() -> policies.forVm(vm1).map(n -> n.getStatus() != null).orElse(false));
+
+      assertThat(policies.find(vm1, 0).orElseThrow().hostNodes()).as("the target's placement").containsExactly(0);
+      PodAuthorizer authorizer = new PodAuthorizer(policies, node, proc);
+      authorizer.authorize(processInPod(400, POD_UID), vm1);
+      authorizer.authorize(processInPod(401, POD_UID), null);
+      assertThatThrownBy(() -> authorizer.authorize(processInPod(402, OTHER_POD_UID), vm1))
+          .as("the source pod is the source node's to serve")
+          .hasMessageContaining("migrates to node " + node + " in pod virt-launcher-vm1-target");
+
+      try (AppliedStatusWriter writer = new AppliedStatusWriter(CLIENT, policies, proc)) {
+        writer.applied(vm1, processInPod(403, POD_UID), 0, new RegionOutcome(FdKind.MEMFD, MemoryPolicy.Bind, List.of(0),
+            Set.of(), PolicyMechanism.MBIND, true, 4096, new TreeMap<>(Map.of(0, 256L)), List.of()));
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+          NumaGuestMemoryStatus during = CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1-memory").get()
+              .getStatus();
+          assertThat(during.getMigrationApplied()).extracting(GuestNodeApplied::getPodUid).containsExactly(POD_UID);
+          assertThat(during.getApplied()).as("the source's evidence is the source agent's").extracting(GuestNodeApplied::getPodUid)
+              .containsExactly(OTHER_POD_UID);
+        });
+
+        // The migration completes: the operator names this node and the target pod, and moves the labels.
+        CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1-memory").edit(n -> {
+          n.getMetadata().getLabels().put(NumaGuestMemory.NODE_LABEL, node);
+          n.getMetadata().getLabels().remove(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL);
+          return n;
+        });
+        CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1-memory").editStatus(n -> {
+          n.getStatus().setNodeName(node);
+          n.getStatus().setTargetPod(n.getStatus().getMigration().getTargetPod());
+          n.getStatus().setPlacement(n.getStatus().getMigration().getPlacement());
+          n.getStatus().setMigration(null);
+          return n;
+        });
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+          NumaGuestMemoryStatus after = CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).withName("vm1-memory").get()
+              .getStatus();
+          assertThat(after.getMigrationApplied()).isNull();
+          assertThat(after.getApplied()).extracting(GuestNodeApplied::getPodUid).containsExactly(POD_UID);
+          assertThat(after.getApplied().getFirst().getPagesByHostNode()).containsEntry("0", 256L);
+        });
+      }
     }
   }
 
