@@ -5,7 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -342,11 +341,8 @@ class FullPathIT {
 
   private Vm createVm(String name) {
     vmNames.add(name);
-    GenericKubernetesResource vmi = admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).resource(
-        new GenericKubernetesResourceBuilder().withApiVersion("kubevirt.io/v1").withKind("VirtualMachineInstance")
-            .withNewMetadata().withName(name).withNamespace(NAMESPACE).endMetadata()
-            .addToAdditionalProperties("spec", Map.of("domain", Map.of("devices", Map.of())))
-            .build()).create();
+    GenericKubernetesResource vmi = admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE)
+        .resource(OptionalCrds.vmi(NAMESPACE, name)).create();
     Vm vm = createLauncherPod(new Vm(name, vmi.getMetadata().getUid(), null, null));
     String ngmYaml = """
         apiVersion: numaguest.io/v1alpha1
@@ -385,9 +381,8 @@ class FullPathIT {
     admin.pods().inNamespace(NAMESPACE).withName(podName).subresource("status").patch(PatchContext.of(PatchType.JSON_MERGE),
         "{\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
     String podUid = pod.getMetadata().getUid();
-    admin.genericKubernetesResources(VMI).inNamespace(NAMESPACE).withName(vm.name()).subresource("status")
-        .patch(PatchContext.of(PatchType.JSON_MERGE), admin.getKubernetesSerialization().asJson(Map.of("status", Map.of(
-            "phase", "Running", "nodeName", NODE, "activePods", Map.of(podUid, NODE)))));
+    OptionalCrds.patchVmiStatus(admin, NAMESPACE, vm.name(), Map.of("phase", "Running", "nodeName", NODE, "activePods",
+        Map.of(podUid, NODE)));
     return new Vm(vm.name(), vm.vmiUid(), podName, podUid);
   }
 

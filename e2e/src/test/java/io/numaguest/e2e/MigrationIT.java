@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -90,7 +89,7 @@ class MigrationIT {
 
     server.installCrds();
     OptionalCrds.installNodeResourceTopology(admin);
-    OptionalCrds.installVirtualMachineInstanceStandIn(admin);
+    OptionalCrds.installVirtualMachineInstance(admin);
     await("discovery serves the VMI and NRT kinds").atMost(Duration.ofSeconds(30)).until(() ->
         admin.supports("kubevirt.io/v1", "VirtualMachineInstance") && admin.supports(NodeResourceTopology.class));
     admin.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NAMESPACE).endMetadata().build())
@@ -140,11 +139,8 @@ class MigrationIT {
   @Test
   void theTargetPodIsServedOnItsNodeDuringTheMigrationAndTheNgmEndsReadyWithOnlyTheTargetsEvidence() throws Exception {
     long started = System.nanoTime();
-    String vmiUid = admin.genericKubernetesResources(OptionalCrds.VMI).inNamespace(NAMESPACE).resource(
-        new GenericKubernetesResourceBuilder().withApiVersion("kubevirt.io/v1").withKind("VirtualMachineInstance")
-            .withNewMetadata().withName(VM).withNamespace(NAMESPACE).endMetadata()
-            .addToAdditionalProperties("spec", Map.of("domain", Map.of("devices", Map.of())))
-            .build()).create().getMetadata().getUid();
+    String vmiUid = admin.genericKubernetesResources(OptionalCrds.VMI).inNamespace(NAMESPACE)
+        .resource(OptionalCrds.vmi(NAMESPACE, VM)).create().getMetadata().getUid();
     Pod source = launcherPod(vmiUid, NODE_A);
     vmiStatus(Map.of("phase", "Running", "nodeName", NODE_A, "activePods", Map.of(source.getMetadata().getUid(), NODE_A)));
     createNgm();
@@ -264,10 +260,9 @@ class MigrationIT {
     return pod;
   }
 
-  /** The VMI's status as KubeVirt writes it (a merge patch replaces the maps given here). */
+  /** The VMI's status as KubeVirt writes it. */
   private void vmiStatus(Map<String, Object> status) {
-    admin.genericKubernetesResources(OptionalCrds.VMI).inNamespace(NAMESPACE).withName(VM).subresource("status")
-        .patch(PatchContext.of(PatchType.JSON_MERGE), admin.getKubernetesSerialization().asJson(Map.of("status", status)));
+    OptionalCrds.patchVmiStatus(admin, NAMESPACE, VM, status);
   }
 
   /** Runs the VMM in the pod's cgroup against the node's agent until it gets ok (BUSY and FORBIDDEN until the agent knows the pod). */

@@ -1,21 +1,29 @@
 package io.numaguest.e2e;
 
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.dsl.base.ResourceDefinitionContext;
 import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
 /**
  * The CRDs the product reads when a cluster has them but does not ship itself: the chart's
- * NodeResourceTopology CRD and a KubeVirt VirtualMachineInstance stand-in. Installed only when
- * absent, since the classes sharing the server (and Helm) may have installed them already.
+ * NodeResourceTopology CRD and KubeVirt's VirtualMachineInstance CRD, as KubeVirt's own code
+ * generates it when test-env/provision built it ({@value #KUBEVIRT_CRDS_ENV}), else a stand-in.
+ * Installed only when absent, since the classes sharing the server (and Helm) may have installed
+ * them already.
  */
 public final class OptionalCrds {
 
@@ -25,6 +33,9 @@ public final class OptionalCrds {
       .withGroup("kubevirt.io").withVersion("v1").withKind("VirtualMachineInstance").withPlural("virtualmachineinstances")
       .withNamespaced(true).build();
 
+  /** Directory with KubeVirt's CRDs that test-env/provision generates (printed by {@code provision --env}). */
+  public static final String KUBEVIRT_CRDS_ENV = "NUMAGUEST_KUBEVIRT_CRDS";
+
   private OptionalCrds() {}
 
   /** Installs the chart's NodeResourceTopology CRD unless present; true when this call created it. */
@@ -32,9 +43,27 @@ public final class OptionalCrds {
     return installIfAbsent(client, nodeResourceTopologyCrd(client));
   }
 
-  /** Installs the VMI stand-in unless present; true when this call created it. */
-  public static boolean installVirtualMachineInstanceStandIn(KubernetesClient client) {
+  /** Installs the VMI CRD (KubeVirt's, or the stand-in) unless present; true when this call created it. */
+  public static boolean installVirtualMachineInstance(KubernetesClient client) {
     return installIfAbsent(client, virtualMachineInstanceCrd(client));
+  }
+
+  /** A VMI as small as KubeVirt's schema allows (spec.domain.devices is required). */
+  public static GenericKubernetesResource vmi(String namespace, String name) {
+    return new GenericKubernetesResourceBuilder().withApiVersion("kubevirt.io/v1").withKind("VirtualMachineInstance")
+        .withNewMetadata().withName(name).withNamespace(namespace).endMetadata()
+        .addToAdditionalProperties("spec", Map.of("domain", Map.of("devices", Map.of())))
+        .build();
+  }
+
+  /**
+   * Writes a VMI's status as virt-controller and virt-handler do: KubeVirt's VMI CRD has no status
+   * subresource, so status is a merge patch of the object itself (the maps given replace theirs
+   * key by key).
+   */
+  public static void patchVmiStatus(KubernetesClient client, String namespace, String name, Map<String, Object> status) {
+    client.genericKubernetesResources(VMI).inNamespace(namespace).withName(name)
+        .patch(PatchContext.of(PatchType.JSON_MERGE), client.getKubernetesSerialization().asJson(Map.of("status", status)));
   }
 
   /**
@@ -88,8 +117,25 @@ public final class OptionalCrds {
     return client.getKubernetesSerialization().unmarshal(yaml, CustomResourceDefinition.class);
   }
 
-  /** KubeVirt's VMI kind, reduced to what the operator reads: metadata.uid and status.nodeName. */
+  /**
+   * KubeVirt's VMI CRD from {@value #KUBEVIRT_CRDS_ENV} when set (an unreadable one fails the test),
+   * else a stand-in reduced to what the operator reads (metadata, status.nodeName,
+   * status.migrationState) and shaped like KubeVirt's where it matters to writers: no status
+   * subresource.
+   */
   public static CustomResourceDefinition virtualMachineInstanceCrd(KubernetesClient client) {
+    String dir = System.getenv(KUBEVIRT_CRDS_ENV);
+    if (dir != null && !dir.isEmpty()) {
+      try {
+        return client.getKubernetesSerialization().unmarshal(
+            Files.readString(Path.of(dir, VMI_CRD + ".yaml")), CustomResourceDefinition.class);
+      } catch (IOException e) {
+        throw new UncheckedIOException(KUBEVIRT_CRDS_ENV + "=" + dir + " has no readable " + VMI_CRD + ".yaml;"
+            + " run test-env/provision, or unset it to use the stand-in", e);
+      }
+    }
+    System.out.println("OptionalCrds: " + KUBEVIRT_CRDS_ENV + " is unset (eval \"$(test-env/provision --env)\" sets it):"
+        + " installing the VMI stand-in CRD, not KubeVirt's");
     return client.getKubernetesSerialization().unmarshal("""
         apiVersion: apiextensions.k8s.io/v1
         kind: CustomResourceDefinition
@@ -108,8 +154,6 @@ public final class OptionalCrds {
             - name: v1
               served: true
               storage: true
-              subresources:
-                status: {}
               schema:
                 openAPIV3Schema:
                   type: object

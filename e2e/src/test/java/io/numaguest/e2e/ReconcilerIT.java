@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.api.model.LabelSelectorBuilder;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
@@ -57,7 +56,7 @@ class ReconcilerIT {
     SERVER.installCrds();
     OptionalCrds.installNodeResourceTopology(CLIENT);
     // Both stay afterwards: a CRD still terminating would mislead the class that runs next.
-    OptionalCrds.installVirtualMachineInstanceStandIn(CLIENT);
+    OptionalCrds.installVirtualMachineInstance(CLIENT);
   }
 
   @AfterEach
@@ -298,15 +297,11 @@ class ReconcilerIT {
     return CLIENT.resource(created).updateStatus();
   }
 
-  /** A VMI (stand-in CRD, status subresource) scheduled to a node; returns its server-assigned uid. */
+  /** A VMI scheduled to a node (status in the object: KubeVirt's CRD has no status subresource); returns its uid. */
   private String createVmi(String name, String nodeName) {
-    var vmi = CLIENT.genericKubernetesResources(OptionalCrds.VMI).inNamespace(namespace).resource(new GenericKubernetesResourceBuilder()
-        .withApiVersion("kubevirt.io/v1").withKind("VirtualMachineInstance")
-        .withNewMetadata().withName(name).withNamespace(namespace).endMetadata()
-        .build()).create();
+    var vmi = OptionalCrds.vmi(namespace, name);
     vmi.setAdditionalProperty("status", Map.of("nodeName", nodeName));
-    return CLIENT.genericKubernetesResources(OptionalCrds.VMI).inNamespace(namespace).resource(vmi).updateStatus()
-        .getMetadata().getUid();
+    return CLIENT.genericKubernetesResources(OptionalCrds.VMI).inNamespace(namespace).resource(vmi).create().getMetadata().getUid();
   }
 
   private static Map<String, String> launcherLabels(String vmiUid) {

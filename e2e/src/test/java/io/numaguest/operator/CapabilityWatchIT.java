@@ -23,7 +23,7 @@ class CapabilityWatchIT {
   static void bothOptionalApisServed() {
     KubeApiServer.get().installCrds();
     OptionalCrds.installNodeResourceTopology(CLIENT);
-    OptionalCrds.installVirtualMachineInstanceStandIn(CLIENT);
+    OptionalCrds.installVirtualMachineInstance(CLIENT);
   }
 
   @Test
