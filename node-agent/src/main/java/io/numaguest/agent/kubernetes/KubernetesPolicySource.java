@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Optional;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
@@ -95,6 +96,26 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
                         + " is not placed yet (see its Placed condition); retry shortly"));
         return Optional.of(new GuestNodePolicy(guestNode, placed.getPolicy(),
                 placed.getHostNodes() == null ? List.of() : placed.getHostNodes(), null, Boolean.TRUE.equals(asked.get().getMigrate())));
+    }
+
+    /** Runs {@code onChange} (on the informer's thread: keep it short) after every add, update or delete of an NGM of this node. */
+    public void onChange(Runnable onChange) {
+        informer.addEventHandler(new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(NumaGuestMemory ngm) {
+                onChange.run();
+            }
+
+            @Override
+            public void onUpdate(NumaGuestMemory before, NumaGuestMemory after) {
+                onChange.run();
+            }
+
+            @Override
+            public void onDelete(NumaGuestMemory ngm, boolean finalStateUnknown) {
+                onChange.run();
+            }
+        });
     }
 
     @Override
