@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Function;
 import java.util.logging.Logger;
@@ -98,7 +99,13 @@ final class KubernetesMode {
             thread.setDaemon(true);
             return thread;
         });
-        policies.onChange(() -> scanner.execute(sockets::reconcile));
+        policies.onChange(() -> {
+            try {
+                scanner.execute(sockets::reconcile);
+            } catch (RejectedExecutionException stopping) {
+                // The agent is stopping: the sockets are closed already.
+            }
+        });
         sockets.start(scanner, POD_SOCKET_SCAN);
         LOG.info("per-pod sockets: agent.sock in " + pods.shareDirs() + " of each target pod's emptyDir volumes under "
                 + pods.kubeletPodsDir());
