@@ -99,7 +99,7 @@ final class KubernetesMode {
             thread.setDaemon(true);
             return thread;
         });
-        policies.onChange(() -> {
+        policies.onAnyChange(() -> {
             try {
                 scanner.execute(sockets::reconcile);
             } catch (RejectedExecutionException stopping) {

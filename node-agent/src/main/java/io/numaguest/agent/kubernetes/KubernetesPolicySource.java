@@ -99,7 +99,7 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
     }
 
     /** Runs {@code onChange} (on the informer's thread: keep it short) after every add, update or delete of an NGM of this node. */
-    public void onChange(Runnable onChange) {
+    public void onAnyChange(Runnable onChange) {
         informer.addEventHandler(new ResourceEventHandler<>() {
             @Override
             public void onAdd(NumaGuestMemory ngm) {
