@@ -78,6 +78,14 @@ static struct ng_vm_id vm_id;
 static int strict = 1;
 static int debug;
 static const char *socket_path = NG_DEFAULT_SOCKET;
+/* How long the library waits for the agent's socket to appear or accept
+ * (NUMAGUEST_CONNECT_WAIT, whole seconds): in KubeVirt the agent opens a pod's
+ * socket once it sees the pod's shared directory, which may be just after QEMU
+ * starts. One budget for the whole start, from the first attempt on. */
+#define DEFAULT_CONNECT_WAIT_S 10
+#define MAX_CONNECT_WAIT_S 600
+static long connect_wait_ms = DEFAULT_CONNECT_WAIT_S * 1000L;
+static double connect_deadline_ms;
 
 /* A descriptor of a backend QEMU is creating, and whether it went to the agent. */
 struct tracked {
@@ -136,6 +144,25 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* ng_connect, retried while the socket is missing (ENOENT) or nobody listens
+ * on it yet (ECONNREFUSED), until the start's connect budget is spent. */
+static int connect_waiting(void)
+{
+    long backoff_ms = 50;
+    if (connect_deadline_ms == 0)
+        connect_deadline_ms = now_ms() + (double)connect_wait_ms;
+    for (;;) {
+        int sock = ng_connect(socket_path);
+        double left = connect_deadline_ms - now_ms();
+        if (sock >= 0 || (sock != -ENOENT && sock != -ECONNREFUSED) || left <= 0)
+            return sock;
+        DEBUG("agent socket %s: %s; waiting (NUMAGUEST_CONNECT_WAIT, %.0f ms left)", socket_path,
+              strerror(-sock), left);
+        sleep_ms(backoff_ms < left ? backoff_ms : (long)left + 1);
+        backoff_ms = backoff_ms * 2 > 1000 ? 1000 : backoff_ms * 2;
+    }
+}
+
 /* What a user can do about an agent's error code. */
 static const char *advice(const char *code)
 {
@@ -175,13 +202,13 @@ static int hand_over(int fd, const struct qc_backend *b, const char *what)
                  "{\"version\":1,\"id\":\"%u\",\"op\":\"apply\",\"vm\":{\"namespace\":\"%s\",\"name\":\"%s\"},"
                  "\"regions\":[{\"fd\":0,\"guestNode\":%d,\"offset\":0,\"length\":%llu}]}",
                  ++request_id, vm_id.namespace, vm_id.name, b->guest_node, b->size);
-        int sock = ng_connect(socket_path);
+        int sock = connect_waiting();
         if (sock < 0) {
             err = sock;
-            say(PREFIX "%sVM %s/%s, guest node %d (backend %s): cannot reach the agent at %s: %s; "
-                "%s; start the agent or set NUMAGUEST_SOCKET to its socket",
+            say(PREFIX "%sVM %s/%s, guest node %d (backend %s): cannot reach the agent at %s: %s "
+                "(waited %ld s, NUMAGUEST_CONNECT_WAIT); %s; start the agent or set NUMAGUEST_SOCKET to its socket",
                 strict ? "" : "warning: ", vm_id.namespace, vm_id.name, b->guest_node, b->id,
-                socket_path, strerror(-sock), enforcement_text());
+                socket_path, strerror(-sock), connect_wait_ms / 1000, enforcement_text());
             return strict ? err : 1;
         }
         ssize_t len = ng_request(sock, request, &fd, 1, response, sizeof response);
@@ -635,6 +662,17 @@ static void numaguest_preload_init(void)
     strict = enforcement == NULL || strcmp(enforcement, "Strict") == 0;
     if (getenv("NUMAGUEST_SOCKET") != NULL && getenv("NUMAGUEST_SOCKET")[0] != '\0')
         socket_path = getenv("NUMAGUEST_SOCKET");
+    const char *connect_wait = getenv("NUMAGUEST_CONNECT_WAIT");
+    if (connect_wait != NULL && connect_wait[0] != '\0') {
+        char *end;
+        errno = 0;
+        long seconds = strtol(connect_wait, &end, 10);
+        if (errno != 0 || *end != '\0' || seconds < 0 || seconds > MAX_CONNECT_WAIT_S) {
+            say(PREFIX "NUMAGUEST_CONNECT_WAIT=%s: give whole seconds from 0 to %d", connect_wait, MAX_CONNECT_WAIT_S);
+            _exit(1);
+        }
+        connect_wait_ms = seconds * 1000;
+    }
 
     char **argv;
     int argc = read_cmdline(&argv);

@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -24,11 +25,13 @@ record ChildProcess(String name, Process process, Path logFile) {
   }
 
   /** The agent's jar in Kubernetes mode as node {@code node}, listening on {@code socket}; returns once it listens. */
-  static ChildProcess startAgent(String name, Path dir, Path kubeconfig, String node, Path socket) throws IOException {
-    ChildProcess started = start(name, dir, List.of(java(), "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-jar", jar("numaguest.agent.jar", "node-agent/target/numaguest-node-agent.jar"),
-            "--kubernetes", "--socket", socket.toString(), "--metrics-port", "0"),
-        Map.of("KUBECONFIG", kubeconfig.toString(), "NODE_NAME", node));
+  static ChildProcess startAgent(String name, Path dir, Path kubeconfig, String node, Path socket, String... moreArgs)
+      throws IOException {
+    List<String> command = new ArrayList<>(List.of(java(), "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-jar", jar("numaguest.agent.jar", "node-agent/target/numaguest-node-agent.jar"),
+        "--kubernetes", "--socket", socket.toString(), "--metrics-port", "0"));
+    command.addAll(List.of(moreArgs));
+    ChildProcess started = start(name, dir, command, Map.of("KUBECONFIG", kubeconfig.toString(), "NODE_NAME", node));
     await(name + " listening").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(300))
         .failFast(name + " exited", () -> !started.isAlive())
         .until(() -> started.log().contains("listening on"));

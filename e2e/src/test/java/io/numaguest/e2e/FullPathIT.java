@@ -88,6 +88,8 @@ class FullPathIT {
   private final KubernetesClient admin = server.adminClient();
   private final Path work = createTempDir();
   private final Path socket = work.resolve("agent.sock");
+  /** Stands in for the kubelet's /var/lib/kubelet/pods, where the agent opens the per-pod sockets. */
+  private final Path kubeletPods = work.resolve("kubelet/pods");
   private final Path ctl = KubeApiServer.repoDir().resolve("clients/c/build/numaguest-ctl");
   /** Where the test's pod cgroups go: kubepods/burstable/pod<uid>, cgroupfs layout as kubelet makes it. */
   private PodCgroups cgroups;
@@ -139,6 +141,7 @@ class FullPathIT {
         .serverSideApply();
     admin.nodes().resource(new NodeBuilder().withNewMetadata().withName(NODE).endMetadata().build()).serverSideApply();
 
+    Files.createDirectories(kubeletPods);
     agent = startAgent(server.kubeconfig());
     operator = startOperator(server.kubeconfig());
     await("the agent publishes NodeResourceTopology " + NODE).atMost(Duration.ofSeconds(60))
@@ -334,6 +337,57 @@ class FullPathIT {
     System.out.printf("FullPathIT: API server restart took %d ms%n", TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
   }
 
+  /**
+   * virt-launcher's QEMU reaches the agent through the socket the agent opens in its pod's shared
+   * directory (as the kubelet keeps it on the host): a VMM in the pod's cgroup is placed through
+   * it; a host process and a process of another pod are refused on it; the socket goes with the NGM.
+   */
+  @Test
+  @Order(4)
+  void aVmmInThePodsCgroupIsPlacedThroughThePodsOwnSocketAndNoOtherProcessIs() throws Exception {
+    Vm vm = createVm("vm5");
+    Path share = Files.createDirectories(kubeletPods.resolve(vm.podUid())
+        .resolve("volumes/kubernetes.io~empty-dir/kubevirt-plugin-sockets/numaguest"));
+    Path podSocket = share.resolve("agent.sock");
+    await("the agent opens the pod's socket").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(200))
+        .failFast("agent exited", () -> !agent.isAlive())
+        .until(() -> Files.exists(podSocket, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    // The host path is longer than a socket address may be, as the kubelet's are: the clients go through a link.
+    Path shortcut = Files.createSymbolicLink(work.resolve("vm5-share"), share).resolve("agent.sock");
+
+    String fromHost = runCtl(List.of(ctl.toString(), "-s", shortcut.toString(), "hello"));
+    assertThat(fromHost).as("a host process on the pod's socket").doesNotStartWith("exit 0")
+        .contains("FORBIDDEN", "serves only the processes of pod " + vm.podUid());
+    Path otherPod = cgroups.newProcessCgroup(UUID.randomUUID().toString(), "other");
+    String fromOtherPod = runVmm(otherPod, vm, "apply", shortcut);
+    assertThat(fromOtherPod).as("another pod's process naming this pod's VM").doesNotStartWith("exit 0")
+        .contains("FORBIDDEN", "serves only the processes of pod " + vm.podUid());
+
+    NumaGuestMemory ngm;
+    runVmmUntilOk(vm, "apply", shortcut);
+    ngm = awaitReady(vm);
+    assertAppliedOnHostNode0(ngm, vm.podUid());
+    assertNoErrorAndReady(ngm);
+
+    admin.resources(NumaGuestMemory.class).inNamespace(NAMESPACE).withName(vm.name()).delete();
+    await("the pod's socket goes with the NGM").atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200))
+        .until(() -> !Files.exists(podSocket, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+    assertThat(agent.log()).contains("listening for pod " + vm.podUid(), "closed the socket of pod " + vm.podUid());
+  }
+
+  private static String runCtl(List<String> command) throws IOException, InterruptedException {
+    Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    try {
+      if (!process.waitFor(15, TimeUnit.SECONDS)) {
+        return "timed out";
+      }
+      return "exit " + process.exitValue() + ": " + new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+    } finally {
+      process.destroyForcibly();
+      process.waitFor();
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   // The VM: a VMI, its launcher pod, the NGM, and the VMM process
 
@@ -410,13 +464,18 @@ class FullPathIT {
 
   /** Runs the VMM with {@code op} (apply or hello) from a new cgroup of the VM's pod until it gets ok. */
   private void runVmmUntilOk(Vm vm, String op) throws IOException {
+    runVmmUntilOk(vm, op, socket);
+  }
+
+  /** The same, on the socket {@code through}. */
+  private void runVmmUntilOk(Vm vm, String op, Path through) throws IOException {
     Path vmmCgroup = cgroups.newProcessCgroup(vm.podUid(), "vmm");
     List<String> answers = new ArrayList<>();
     try {
       await("the VMM's " + op + " for " + vm.name() + " succeeds").atMost(READY_TIMEOUT).pollInterval(Duration.ofMillis(500))
           .failFast("agent exited", () -> !agent.isAlive())
           .until(() -> {
-            String answer = runVmm(vmmCgroup, vm, op);
+            String answer = runVmm(vmmCgroup, vm, op, through);
             answers.add(answer);
             return answer.startsWith("exit 0");
           });
@@ -429,10 +488,10 @@ class FullPathIT {
   }
 
   /** One VMM run; its pid joins the cgroup before it execs the client, so it connects from the pod. */
-  private String runVmm(Path cgroup, Vm vm, String op) throws IOException, InterruptedException {
+  private String runVmm(Path cgroup, Vm vm, String op, Path through) throws IOException, InterruptedException {
     String client = op.equals("hello") ? "exec \"$2\" -s \"$3\" hello" : "exec \"$2\" -s \"$3\" apply -v \"$4\" -m 64M -m 64M";
     Process vmm = new ProcessBuilder("sh", "-c", "echo $$ > \"$1\"/cgroup.procs && " + client,
-        "vmm", cgroup.toString(), ctl.toString(), socket.toString(), NAMESPACE + "/" + vm.name())
+        "vmm", cgroup.toString(), ctl.toString(), through.toString(), NAMESPACE + "/" + vm.name())
         .redirectErrorStream(true).start();
     try {
       if (!vmm.waitFor(15, TimeUnit.SECONDS)) {
@@ -494,7 +553,7 @@ class FullPathIT {
   // Processes
 
   private ChildProcess startAgent(Path kubeconfig) throws IOException {
-    ChildProcess started = ChildProcess.startAgent("agent", work, kubeconfig, NODE, socket);
+    ChildProcess started = ChildProcess.startAgent("agent", work, kubeconfig, NODE, socket, "--kubelet-pods-dir", kubeletPods.toString());
     allProcesses.add(started);
     return started;
   }

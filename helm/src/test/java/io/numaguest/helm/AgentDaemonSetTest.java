@@ -233,6 +233,47 @@ class AgentDaemonSetTest {
     assertThat(pod.path("serviceAccountName").asText()).isEqualTo("numaguest-agent");
   }
 
+  @Test
+  void withoutKubevirtIntegrationTheAgentSeesNoPodDirectories() {
+    assertThat(texts(agent.path("args"))).doesNotContain("--kubelet-pods-dir", "--pod-share-dir");
+    assertThat(StreamSupport.stream(pod.path("volumes").spliterator(), false).map(v -> v.path("name").asText()))
+        .containsExactly("socket-dir", "tmp");
+    assertThat(texts(agent.path("securityContext").path("capabilities").path("add"))).containsExactly("SYS_NICE");
+  }
+
+  @Test
+  void kubevirtIntegrationMountsTheKubeletsPodsDirectoryForThePerPodSockets() {
+    for (String integration : List.of("plugin", "sidecar")) {
+      JsonNode ds = Chart.render("kubevirt.integration", integration).single("DaemonSet");
+      JsonNode spec = ds.path("spec").path("template").path("spec");
+      JsonNode volume = byName(spec.path("volumes"), "kubelet-pods");
+      assertThat(volume.path("hostPath").path("path").asText()).isEqualTo("/var/lib/kubelet/pods");
+      assertThat(volume.path("hostPath").path("type").asText()).as("never created by the chart").isEqualTo("Directory");
+      JsonNode mount = byName(container(ds).path("volumeMounts"), "kubelet-pods");
+      assertThat(mount.path("mountPath").asText()).as("at the kubelet's own path").isEqualTo("/var/lib/kubelet/pods");
+      assertThat(mount.path("mountPropagation").asText()).isEqualTo("HostToContainer");
+      assertThat(mount.path("readOnly").asBoolean(false)).as("the agent binds sockets there").isFalse();
+      List<String> args = texts(container(ds).path("args"));
+      assertThat(args).containsSubsequence("--kubelet-pods-dir", "/var/lib/kubelet/pods");
+      // The directory the hook's NUMAGUEST_SOCKET points into (kubevirt-hook HookMain.Layout), as the kubelet keeps it.
+      assertThat(args.get(args.indexOf("--pod-share-dir") + 1)).isEqualTo(
+          integration.equals("plugin") ? "kubevirt-plugin-sockets/numaguest" : "hook-sidecar-sockets/numaguest");
+      assertThat(texts(container(ds).path("securityContext").path("capabilities").path("add")))
+          .as("the shared directory belongs to QEMU's user").containsExactly("SYS_NICE", "DAC_OVERRIDE");
+    }
+  }
+
+  @Test
+  void theKubeletRootDirectoryFollowsTheValue() {
+    JsonNode ds = Chart.render(Map.of("kubevirt.integration", "plugin", "kubevirt.kubeletRootDir", "/data/kubelet/"))
+        .single("DaemonSet");
+    assertThat(byName(ds.path("spec").path("template").path("spec").path("volumes"), "kubelet-pods")
+        .path("hostPath").path("path").asText()).isEqualTo("/data/kubelet/pods");
+    assertThat(texts(container(ds).path("args"))).containsSubsequence("--kubelet-pods-dir", "/data/kubelet/pods");
+    assertThatThrownBy(() -> Chart.render(Map.of("kubevirt.integration", "plugin", "kubevirt.kubeletRootDir", "var/lib/kubelet")))
+        .hasMessageContaining("kubeletRootDir");
+  }
+
   static JsonNode byName(JsonNode array, String name) {
     return StreamSupport.stream(array.spliterator(), false)
         .filter(n -> name.equals(n.path("name").asText()))

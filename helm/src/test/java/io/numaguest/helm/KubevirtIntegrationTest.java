@@ -102,14 +102,14 @@ class KubevirtIntegrationTest {
   }
 
   @Test
-  void theNotesNameTheFeatureGateAndWhatIsNotBuiltYet() {
+  void theNotesNameTheFeatureGateAndThePerPodSocket() {
     String pluginNotes = NotesTest.notes(Map.of("kubevirt.integration", "plugin"));
     assertThat(pluginNotes).contains("feature gate Plugins", "MutatingAdmissionPolicy", "\"featureGates\":[\"Plugins\"]",
-        "per-pod agent socket");
+        "socket the agent opens for each virt-launcher pod");
     String sidecarNotes = NotesTest.notes(Map.of("kubevirt.integration", "sidecar"));
     assertThat(sidecarNotes).contains("feature gate Sidecar", "hooks.kubevirt.io/hookSidecars: '[{\"image\": \"ghcr.io/numaguest/kubevirt-hook:"
-        + appVersion() + "\", \"imagePullPolicy\": \"IfNotPresent\", \"args\": [\"sidecar\"]}]'", "per-pod agent socket");
-    assertThat(NotesTest.notes(Map.of())).contains("kubevirt.integration is off").doesNotContain("per-pod agent socket");
+        + appVersion() + "\", \"imagePullPolicy\": \"IfNotPresent\", \"args\": [\"sidecar\"]}]'", "socket the agent opens for each virt-launcher pod");
+    assertThat(NotesTest.notes(Map.of())).contains("kubevirt.integration is off").doesNotContain("socket the agent opens for each virt-launcher pod");
   }
 
   private static String appVersion() {

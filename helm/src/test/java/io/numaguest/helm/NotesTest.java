@@ -48,4 +48,14 @@ class NotesTest {
             "agent.seccompProfile.localhostProfile", "profiles/numaguest-agent.json")))
         .contains("profiles/numaguest-agent.json", "mbind, get_mempolicy and move_pages");
   }
+
+  @Test
+  void withKubevirtTheNotesSayHowQemuReachesTheAgent() {
+    for (String integration : new String[] {"plugin", "sidecar"}) {
+      String notes = ChartDocsTest.prose(notes(Map.of("kubevirt.integration", integration)));
+      assertThat(notes).contains("agent.sock in the pod's shared directory", "/var/lib/kubelet/pods", "kubevirt.kubeletRootDir",
+          "NUMAGUEST_CONNECT_WAIT").doesNotContain("Not built yet");
+    }
+    assertThat(notes(Map.of())).doesNotContain("agent.sock in the pod's shared directory");
+  }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.OptionalInt;
 import java.util.Set;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.logging.Logger;
 
@@ -62,7 +63,20 @@ public final class Agent implements AutoCloseable {
      * hears what was applied, whether it is ready, and what to close at the end.
      */
     record ModeWiring(String description, PolicySource policies, IntFunction<PeerAuthorizer> authorizer, ApplyObserver observer,
-                      BooleanSupplier synced, List<AutoCloseable> resources) {
+                      BooleanSupplier synced, List<AutoCloseable> resources, MoreSockets moreSockets) {
+    }
+
+    /** Sockets a mode serves beside the node socket, started once that one is served and closed before it. */
+    @FunctionalInterface
+    interface MoreSockets {
+        MoreSockets NONE = (handlers, nodeCheck, metrics) -> () -> { };
+
+        /**
+         * @param handlers  a request handler answering with a given check
+         * @param nodeCheck the node socket's check
+         */
+        AutoCloseable start(Function<PeerAuthorizer, RequestHandler> handlers, PeerAuthorizer nodeCheck, AgentMetrics metrics)
+                throws StartFailure;
     }
 
     private final AgentConfig config;
@@ -70,6 +84,7 @@ public final class Agent implements AutoCloseable {
     private volatile AgentServer server;
     private volatile MetricsServer metricsServer;
     private volatile ModeWiring mode;
+    private volatile AutoCloseable moreSockets;
     private boolean closed;
 
     public Agent(AgentConfig config) {
@@ -106,7 +121,7 @@ public final class Agent implements AutoCloseable {
         try {
             mode = switch (config.mode()) {
                 case AgentConfig.Mode.Standalone standalone -> standalone(standalone);
-                case AgentConfig.Mode.Kubernetes kubernetes -> KubernetesMode.wire(node, config.nodeName() != null);
+                case AgentConfig.Mode.Kubernetes kubernetes -> KubernetesMode.wire(node, config.nodeName() != null, kubernetes, config);
             };
         } catch (InvalidPolicyFileException | IOException | IllegalStateException e) {
             throw new StartFailure(2, e.getMessage());
@@ -129,8 +144,11 @@ public final class Agent implements AutoCloseable {
         } catch (IOException e) {
             throw new StartFailure(1, e.getMessage());
         }
-        server.start(new RequestHandler(new RequestHandler.AgentIdentity(version(), node), mode.policies(),
-                mode.authorizer().apply(socketGid), enforcer, SysfsTopology.host()::read, metrics, mode.observer()));
+        Function<PeerAuthorizer, RequestHandler> handlers = check -> new RequestHandler(new RequestHandler.AgentIdentity(version(), node),
+                mode.policies(), check, enforcer, SysfsTopology.host()::read, metrics, mode.observer());
+        PeerAuthorizer nodeCheck = mode.authorizer().apply(socketGid);
+        server.start(handlers.apply(nodeCheck));
+        moreSockets = mode.moreSockets().start(handlers, nodeCheck, metrics);
         LOG.info("numaguest node agent " + version() + " listening on " + config.socket().toAbsolutePath()
                 + " (" + mode.description() + ")" + (metricsServer == null ? "" : "; metrics on :" + metricsServer.port() + "/metrics"));
     }
@@ -144,7 +162,7 @@ public final class Agent implements AutoCloseable {
             Set<Integer> gids = new HashSet<>(config.allowGids());
             gids.add(socketGid);
             return new AllowListAuthorizer(uids, gids);
-        }, ApplyObserver.NONE, () -> true, List.of(policies));
+        }, ApplyObserver.NONE, () -> true, List.of(policies), MoreSockets.NONE);
     }
 
     private OptionalInt socketGroup() throws StartFailure {
@@ -200,6 +218,13 @@ public final class Agent implements AutoCloseable {
             return;
         }
         closed = true;
+        if (moreSockets != null) {
+            try {
+                moreSockets.close();
+            } catch (Exception e) {
+                LOG.warning("closing the per-pod sockets: " + e.getMessage());
+            }
+        }
         if (server != null) {
             try {
                 server.close();

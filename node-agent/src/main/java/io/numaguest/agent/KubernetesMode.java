@@ -4,7 +4,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.function.Function;
 import java.util.logging.Logger;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -14,6 +16,11 @@ import io.numaguest.agent.kubernetes.AppliedStatusWriter;
 import io.numaguest.agent.kubernetes.KubernetesPolicySource;
 import io.numaguest.agent.kubernetes.NodeTopologyPublisher;
 import io.numaguest.agent.kubernetes.PodAuthorizer;
+import io.numaguest.agent.kubernetes.PodSockets;
+import io.numaguest.agent.server.AgentMetrics;
+import io.numaguest.agent.server.ConnectionLimits;
+import io.numaguest.agent.server.PeerAuthorizer;
+import io.numaguest.agent.server.RequestHandler;
 import io.numaguest.agent.topology.SysfsTopology;
 
 /** Kubernetes mode's part of the wiring, in a class of its own so that a standalone agent never loads the client. */
@@ -22,6 +29,8 @@ final class KubernetesMode {
     private static final Path PROC = Path.of("/proc");
     /** MemFree changes as VMs come and go; the operator places with a view at most this old. */
     private static final Duration TOPOLOGY_REFRESH = Duration.ofSeconds(60);
+    /** How often the per-pod sockets look for a target pod's shared directory, which no API object announces. */
+    private static final Duration POD_SOCKET_SCAN = Duration.ofSeconds(1);
 
     private KubernetesMode() {
     }
@@ -33,18 +42,18 @@ final class KubernetesMode {
      * @param nodeNameGiven whether --node-name named the node; else $NODE_NAME must
      * @throws IllegalStateException when the node has no name or the API server cannot be reached
      */
-    static Agent.ModeWiring wire(String node, boolean nodeNameGiven) {
+    static Agent.ModeWiring wire(String node, boolean nodeNameGiven, AgentConfig.Mode.Kubernetes mode, AgentConfig config) {
         if (System.getenv("NODE_NAME") == null && !nodeNameGiven) {
             throw new IllegalStateException("Kubernetes mode needs the node's name: set NODE_NAME (downward API spec.nodeName)");
         }
         try {
-            return wireClient(node);
+            return wireClient(node, mode, config);
         } catch (KubernetesClientException e) {
             throw new IllegalStateException(e.getMessage(), e);
         }
     }
 
-    private static Agent.ModeWiring wireClient(String node) {
+    private static Agent.ModeWiring wireClient(String node, AgentConfig.Mode.Kubernetes mode, AgentConfig config) {
         KubernetesClient client = new KubernetesClientBuilder().build();
         KubernetesPolicySource policies = new KubernetesPolicySource(client, node);
         AppliedStatusWriter statusWriter = new AppliedStatusWriter(client, policies, PROC);
@@ -67,6 +76,42 @@ final class KubernetesMode {
                     + "published, so the operator can place only guest nodes whose hostNodes are given");
         }
         return new Agent.ModeWiring("Kubernetes, node " + node, policies, socketGid -> new PodAuthorizer(policies, node, PROC),
-                statusWriter, policies::hasSynced, List.of(scheduler::shutdownNow, statusWriter, policies, client));
+                statusWriter, policies::hasSynced, List.of(scheduler::shutdownNow, statusWriter, policies, client),
+                mode.podSockets().<Agent.MoreSockets>map(pods -> (handlers, nodeCheck, metrics) -> podSockets(pods, config, policies,
+                        handlers, nodeCheck, metrics)).orElse(Agent.MoreSockets.NONE));
+    }
+
+    /** The per-pod sockets, looked for on every NGM change and every {@link #POD_SOCKET_SCAN}. */
+    private static AutoCloseable podSockets(AgentConfig.PodSockets pods, AgentConfig config, KubernetesPolicySource policies,
+                                            Function<PeerAuthorizer, RequestHandler> handlers, PeerAuthorizer nodeCheck,
+                                            AgentMetrics metrics) throws Agent.StartFailure {
+        ConnectionLimits limits;
+        try {
+            limits = new ConnectionLimits(pods.maxConnections(), Math.min(pods.maxConnections(), config.maxConnectionsPerPeer()),
+                    config.idleTimeout());
+        } catch (IllegalArgumentException e) {
+            throw new Agent.StartFailure(2, "--pod-socket-max-connections: " + e.getMessage());
+        }
+        PodSockets sockets = new PodSockets(pods.kubeletPodsDir(), pods.shareDirs(), policies::servedPodUids,
+                handlers, nodeCheck, limits, metrics);
+        ScheduledExecutorService scanner = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread thread = new Thread(r, "pod-sockets");
+            thread.setDaemon(true);
+            return thread;
+        });
+        policies.onAnyChange(() -> {
+            try {
+                scanner.execute(sockets::reconcile);
+            } catch (RejectedExecutionException stopping) {
+                // The agent is stopping: the sockets are closed already.
+            }
+        });
+        sockets.start(scanner, POD_SOCKET_SCAN);
+        LOG.info("per-pod sockets: agent.sock in " + pods.shareDirs() + " of each target pod's emptyDir volumes under "
+                + pods.kubeletPodsDir());
+        return () -> {
+            scanner.shutdownNow();
+            sockets.close();
+        };
     }
 }

@@ -75,6 +75,20 @@ public final class Main implements Callable<Integer> {
     @Option(names = "--node-name", description = "Name reported by hello (default: $NODE_NAME, else the kernel's hostname).")
     String nodeName;
 
+    @Option(names = "--kubelet-pods-dir", description = "Kubernetes mode: the kubelet's pods directory as mounted in the agent "
+            + "(e.g. /var/lib/kubelet/pods). When given, the agent opens a socket of its own for every pod this node's "
+            + "NumaGuestMemory objects target, agent.sock in the pod's shared directory (--pod-share-dir), for virt-launcher's QEMU.")
+    Path kubeletPodsDir;
+
+    @Option(names = "--pod-share-dir", split = ",", defaultValue = "kubevirt-plugin-sockets/numaguest,hook-sidecar-sockets/numaguest",
+            description = "Where a target pod's shared directory is, relative to its emptyDir volumes; the first found is used "
+            + "(default: ${DEFAULT-VALUE}: KubeVirt's Plugin volume with the hook's subPath, the legacy hook sidecars' volume).")
+    List<String> podShareDirs;
+
+    @Option(names = "--pod-socket-max-connections", defaultValue = "4", description = "Concurrent connections on one pod's "
+            + "socket; more get BUSY (default: ${DEFAULT-VALUE}).")
+    int podSocketMaxConnections;
+
     @Option(names = "--fbind-syscall", description = "Syscall number of fbind() on a kernel carrying the unmerged RFC patch. "
             + "Off unless given: upstream's 463 is setxattrat.")
     Long fbindSyscall;
@@ -90,7 +104,9 @@ public final class Main implements Callable<Integer> {
     @Override
     public Integer call() {
         logFormat.install(Level.parse(logLevel.toUpperCase()));
-        AgentConfig.Mode agentMode = mode.kubernetes ? new AgentConfig.Mode.Kubernetes()
+        AgentConfig.Mode agentMode = mode.kubernetes
+                ? new AgentConfig.Mode.Kubernetes(java.util.Optional.ofNullable(kubeletPodsDir)
+                        .map(dir -> new AgentConfig.PodSockets(dir, podShareDirs, podSocketMaxConnections)))
                 : new AgentConfig.Mode.Standalone(mode.policyFile, policyReloadInterval);
         Agent agent = new Agent(new AgentConfig(socket, agentMode, metricsPort, metricsAddress, maxConnections, maxConnectionsPerPeer,
                 idleTimeout, allowUids, allowGids, socketGroup, nodeName,

@@ -2,6 +2,8 @@ package io.numaguest.agent.kubernetes;
 
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
@@ -164,8 +166,42 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
                 placed.getHostNodes() == null ? List.of() : placed.getHostNodes(), null, Boolean.TRUE.equals(asked.get().getMigrate())));
     }
 
+    /**
+     * The UIDs of the pods whose VMMs this node's agent serves (each NGM's target pod, or on a
+     * migration's target node the migration's target pod): the pods that get a socket of their own.
+     */
+    public Set<String> servedPodUids() {
+        Set<String> uids = new HashSet<>();
+        for (NumaGuestMemory ngm : all()) {
+            podServedHere(ngm).map(PodReference::getUid).ifPresent(uids::add);
+        }
+        return uids;
+    }
+
     private static Optional<MigrationTarget> migration(NumaGuestMemory ngm) {
         return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getMigration);
+    }
+
+    /** Runs {@code onChange} (on the informer's thread: keep it short) after every add, update or delete of an NGM of this node. */
+    public void onAnyChange(Runnable onChange) {
+        ResourceEventHandler<NumaGuestMemory> handler = new ResourceEventHandler<>() {
+            @Override
+            public void onAdd(NumaGuestMemory ngm) {
+                onChange.run();
+            }
+
+            @Override
+            public void onUpdate(NumaGuestMemory before, NumaGuestMemory after) {
+                onChange.run();
+            }
+
+            @Override
+            public void onDelete(NumaGuestMemory ngm, boolean finalStateUnknown) {
+                onChange.run();
+            }
+        };
+        running.addEventHandler(handler);
+        arriving.addEventHandler(handler);
     }
 
     @Override

@@ -15,11 +15,13 @@ public final class Errno {
     public static final int EFAULT = 14;
     public static final int EBUSY = 16;
     public static final int ENODEV = 19;
+    public static final int ENOTDIR = 20;
     public static final int EINVAL = 22;
     public static final int EMFILE = 24;
     public static final int ENOSPC = 28;
     public static final int EPIPE = 32;
     public static final int ENOSYS = 38;
+    public static final int ELOOP = 40;
     public static final int ENOTSOCK = 88;
     public static final int ENOPROTOOPT = 92;
     public static final int EOPNOTSUPP = 95;
@@ -40,6 +42,8 @@ public final class Errno {
             case EIO -> "EIO: input/output error";
             case ENXIO -> "ENXIO: no such device or address";
             case EBADF -> "EBADF: bad file descriptor";
+            case ENOTDIR -> "ENOTDIR: not a directory";
+            case ELOOP -> "ELOOP: too many levels of symbolic links";
             case EAGAIN -> "EAGAIN: resource temporarily unavailable";
             case ENOMEM -> "ENOMEM: cannot allocate memory";
             case EACCES -> "EACCES: permission denied";

@@ -69,6 +69,16 @@ public final class KernelFiles {
         Libc.changeGroupNoFollow(path.toString(), gid);
     }
 
+    /**
+     * Opens directory {@code name} in the directory {@code dirFd} (an fd from here, or -1 for
+     * {@code name} absolute) as an O_PATH descriptor, refusing a symbolic link (ELOOP) or anything
+     * not a directory (ENOTDIR): a walk of such calls reaches the directory the names lead to
+     * without ever following a link someone who writes in those directories put there.
+     */
+    public static int openDirectoryNoFollow(int dirFd, String name) throws NativeException {
+        return Libc.openDirectoryNoFollow(dirFd, name);
+    }
+
     /** memfd_create(2): how VMMs make guest RAM; the agent itself uses it only in tests and tools. */
     public static int memfdCreate(String name, int flags) throws NativeException {
         return Libc.memfdCreate(name, flags);

@@ -172,6 +172,7 @@ final class Libc {
     private static final MethodHandle SHUTDOWN;
     private static final MethodHandle UMASK;
     private static final MethodHandle FCHOWNAT;
+    private static final MethodHandle OPENAT;
     private static final MethodHandle GETEUID;
     private static final MethodHandle GETGRNAM;
     /** syscall(nr, a1..a6): enough for mbind, get_mempolicy, move_pages, pidfd_send_signal and fbind. */
@@ -210,6 +211,8 @@ final class Libc {
         SHUTDOWN = handle(linker, libc, "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
         UMASK = handle(linker, libc, "umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         FCHOWNAT = handle(linker, libc, "fchownat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));
+        OPENAT = linker.downcallHandle(libc.find("openat").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(3));
         GETEUID = handle(linker, libc, "geteuid", FunctionDescriptor.of(JAVA_INT));
         GETGRNAM = handle(linker, libc, "getgrnam", FunctionDescriptor.of(ADDRESS, ADDRESS));
         SYSCALL6 = linker.downcallHandle(libc.find("syscall").orElseThrow(),
@@ -414,6 +417,27 @@ final class Libc {
             throw unexpected(t);
         }
         check(result, "fchownat(" + path + ")", slot);
+    }
+
+    /** O_DIRECTORY|O_PATH|O_NOFOLLOW|O_CLOEXEC. */
+    private static final int DIRECTORY_PATH_NOFOLLOW = 0200000 | 010000000 | 0400000 | 02000000;
+
+    /** openat(dirFd or AT_FDCWD for -1, name, O_DIRECTORY|O_PATH|O_NOFOLLOW|O_CLOEXEC). */
+    static int openDirectoryNoFollow(int dirFd, String name) throws NativeException {
+        MemorySegment slot = errnoSlot();
+        int at = dirFd == -1 ? AT_FDCWD : dirFd;
+        int result;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cName = arena.allocateFrom(name);
+            do {
+                result = (int) OPENAT.invokeExact(slot, at, cName, DIRECTORY_PATH_NOFOLLOW, 0);
+            } while (interrupted(result, "openat(" + name + ")", slot));
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+        return result;
     }
 
     static int memfdCreate(String name, int flags) throws NativeException {

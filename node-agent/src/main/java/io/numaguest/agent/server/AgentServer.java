@@ -79,6 +79,19 @@ public final class AgentServer implements AutoCloseable {
     }
 
     /**
+     * A server on a socket its caller bound and keeps (its file and directory are the caller's):
+     * {@link #close} stops answering and closes the listener but removes no file. For sockets in
+     * directories others write in, which the caller binds in its own careful way.
+     *
+     * @param shownAs the socket as log lines name it
+     */
+    public static AgentServer onListener(SeqPacketSocket listener, Path shownAs, ConnectionLimits limits, AgentMetrics metrics) {
+        AgentServer server = new AgentServer(shownAs, limits, metrics);
+        server.listener = listener;
+        return server;
+    }
+
+    /**
      * Binds the socket: mode 0660, in a directory only the agent's user or root can write (created
      * 0750 if absent), replacing a stale socket file but never one another live agent listens on,
      * nor any file that is not a socket. Clients may connect from now on; they are answered once
