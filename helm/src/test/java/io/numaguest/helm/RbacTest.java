@@ -90,6 +90,7 @@ class RbacTest {
     assertThat(allows(operatorRole, "", "nodes", "list")).as("the operator reads no Node").isFalse();
     assertThat(allows(operatorRole, "", "events", "create")).isTrue();
     assertThat(allows(operatorRole, "kubevirt.io", "virtualmachineinstances", "watch")).isTrue();
+    assertThat(allows(operatorRole, "kubevirt.io", "virtualmachineinstances", "patch")).isTrue();
     assertThat(allows(operatorRole, "kubevirt.io", "virtualmachineinstances", "update")).isFalse();
     assertThat(allows(operatorRole, "topology.node.k8s.io", "noderesourcetopologies", "watch")).isTrue();
     assertThat(allows(operatorRole, "topology.node.k8s.io", "noderesourcetopologies", "update")).isFalse();
