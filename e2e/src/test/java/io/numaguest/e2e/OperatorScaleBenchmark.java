@@ -69,6 +69,8 @@ public final class OperatorScaleBenchmark {
   /** false: the operator run alone, to compare with a baseline of the same size measured before. */
   private static final boolean BASELINE = Boolean.parseBoolean(System.getProperty("bench.baseline", "true"));
   private static final String OPERATOR_XMX = System.getProperty("bench.operatorXmx", "256m");
+  /** More JVM options for the operator, space separated: a profiler, e.g. -XX:StartFlightRecording=filename=op.jfr. */
+  private static final String OPERATOR_JVM_OPTIONS = System.getProperty("bench.operatorJvmOptions", "");
   private static final Duration RUN_TIMEOUT = Duration.ofMinutes(Long.getLong("bench.timeoutMinutes", 15));
   private static final String LABEL = "numaguest-bench/vm";
   private static final String AGENT_MANAGER = "numaguest-agent";
@@ -163,10 +165,11 @@ public final class OperatorScaleBenchmark {
     Path log = work.resolve("operator.log");
     Path gcLog = work.resolve("operator-gc.log");
     int port = freePort();
-    List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx" + OPERATOR_XMX, "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + gcLog,
-        "-jar", KubeApiServer.repoDir().resolve("operator/target/numaguest-operator.jar").toString(),
-        "--no-leader-election", "--metrics-port", Integer.toString(port), "--watch-namespaces", namespace);
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx" + OPERATOR_XMX, "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + gcLog));
+    command.addAll(List.of(OPERATOR_JVM_OPTIONS.split(" ")).stream().filter(option -> !option.isBlank()).toList());
+    command.addAll(List.of("-jar", KubeApiServer.repoDir().resolve("operator/target/numaguest-operator.jar").toString(),
+        "--no-leader-election", "--metrics-port", Integer.toString(port), "--watch-namespaces", namespace));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
     builder.environment().put("KUBECONFIG", server.kubeconfig().toString());
     Process operator = builder.start();
@@ -227,6 +230,8 @@ public final class OperatorScaleBenchmark {
       double seconds = secondsSince(start);
       Cpu cpu = Cpu.sample(operator.pid()).minus(before);
       System.out.println("operator run API writes (until all Ready): " + writesSince(writesBefore, apiWrites()));
+      System.out.println("operator CPU s by thread since its start: " + threadCpu(operator.pid()));
+      System.out.println("operator reconciles: " + reconcileCounts(port));
       sampler.stop = true;
       samplerThread.join();
       informer.close();
@@ -464,12 +469,65 @@ public final class OperatorScaleBenchmark {
   }
 
   private static double cpuSeconds(long pid) {
+    return cpuSeconds(Path.of("/proc", Long.toString(pid), "stat"));
+  }
+
+  private static double cpuSeconds(Path statFile) {
     try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      String stat = Files.readString(statFile);
       String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
       return (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) / 100.0; // utime, stime in USER_HZ
     } catch (IOException | RuntimeException e) {
       return Double.NaN;
+    }
+  }
+
+  /**
+   * The operator's CPU seconds by kind of thread (JIT compilers, GC, JOSDK's reconcilers, the
+   * HTTP client, informers, the rest), from /proc/PID/task: where its CPU goes without a profiler.
+   */
+  private static String threadCpu(long pid) {
+    Map<String, Double> byKind = new java.util.TreeMap<>();
+    try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      for (Path task : tasks.toList()) {
+        String name = Files.readString(task.resolve("comm")).strip();
+        String kind = name.startsWith("C2 Compiler") || name.startsWith("C1 Compiler") ? "JIT"
+            : name.startsWith("GC") || name.startsWith("G1") ? "GC"
+            : name.startsWith("ReconcilerExec") ? "reconcile"
+            : name.startsWith("HttpClient") ? "http"
+            : name.startsWith("-") || name.contains("Informer") || name.startsWith("informer") ? "informer"
+            : name.startsWith("ForkJoinPool") || name.startsWith("event-") ? "virtual/fork-join"
+            : "other (" + name.replaceAll("[-_ ]?\\d+$", "") + ")";
+        double seconds = cpuSeconds(task.resolve("stat"));
+        if (!Double.isNaN(seconds)) byKind.merge(kind, seconds, Double::sum);
+      }
+    } catch (IOException | RuntimeException e) {
+      return "(" + e + ")";
+    }
+    StringBuilder text = new StringBuilder();
+    byKind.entrySet().stream().filter(entry -> entry.getValue() >= 0.5)
+        .sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+        .forEach(entry -> text.append(String.format(Locale.ROOT, "%s%s %.1f", text.isEmpty() ? "" : ", ", entry.getKey(), entry.getValue())));
+    return text.toString();
+  }
+
+  /** JOSDK's reconcile counters from the operator's /metrics, per NGM of the run. */
+  private static String reconcileCounts(int port) {
+    try {
+      String body = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+          .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString()).body();
+      Matcher m = Pattern.compile("^operator_sdk_(reconciliations_(?:started|success|failed|retries)|events_received)_total\\{[^}]*}\\s+(\\S+)",
+          Pattern.MULTILINE).matcher(body);
+      Map<String, Double> counts = new java.util.TreeMap<>();
+      while (m.find()) counts.merge(m.group(1), Double.parseDouble(m.group(2)), Double::sum);
+      StringBuilder text = new StringBuilder();
+      counts.forEach((name, n) -> text.append(String.format(Locale.ROOT, "%s%s %.0f (%.2f per NGM)", text.isEmpty() ? "" : ", ", name, n, n / COUNT)));
+      return text.toString();
+    } catch (IOException | RuntimeException e) {
+      return "(" + e + ")";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "(interrupted)";
     }
   }
 
