@@ -56,8 +56,9 @@ import java.util.regex.Pattern;
  *       NGM has Ready=True.
  * </ol>
  *
- * The operator watches only its run's namespace ({@code --watch-namespaces}), so its informers list
- * only that run's objects; the baseline's are deleted at the end. Prints one table; asserts nothing.
+ * The operator watches only its run's namespace and that of its own untimed warm-up (the same
+ * pass with 200 VMs, deleted before the clock starts), so its informers list only those objects;
+ * the baseline's are deleted at the end. Prints one table; asserts nothing.
  */
 public final class OperatorScaleBenchmark {
 
@@ -69,6 +70,8 @@ public final class OperatorScaleBenchmark {
   /** false: the operator run alone, to compare with a baseline of the same size measured before. */
   private static final boolean BASELINE = Boolean.parseBoolean(System.getProperty("bench.baseline", "true"));
   private static final String OPERATOR_XMX = System.getProperty("bench.operatorXmx", "256m");
+  /** More JVM options for the operator, space separated: a profiler, e.g. -XX:StartFlightRecording=filename=op.jfr. */
+  private static final String OPERATOR_JVM_OPTIONS = System.getProperty("bench.operatorJvmOptions", "");
   private static final Duration RUN_TIMEOUT = Duration.ofMinutes(Long.getLong("bench.timeoutMinutes", 15));
   private static final String LABEL = "numaguest-bench/vm";
   private static final String AGENT_MANAGER = "numaguest-agent";
@@ -159,14 +162,21 @@ public final class OperatorScaleBenchmark {
 
   private Result operatorRun(String namespace) throws Exception {
     createNamespace(namespace);
+    // The operator's own warm-up, untimed, in a namespace of its own: the timed run then measures
+    // an operator whose JIT has compiled its hot paths, as a long-running one has (the baseline's
+    // warm-up does the same for this JVM). Without it, half the operator's CPU in the timed run
+    // was its JIT compilers.
+    String warmupNs = "bench-operator-warmup-" + tag;
+    createNamespace(warmupNs);
     Path work = Files.createTempDirectory("numaguest-operator-scale-");
     Path log = work.resolve("operator.log");
     Path gcLog = work.resolve("operator-gc.log");
     int port = freePort();
-    List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx" + OPERATOR_XMX, "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + gcLog,
-        "-jar", KubeApiServer.repoDir().resolve("operator/target/numaguest-operator.jar").toString(),
-        "--no-leader-election", "--metrics-port", Integer.toString(port), "--watch-namespaces", namespace);
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx" + OPERATOR_XMX, "-XX:+ExitOnOutOfMemoryError", "-Xlog:gc:file=" + gcLog));
+    command.addAll(List.of(OPERATOR_JVM_OPTIONS.split(" ")).stream().filter(option -> !option.isBlank()).toList());
+    command.addAll(List.of("-jar", KubeApiServer.repoDir().resolve("operator/target/numaguest-operator.jar").toString(),
+        "--no-leader-election", "--metrics-port", Integer.toString(port), "--watch-namespaces", warmupNs + "," + namespace));
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
     builder.environment().put("KUBECONFIG", server.kubeconfig().toString());
     Process operator = builder.start();
@@ -176,65 +186,30 @@ public final class OperatorScaleBenchmark {
         if (!operator.isAlive()) throw new IllegalStateException("operator exited:\n" + Files.readString(log));
         return Files.readString(log).contains("numaguest operator started");
       });
-      Thread.sleep(2000); // let its start-up work (and JIT of the start-up path) settle before the clock runs
-
-      Map<String, Long> placedAt = new ConcurrentHashMap<>();
-      Map<String, Long> readyAt = new ConcurrentHashMap<>();
-      Set<String> appliedSent = ConcurrentHashMap.newKeySet();
-      CountDownLatch allReady = new CountDownLatch(1);
-      ExecutorService agents = Executors.newFixedThreadPool(PARALLEL);
-      ResourceEventHandler<NumaGuestMemory> handler = new ResourceEventHandler<>() {
-        @Override
-        public void onAdd(NumaGuestMemory ngm) {
-          observe(ngm);
-        }
-
-        @Override
-        public void onUpdate(NumaGuestMemory old, NumaGuestMemory ngm) {
-          observe(ngm);
-        }
-
-        @Override
-        public void onDelete(NumaGuestMemory ngm, boolean unknown) {}
-
-        private void observe(NumaGuestMemory ngm) {
-          String name = ngm.getMetadata().getName();
-          var status = ngm.getStatus();
-          if (status == null) return;
-          if (status.getPlacement() != null && status.getTargetPod() != null && placedAt.putIfAbsent(name, System.nanoTime()) == null
-              && appliedSent.add(name)) {
-            List<GuestNodePlacement> placement = List.copyOf(status.getPlacement());
-            String podUid = status.getTargetPod().getUid();
-            agents.submit(() -> writeApplied(namespace, name, podUid, placement));
-          }
-          boolean ready = status.getConditions() != null && status.getConditions().stream()
-              .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
-          if (ready && readyAt.putIfAbsent(name, System.nanoTime()) == null && readyAt.size() == COUNT) {
-            allReady.countDown();
-          }
-        }
-      };
-      SharedIndexInformer<NumaGuestMemory> informer = admin.resources(NumaGuestMemory.class).inNamespace(namespace).inform(handler);
+      int warmup = Math.min(COUNT, WARMUP);
+      Phase warm = vmsToReady(warmupNs, warmup);
+      System.out.printf("operator warm-up (%s, %d NGMs): all Ready at %.2f s%s%n", warmupNs, warmup, warm.seconds,
+          warm.done ? "" : " (NOT all Ready)");
+      deleteObjects(warmupNs);
+      Thread.sleep(2000); // let the deletes' events settle before the clock runs
 
       Sampler sampler = new Sampler(operator.pid(), port);
       Thread samplerThread = Thread.ofPlatform().daemon().name("operator-sampler").start(sampler);
       Map<String, Long> writesBefore = apiWrites();
       Cpu before = Cpu.sample(operator.pid());
-      long start = System.nanoTime();
-      forEachVm(COUNT, i -> createPodAndNgm(namespace, i));
-      double created = secondsSince(start);
-      boolean done = allReady.await(RUN_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
-      double seconds = secondsSince(start);
+      String reconcilesBefore = reconcileCounts(port, warmup);
+      Map<String, Double> threadsBefore = threadCpu(operator.pid());
+      Phase run = vmsToReady(namespace, COUNT);
       Cpu cpu = Cpu.sample(operator.pid()).minus(before);
       System.out.println("operator run API writes (until all Ready): " + writesSince(writesBefore, apiWrites()));
+      System.out.println("operator CPU s by thread during the run: " + cpuSince(threadsBefore, threadCpu(operator.pid())));
+      System.out.println("operator reconciles: after the warm-up " + reconcilesBefore + "; at the end "
+          + reconcileCounts(port, warmup + COUNT) + " (per NGM of both)");
       sampler.stop = true;
       samplerThread.join();
-      informer.close();
-      agents.shutdownNow();
-      double placed = placedAt.values().stream().mapToLong(Long::longValue).max().stream()
-          .mapToDouble(t -> (t - start) / 1e9).findFirst().orElse(Double.NaN);
-      if (!done) {
-        System.out.printf("operator: NOT all Ready after %s: %d Ready, %d placed%n", RUN_TIMEOUT, readyAt.size(), placedAt.size());
+      double seconds = run.seconds;
+      if (!run.done) {
+        System.out.printf("operator: NOT all Ready after %s: %d Ready, %d placed%n", RUN_TIMEOUT, run.ready, run.placed);
         seconds = Double.NaN;
       }
       boolean alive = operator.isAlive();
@@ -245,18 +220,79 @@ public final class OperatorScaleBenchmark {
       System.out.printf("operator: created in %.2f s, all placed at %.2f s, all Ready at %.2f s; apiserver CPU %.1f s, "
               + "etcd CPU %.1f s, operator CPU %.1f s; heap used peak %.1f MiB (sampled /metrics every 250 ms, %d samples), "
               + "after-GC peak %.1f MiB, RSS %.1f MiB (peak %.1f)%n",
-          created, placed, seconds, cpu.apiServer, cpu.etcd, cpu.process, sampler.heapPeak / 1048576.0, sampler.samples,
-          afterGcPeak, rss, rssPeak);
+          run.createdSeconds, run.placedSeconds, seconds, cpu.apiServer, cpu.etcd, cpu.process, sampler.heapPeak / 1048576.0,
+          sampler.samples, afterGcPeak, rss, rssPeak);
       System.out.println("operator GC.heap_info at the end:\n" + heapInfo.strip());
       String operatorLog = Files.readString(log);
       long errors = operatorLog.lines().filter(line -> line.contains("ERROR") || line.contains("WARN")).count();
       System.out.println("operator log: " + operatorLog.lines().count() + " lines, " + errors + " WARN/ERROR");
       operatorLog.lines().filter(line -> line.contains("ERROR") || line.contains("WARN")).limit(5).forEach(System.out::println);
-      return new Result(seconds, created, placed, cpu.apiServer, cpu.etcd, cpu.process, sampler.heapPeak / 1048576.0, afterGcPeak,
-          rss, rssPeak, alive);
+      return new Result(seconds, run.createdSeconds, run.placedSeconds, cpu.apiServer, cpu.etcd, cpu.process,
+          sampler.heapPeak / 1048576.0, afterGcPeak, rss, rssPeak, alive);
     } finally {
       operator.destroy();
       if (!operator.waitFor(15, TimeUnit.SECONDS)) operator.destroyForcibly();
+    }
+  }
+
+  /** One pass of the operator run: times from the first create; done false when not all were Ready in time. */
+  private record Phase(double createdSeconds, double placedSeconds, double seconds, boolean done, int placed, int ready) {}
+
+  /**
+   * Creates count pods and NGMs in the namespace while a simulated agent (an informer here)
+   * writes status.applied as soon as the operator has placed an NGM; returns once every NGM is
+   * Ready (or {@link #RUN_TIMEOUT} after the last create).
+   */
+  private Phase vmsToReady(String namespace, int count) throws Exception {
+    Map<String, Long> placedAt = new ConcurrentHashMap<>();
+    Map<String, Long> readyAt = new ConcurrentHashMap<>();
+    Set<String> appliedSent = ConcurrentHashMap.newKeySet();
+    CountDownLatch allReady = new CountDownLatch(1);
+    ExecutorService agents = Executors.newFixedThreadPool(PARALLEL);
+    ResourceEventHandler<NumaGuestMemory> handler = new ResourceEventHandler<>() {
+      @Override
+      public void onAdd(NumaGuestMemory ngm) {
+        observe(ngm);
+      }
+
+      @Override
+      public void onUpdate(NumaGuestMemory old, NumaGuestMemory ngm) {
+        observe(ngm);
+      }
+
+      @Override
+      public void onDelete(NumaGuestMemory ngm, boolean unknown) {}
+
+      private void observe(NumaGuestMemory ngm) {
+        String name = ngm.getMetadata().getName();
+        var status = ngm.getStatus();
+        if (status == null) return;
+        if (status.getPlacement() != null && status.getTargetPod() != null && placedAt.putIfAbsent(name, System.nanoTime()) == null
+            && appliedSent.add(name)) {
+          List<GuestNodePlacement> placement = List.copyOf(status.getPlacement());
+          String podUid = status.getTargetPod().getUid();
+          agents.submit(() -> writeApplied(namespace, name, podUid, placement));
+        }
+        boolean ready = status.getConditions() != null && status.getConditions().stream()
+            .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+        if (ready && readyAt.putIfAbsent(name, System.nanoTime()) == null && readyAt.size() == count) {
+          allReady.countDown();
+        }
+      }
+    };
+    SharedIndexInformer<NumaGuestMemory> informer = admin.resources(NumaGuestMemory.class).inNamespace(namespace).inform(handler);
+    try {
+      long start = System.nanoTime();
+      forEachVm(count, i -> createPodAndNgm(namespace, i));
+      double created = secondsSince(start);
+      boolean done = allReady.await(RUN_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+      double seconds = secondsSince(start);
+      double placed = placedAt.values().stream().mapToLong(Long::longValue).max().stream()
+          .mapToDouble(t -> (t - start) / 1e9).findFirst().orElse(Double.NaN);
+      return new Phase(created, placed, seconds, done, placedAt.size(), readyAt.size());
+    } finally {
+      informer.close();
+      agents.shutdownNow();
     }
   }
 
@@ -464,12 +500,70 @@ public final class OperatorScaleBenchmark {
   }
 
   private static double cpuSeconds(long pid) {
+    return cpuSeconds(Path.of("/proc", Long.toString(pid), "stat"));
+  }
+
+  private static double cpuSeconds(Path statFile) {
     try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      String stat = Files.readString(statFile);
       String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
       return (Long.parseLong(fields[11]) + Long.parseLong(fields[12])) / 100.0; // utime, stime in USER_HZ
     } catch (IOException | RuntimeException e) {
       return Double.NaN;
+    }
+  }
+
+  /**
+   * The operator's CPU seconds by kind of thread (JIT compilers, GC, JOSDK's reconcilers, the
+   * HTTP client, informers, the rest), from /proc/PID/task: where its CPU goes without a profiler.
+   */
+  private static Map<String, Double> threadCpu(long pid) {
+    Map<String, Double> byKind = new java.util.TreeMap<>();
+    try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+      for (Path task : tasks.toList()) {
+        String name = Files.readString(task.resolve("comm")).strip();
+        String kind = name.startsWith("C2 Compiler") || name.startsWith("C1 Compiler") ? "JIT"
+            : name.startsWith("GC") || name.startsWith("G1") ? "GC"
+            : name.startsWith("ReconcilerExec") ? "reconcile"
+            : name.startsWith("HttpClient") ? "http"
+            : name.startsWith("-") || name.contains("Informer") || name.startsWith("informer") ? "informer"
+            : name.startsWith("ForkJoinPool") || name.startsWith("event-") ? "virtual/fork-join"
+            : "other (" + name.replaceAll("[-_ ]?\\d+$", "") + ")";
+        double seconds = cpuSeconds(task.resolve("stat"));
+        if (!Double.isNaN(seconds)) byKind.merge(kind, seconds, Double::sum);
+      }
+    } catch (IOException | RuntimeException e) {
+      System.err.println("operator-scale: could not read the operator's threads: " + e);
+    }
+    return byKind;
+  }
+
+  private static String cpuSince(Map<String, Double> before, Map<String, Double> after) {
+    StringBuilder text = new StringBuilder();
+    after.entrySet().stream().map(entry -> Map.entry(entry.getKey(), entry.getValue() - before.getOrDefault(entry.getKey(), 0.0)))
+        .filter(entry -> entry.getValue() >= 0.5)
+        .sorted(Map.Entry.<String, Double>comparingByValue().reversed())
+        .forEach(entry -> text.append(String.format(Locale.ROOT, "%s%s %.1f", text.isEmpty() ? "" : ", ", entry.getKey(), entry.getValue())));
+    return text.toString();
+  }
+
+  /** JOSDK's reconcile counters from the operator's /metrics, and per NGM of the given number. */
+  private static String reconcileCounts(int port, int ngms) {
+    try {
+      String body = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+          .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString()).body();
+      Matcher m = Pattern.compile("^operator_sdk_(reconciliations_(?:started|success|failed|retries)|events_received)_total\\{[^}]*}\\s+(\\S+)",
+          Pattern.MULTILINE).matcher(body);
+      Map<String, Double> counts = new java.util.TreeMap<>();
+      while (m.find()) counts.merge(m.group(1), Double.parseDouble(m.group(2)), Double::sum);
+      StringBuilder text = new StringBuilder();
+      counts.forEach((name, n) -> text.append(String.format(Locale.ROOT, "%s%s %.0f (%.2f per NGM)", text.isEmpty() ? "" : ", ", name, n, n / ngms)));
+      return text.toString();
+    } catch (IOException | RuntimeException e) {
+      return "(" + e + ")";
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return "(interrupted)";
     }
   }
 

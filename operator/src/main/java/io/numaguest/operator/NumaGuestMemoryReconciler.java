@@ -121,7 +121,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
         .withNamespacesInheritedFromController()
         .withSecondaryToPrimaryMapper(this::forPod)
         .withOnUpdateFilter(PodChanges::concernTargets)
-        .withItemStore(new ItemsWithoutManagedFields<>())
+        .withItemStore(new ItemsWithoutManagedFields<>(PodChanges::keepTargetFields))
         .build(), context);
     pods.addIndexers(Map.of(
         BY_CREATOR, pod -> Optional.ofNullable(pod.getMetadata().getLabels())
