@@ -1,8 +1,5 @@
 package io.numaguest.agent.memory;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.function.Supplier;
 
 import io.numaguest.agent.nativeaccess.FileStat;
@@ -77,8 +74,8 @@ public record GuestMemoryFile(int fd, long device, long inode, FdKind kind, bool
 
     private static String linkTarget(int fd) {
         try {
-            return Files.readSymbolicLink(Path.of("/proc/self/fd/" + fd)).toString();
-        } catch (IOException e) {
+            return KernelFiles.linkTarget(fd);
+        } catch (NativeException e) {
             return "an unnamed descriptor";
         }
     }

@@ -15,6 +15,11 @@ public final class KernelFiles {
     private KernelFiles() {
     }
 
+    /** What /proc/self/fd/FD links to: "/memfd:NAME (deleted)", "anon_inode:[kvm-gmem]", a path. */
+    public static String linkTarget(int fd) throws NativeException {
+        return Libc.fdLinkTarget(fd);
+    }
+
     public static FileStat fstat(int fd) throws NativeException {
         return Libc.fstat(fd);
     }

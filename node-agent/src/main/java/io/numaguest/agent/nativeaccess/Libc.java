@@ -10,6 +10,7 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.OptionalInt;
@@ -149,6 +150,8 @@ final class Libc {
     private static final int SEND_FDS_MAX = 253;
     /** Room for the largest struct, or for a msghdr, its iovec and a control message of SEND_FDS_MAX fds. */
     private static final long SCRATCH_BYTES = 1280;
+    /** Room for "/proc/self/fd/" and any fd number; readlink's target gets the rest of the scratch. */
+    private static final long LINK_PATH_BYTES = 32;
 
     private static final MethodHandle MMAP;
     private static final MethodHandle MUNMAP;
@@ -157,6 +160,7 @@ final class Libc {
     private static final MethodHandle FTRUNCATE;
     private static final MethodHandle FSTAT;
     private static final MethodHandle FSTATFS;
+    private static final MethodHandle READLINK;
     private static final MethodHandle LSEEK;
     private static final MethodHandle CLOSE;
     private static final MethodHandle FCNTL;
@@ -195,6 +199,7 @@ final class Libc {
         FTRUNCATE = handle(linker, libc, "ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
         FSTAT = handle(linker, libc, "fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
         FSTATFS = handle(linker, libc, "fstatfs", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        READLINK = handle(linker, libc, "readlink", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
         LSEEK = handle(linker, libc, "lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
         CLOSE = handle(linker, libc, "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         FCNTL = linker.downcallHandle(libc.find("fcntl").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT),
@@ -350,6 +355,26 @@ final class Libc {
         check(result, "fstatfs", slot);
         // f_type is a signed long; magics above 2^31 must not sign-extend.
         return new FsStat((long) F_TYPE.get(statfs, 0L) & 0xffffffffL, (long) F_BSIZE.get(statfs, 0L));
+    }
+
+    /**
+     * readlink(/proc/self/fd/FD): what the descriptor is, as the kernel names it. In the thread's
+     * scratch (path at 0, target after it), so inspecting a received fd allocates no Path; a target
+     * longer than the scratch (over a kilobyte, a file name no VMM uses) comes back cut.
+     */
+    static String fdLinkTarget(int fd) throws NativeException {
+        MemorySegment slot = errnoSlot();
+        MemorySegment structs = SCRATCH.get().structs();
+        structs.setString(0, "/proc/self/fd/" + fd);
+        MemorySegment target = structs.asSlice(LINK_PATH_BYTES);
+        long length;
+        try {
+            length = (long) READLINK.invokeExact(slot, structs, target, target.byteSize());
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+        check(length, "readlink", slot);
+        return new String(target.asSlice(0, length).toArray(JAVA_BYTE), StandardCharsets.UTF_8);
     }
 
     /** lseek(SEEK_DATA): the first allocated byte at or after {@code from}, or -1 when there is none (ENXIO). */

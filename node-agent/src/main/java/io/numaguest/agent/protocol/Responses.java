@@ -1,13 +1,13 @@
 package io.numaguest.agent.protocol;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.List;
 import java.util.Map;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 
 import io.numaguest.agent.error.Refusal;
 import io.numaguest.agent.memory.PolicyMechanism;
@@ -20,30 +20,42 @@ import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.HugePagePool;
 import io.numaguest.agent.topology.NodeList;
 
-/** Turns results into the response messages of protocol v1: the only place where a result becomes JSON. */
+/**
+ * Turns results into the response messages of protocol v1: the only place where a result becomes
+ * JSON. Written field by field with Jackson's streaming generator: building a tree first cost every
+ * apply a few dozen objects and a second walk.
+ */
 public final class Responses {
-    private static final ObjectMapper JSON = JsonMapper.builder().build();
+    private static final JsonFactory JSON = JsonFactory.builder().build();
+    /** An apply's answer for one region is about 300 bytes. */
+    private static final int EXPECTED_BYTES = 512;
 
     private Responses() {
     }
 
     /** The response to request {@code id} (null when no id could be read) that came to {@code result}. */
     public static byte[] encode(String id, Result result) {
-        ObjectNode response = JSON.createObjectNode();
-        response.put("version", RequestParser.VERSION);
-        response.put("id", id);
-        response.put("ok", !(result instanceof Result.Refused));
-        switch (result) {
-            case Result.Hello hello -> hello(response, hello);
-            case Result.Ok ok -> regions(response, ok.regions());
-            case Result.Refused refused -> {
-                if (!refused.regions().isEmpty()) {
-                    regions(response, refused.regions());
+        ByteArrayOutputStream out = new ByteArrayOutputStream(EXPECTED_BYTES);
+        try (JsonGenerator json = JSON.createGenerator(out)) {
+            json.writeStartObject();
+            json.writeNumberField("version", RequestParser.VERSION);
+            json.writeStringField("id", id);
+            json.writeBooleanField("ok", !(result instanceof Result.Refused));
+            switch (result) {
+                case Result.Hello hello -> hello(json, hello);
+                case Result.Ok ok -> regions(json, ok.regions());
+                case Result.Refused refused -> {
+                    if (!refused.regions().isEmpty()) {
+                        regions(json, refused.regions());
+                    }
+                    error(json, refused.refusal());
                 }
-                response.set("error", error(refused.refusal()));
             }
+            json.writeEndObject();
+        } catch (IOException e) {
+            throw new UncheckedIOException("a response failed to serialise into memory", e);
         }
-        return bytes(response);
+        return out.toByteArray();
     }
 
     /** A response that refuses before any request was read (at connect, or BUSY). */
@@ -51,94 +63,111 @@ public final class Responses {
         return encode(null, new Result.Refused(refusal, List.of()));
     }
 
-    private static ObjectNode error(Refusal refusal) {
-        ObjectNode error = JSON.createObjectNode();
-        error.put("code", refusal.code().name());
-        error.put("message", refusal.message());
+    private static void error(JsonGenerator json, Refusal refusal) throws IOException {
+        json.writeObjectFieldStart("error");
+        json.writeStringField("code", refusal.code().name());
+        json.writeStringField("message", refusal.message());
         if (refusal.errno() != null) {
-            error.put("errno", refusal.errno());
+            json.writeNumberField("errno", refusal.errno());
         }
-        return error;
+        json.writeEndObject();
     }
 
-    private static void hello(ObjectNode response, Result.Hello hello) {
+    private static void hello(JsonGenerator json, Result.Hello hello) throws IOException {
         HostTopology topology = hello.topology();
-        response.put("agent", hello.agentVersion());
-        response.put("node", hello.nodeName());
-        response.put("pageSizeBytes", hello.pageSizeBytes());
-        ArrayNode nodes = response.putArray("numaNodes");
+        json.writeStringField("agent", hello.agentVersion());
+        json.writeStringField("node", hello.nodeName());
+        json.writeNumberField("pageSizeBytes", hello.pageSizeBytes());
+        json.writeArrayFieldStart("numaNodes");
         for (HostNode hostNode : topology.nodes()) {
-            ObjectNode n = nodes.addObject();
-            n.put("id", hostNode.id());
-            n.put("memTotalBytes", hostNode.memTotalBytes());
-            n.put("memFreeBytes", hostNode.memFreeBytes());
-            n.put("cpus", NodeList.format(hostNode.cpus()));
-            ArrayNode distances = n.putArray("distances");
-            hostNode.distances().forEach(distances::add);
-            n.put("allowed", topology.allowedMems().contains(hostNode.id()));
-            ArrayNode hugepages = n.putArray("hugepages");
+            json.writeStartObject();
+            json.writeNumberField("id", hostNode.id());
+            json.writeNumberField("memTotalBytes", hostNode.memTotalBytes());
+            json.writeNumberField("memFreeBytes", hostNode.memFreeBytes());
+            json.writeStringField("cpus", NodeList.format(hostNode.cpus()));
+            numbers(json, "distances", hostNode.distances());
+            json.writeBooleanField("allowed", topology.allowedMems().contains(hostNode.id()));
+            json.writeArrayFieldStart("hugepages");
             for (HugePagePool pool : hostNode.hugepages()) {
-                hugepages.addObject().put("pageSizeBytes", pool.pageSizeBytes()).put("total", pool.total()).put("free", pool.free());
+                json.writeStartObject();
+                json.writeNumberField("pageSizeBytes", pool.pageSizeBytes());
+                json.writeNumberField("total", pool.total());
+                json.writeNumberField("free", pool.free());
+                json.writeEndObject();
             }
+            json.writeEndArray();
+            json.writeEndObject();
         }
-        ArrayNode list = response.putArray("mechanisms");
-        hello.mechanisms().stream().map(PolicyMechanism::wireName).forEach(list::add);
+        json.writeEndArray();
+        json.writeArrayFieldStart("mechanisms");
+        for (PolicyMechanism mechanism : hello.mechanisms()) {
+            json.writeString(mechanism.wireName());
+        }
+        json.writeEndArray();
     }
 
-    private static void regions(ObjectNode response, List<RegionResult> results) {
-        ArrayNode regions = response.putArray("regions");
+    private static void regions(JsonGenerator json, List<RegionResult> results) throws IOException {
+        json.writeArrayFieldStart("regions");
         for (RegionResult result : results) {
-            ObjectNode region = regions.addObject();
-            region.put("guestNode", result.request().guestNode());
-            region.put("fd", result.request().fd());
-            region.put("offset", result.range().offset());
-            region.put("length", result.range().length());
+            json.writeStartObject();
+            json.writeNumberField("guestNode", result.request().guestNode());
+            json.writeNumberField("fd", result.request().fd());
+            json.writeNumberField("offset", result.range().offset());
+            json.writeNumberField("length", result.range().length());
             switch (result) {
                 case RegionResult.Applied applied -> {
-                    region.put("applied", true);
-                    outcome(region, applied.outcome());
+                    json.writeBooleanField("applied", true);
+                    outcome(json, applied.outcome());
                 }
-                case RegionResult.Observed observed -> outcome(region, observed.outcome());
+                case RegionResult.Observed observed -> outcome(json, observed.outcome());
                 case RegionResult.Failed failed -> {
-                    region.put("applied", false);
-                    region.set("error", error(failed.refusal()));
+                    json.writeBooleanField("applied", false);
+                    error(json, failed.refusal());
                 }
-                case RegionResult.NotAttempted notAttempted -> region.put("applied", false);
+                case RegionResult.NotAttempted notAttempted -> json.writeBooleanField("applied", false);
             }
+            json.writeEndObject();
         }
+        json.writeEndArray();
     }
 
-    private static void outcome(ObjectNode region, RegionOutcome outcome) {
-        region.put("fdKind", outcome.kind().wireName());
-        region.put("policy", outcome.policy().name());
-        ArrayNode hostNodes = region.putArray("hostNodes");
-        outcome.hostNodes().forEach(hostNodes::add);
+    private static void outcome(JsonGenerator json, RegionOutcome outcome) throws IOException {
+        json.writeStringField("fdKind", outcome.kind().wireName());
+        json.writeStringField("policy", outcome.policy().name());
+        numbers(json, "hostNodes", outcome.hostNodes());
         if (!outcome.flags().isEmpty()) {
-            ArrayNode flags = region.putArray("flags");
-            outcome.flags().stream().map(PolicyFlag::name).sorted().forEach(flags::add);
+            json.writeArrayFieldStart("flags");
+            for (String flag : outcome.flags().stream().map(PolicyFlag::name).sorted().toList()) {
+                json.writeString(flag);
+            }
+            json.writeEndArray();
         }
         if (outcome.mechanism() != null) {
-            region.put("mechanism", outcome.mechanism().wireName());
-            region.put("verified", outcome.verified());
+            json.writeStringField("mechanism", outcome.mechanism().wireName());
+            json.writeBooleanField("verified", outcome.verified());
         }
-        region.put("pageSizeBytes", outcome.pageSizeBytes());
+        json.writeNumberField("pageSizeBytes", outcome.pageSizeBytes());
         if (outcome.pagesByHostNode() != null) {
-            ObjectNode pages = region.putObject("pagesByHostNode");
+            json.writeObjectFieldStart("pagesByHostNode");
             for (Map.Entry<Integer, Long> entry : outcome.pagesByHostNode().entrySet()) {
-                pages.put(String.valueOf(entry.getKey()), entry.getValue());
+                json.writeNumberField(String.valueOf(entry.getKey()), entry.getValue());
             }
+            json.writeEndObject();
         }
         if (!outcome.notes().isEmpty()) {
-            ArrayNode notes = region.putArray("notes");
-            outcome.notes().forEach(notes::add);
+            json.writeArrayFieldStart("notes");
+            for (String note : outcome.notes()) {
+                json.writeString(note);
+            }
+            json.writeEndArray();
         }
     }
 
-    private static byte[] bytes(ObjectNode response) {
-        try {
-            return JSON.writeValueAsBytes(response);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("a response tree failed to serialise", e);
+    private static void numbers(JsonGenerator json, String field, List<Integer> values) throws IOException {
+        json.writeArrayFieldStart(field);
+        for (int value : values) {
+            json.writeNumber(value);
         }
+        json.writeEndArray();
     }
 }
