@@ -62,33 +62,21 @@ final class PlacementStep {
     this.byId = byId;
   }
 
+  /** The placement for the target pod on its node; when a migration completed, the one decided for its target pod. */
   synchronized Placement.Result decide(NumaGuestMemory ngm, TargetResolution.Resolved target, Optional<NumaTopology> topology) {
     ResourceID id = ResourceID.fromResource(ngm);
-    String nodeName = target.nodeName();
     String podUid = target.pod().getMetadata().getUid();
     long generation = generation(ngm);
     Decision earlier = made.get(id);
-    if (earlier != null && earlier.isFor(nodeName, podUid, generation)) {
-      return earlier.placed();
-    }
-    // A completed migration: its target pod is now the target, with the placement its agent applied.
     Decision migrated = madeForMigration.get(id);
-    if (migrated != null && migrated.isFor(nodeName, podUid, generation)) {
-      forget(id);
+    if ((earlier == null || !earlier.isFor(target.nodeName(), podUid, generation))
+        && migrated != null && migrated.isFor(target.nodeName(), podUid, generation)) {
+      // A completed migration: its target pod is now the target, with the placement its agent applied.
       forgetMigration(id);
-      remember(id, new Decision(nodeName, podUid, generation, migrated.placed(), false));
-      return migrated.placed();
+      forget(id);
+      remember(id, new Decision(migrated.nodeName(), podUid, generation, migrated.placed(), false));
     }
-    Optional<Placement.Placed> kept = keptPlacement(ngm, podUid, generation);
-    if (kept.isPresent()) {
-      return kept.get();
-    }
-    Placement.Result result = place(ngm, id, nodeName, topology);
-    forget(id);
-    if (result instanceof Placement.Placed placed) {
-      remember(id, new Decision(nodeName, podUid, generation, placed, false));
-    }
-    return result;
+    return decide(ngm, id, target.nodeName(), podUid, false, keptPlacement(ngm, podUid, generation), topology);
   }
 
   /**
@@ -98,21 +86,32 @@ final class PlacementStep {
   synchronized Placement.Result decideMigration(NumaGuestMemory ngm, MigrationResolution.Resolved target,
       Optional<NumaTopology> topology) {
     ResourceID id = ResourceID.fromResource(ngm);
-    String nodeName = target.nodeName();
     String podUid = target.pod().getMetadata().getUid();
+    return decide(ngm, id, target.nodeName(), podUid, true, keptMigrationPlacement(ngm, podUid, generation(ngm)), topology);
+  }
+
+  /**
+   * This process's earlier decision for the pod, else the placement the status keeps, else a new
+   * one, remembered in place of any earlier decision.
+   */
+  private Placement.Result decide(NumaGuestMemory ngm, ResourceID id, String nodeName, String podUid, boolean migration,
+      Optional<Placement.Placed> kept, Optional<NumaTopology> topology) {
     long generation = generation(ngm);
-    Decision earlier = madeForMigration.get(id);
+    Decision earlier = (migration ? madeForMigration : made).get(id);
     if (earlier != null && earlier.isFor(nodeName, podUid, generation)) {
       return earlier.placed();
     }
-    Optional<Placement.Placed> kept = keptMigrationPlacement(ngm, podUid, generation);
     if (kept.isPresent()) {
       return kept.get();
     }
     Placement.Result result = place(ngm, id, nodeName, topology);
-    forgetMigration(id);
+    if (migration) {
+      forgetMigration(id);
+    } else {
+      forget(id);
+    }
     if (result instanceof Placement.Placed placed) {
-      remember(id, new Decision(nodeName, podUid, generation, placed, true));
+      remember(id, new Decision(nodeName, podUid, generation, placed, migration));
     }
     return result;
   }
