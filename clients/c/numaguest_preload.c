@@ -93,6 +93,8 @@ struct tracked {
     int backend;   /* index into vm.backends, -1: a backend not on the command line */
     int handed;    /* the agent placed it */
     int given_up;  /* BestEffort: the handover failed and was reported once */
+    int refused;   /* Strict: -errno of the failed handover, which later calls on it return
+                    * without a second line (QEMU maps a file backend whose ftruncate failed) */
 };
 
 /* A mapping of a placed backend, where QEMU's own mbind must not land. */
@@ -266,8 +268,21 @@ static struct tracked *track(int fd, int backend)
     return t;
 }
 
+/* Whether name is "qemu_back_mem.<prefix><id>.XXXXXX", mkstemp's six
+ * characters exactly: backend "ram"'s pattern must not take "ram.x"'s file. */
+static int is_backend_temp_file(const char *name, const char *prefix, const char *id)
+{
+    char pattern[QC_MAX_ID + 32];
+    int len = snprintf(pattern, sizeof pattern, "qemu_back_mem.%s%s.", prefix, id);
+    return len > 0 && (size_t)len < sizeof pattern && strncmp(name, pattern, (size_t)len) == 0
+        && strlen(name) == (size_t)len + 6;
+}
+
 /* Whether fd is the file of memory-backend-file b: QEMU opens mem-path
- * itself, or, for a directory, a file "qemu_back_mem.<id>.XXXXXX" it unlinks. */
+ * itself, or, for a directory, a file "qemu_back_mem.<name>.XXXXXX" it
+ * unlinks, where <name> is the id, or the canonical path "/objects/<id>" with
+ * '/' made '_' (x-use-canonical-path-for-ramblock-id, on for machine types
+ * up to 3.1). */
 static int is_backend_file(int fd, const struct qc_backend *b)
 {
     char link[64], path[PATH_MAX], dir[PATH_MAX];
@@ -285,10 +300,10 @@ static int is_backend_file(int fd, const struct qc_backend *b)
         if (realpath(b->mem_path, dir) == NULL)
             return 0;
         size_t dir_len = strlen(dir);
-        char prefix[QC_MAX_ID + 32];
-        snprintf(prefix, sizeof prefix, "qemu_back_mem.%s.", b->id);
-        return strncmp(path, dir, dir_len) == 0 && path[dir_len] == '/'
-            && strncmp(path + dir_len + 1, prefix, strlen(prefix)) == 0;
+        if (strncmp(path, dir, dir_len) != 0 || path[dir_len] != '/')
+            return 0;
+        const char *name = path + dir_len + 1;
+        return is_backend_temp_file(name, "", b->id) || is_backend_temp_file(name, "_objects_", b->id);
     }
     return realpath(b->mem_path, dir) != NULL && strcmp(dir, path) == 0;
 }
@@ -315,6 +330,8 @@ static struct tracked *backend_descriptor(int fd)
 /* Places a tracked backend descriptor once. Returns 0 or -errno (Strict). */
 static int place(struct tracked *t, const char *what)
 {
+    if (t->refused)
+        return t->refused;
     if (t->handed || t->given_up)
         return 0;
     if (t->backend < 0) {
@@ -322,13 +339,15 @@ static int place(struct tracked *t, const char *what)
             "command line (added with object-add?): its guest node is unknown; %s",
             strict ? "" : "warning: ", vm_id.namespace, vm_id.name, memfds_seen,
             enforcement_text());
-        t->given_up = 1;
-        return strict ? -EPERM : 0;
+        t->given_up = !strict;
+        t->refused = strict ? -EPERM : 0;
+        return t->refused;
     }
     int result = hand_over(t->fd, &vm.backends[t->backend], what);
     t->handed = result == 0;
     t->given_up = result > 0;
-    return result < 0 ? result : 0;
+    t->refused = result < 0 ? result : 0;
+    return t->refused;
 }
 
 static void forget(int fd)
