@@ -24,13 +24,15 @@ import static org.awaitility.Awaitility.await;
 /** The metrics and probe endpoint over real TCP, with clients that misbehave. */
 class MetricsServerTest {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    /** Held: a gauge keeps its value only weakly, and a collected one scrapes as NaN. */
+    private final AgentMetrics metrics = new AgentMetrics(registry);
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
     private final List<Socket> slowClients = new ArrayList<>();
     private MetricsServer server;
 
     @BeforeEach
     void start() throws Exception {
-        new AgentMetrics(registry).connections().set(3);
+        metrics.connections().set(3);
         server = new MetricsServer(InetAddress.getLoopbackAddress(), 0, registry, () -> true);
     }
 
