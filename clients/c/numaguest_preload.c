@@ -8,10 +8,14 @@
  * handover: the file has its size, nothing is mapped yet), mmap (handover of a
  * memory-backend-file QEMU did not resize; pairing point for guest_memfd),
  * ioctl(KVM_CREATE_GUEST_MEMFD) (add GUEST_MEMFD_FLAG_MMAP, hand over the
- * guest_memfd before the ioctl returns) and mbind (in BestEffort, QEMU's own
- * host-nodes must not replace the agent's policy). Every other call goes
- * straight to libc after a test of plain variables: no lock, no allocation,
- * async-signal-safe.
+ * guest_memfd before the ioctl returns) and mbind (QEMU's own mbind on a
+ * placed backend's mapping must not replace the agent's policy). A call that
+ * cannot concern guest RAM (inactive library, another ioctl, an anonymous or
+ * private mmap, a failed ftruncate) goes straight to libc after a test of
+ * plain variables: no lock, no allocation, async-signal-safe. Every other
+ * ftruncate and shared mmap takes the library's mutex to look its descriptor
+ * up (for a file backend not yet placed: readlink of /proc/self/fd/N, stat and
+ * realpath of its mem-path).
  */
 #define _GNU_SOURCE
 
@@ -308,6 +312,14 @@ static int is_backend_file(int fd, const struct qc_backend *b)
     return realpath(b->mem_path, dir) != NULL && strcmp(dir, path) == 0;
 }
 
+static int backend_placed(int backend)
+{
+    for (size_t j = 0; j < ntracked; j++)
+        if (tracked[j].backend == backend && tracked[j].handed)
+            return 1;
+    return 0;
+}
+
 /* The tracked entry for fd if it is a backend's descriptor: a memfd seen at
  * memfd_create, or a memory-backend-file's file not yet placed. */
 static struct tracked *backend_descriptor(int fd)
@@ -317,12 +329,10 @@ static struct tracked *backend_descriptor(int fd)
         return t;
     for (size_t i = 0; i < vm.nbackends; i++) {
         const struct qc_backend *b = &vm.backends[i];
-        if (b->kind != QC_FILE || b->guest_node < 0 || !is_backend_file(fd, b))
-            continue;
-        for (size_t j = 0; j < ntracked; j++)
-            if (tracked[j].backend == (int)i && tracked[j].handed)
-                return NULL; /* placed already: another descriptor of the same file */
-        return track(fd, (int)i);
+        if (b->kind != QC_FILE || b->guest_node < 0 || backend_placed((int)i))
+            continue; /* placed already: another descriptor of its file is not a new backend */
+        if (is_backend_file(fd, b))
+            return track(fd, (int)i);
     }
     return NULL;
 }
@@ -500,6 +510,9 @@ INTERPOSED int ioctl(int fd, unsigned long request, ...)
 INTERPOSED long mbind(void *addr, unsigned long len, int mode, const unsigned long *nodemask,
            unsigned long maxnode, unsigned flags)
 {
+    /* MPOL_DEFAULT goes through: QEMU up to 5.0 mbinds every backend with it
+     * when it has no host-nodes, and the kernel leaves the shared policy alone
+     * where the mapping's own policy is already the default. */
     if (active && mode != MPOL_DEFAULT) {
         pthread_mutex_lock(&lock);
         int backend = -1;

@@ -15,11 +15,21 @@
  *   firmware mappable=0
  * policy is the MPOL_* mode read through a fresh mapping right after the
  * ioctl returned; the deltas are per host node after fallocate of the whole
- * guest_memfd (guest_memfd folios are unevictable). Exit 0 when every step
- * ran; the test judges the figures.
+ * guest_memfd (guest_memfd folios are unevictable).
+ *
+ * With --host-memory (no KVM needed) it is a QEMU up to 5.0 instead, and what
+ * such a QEMU may fork: per backend, memfd created, sized, mapped, then
+ * mbind(MPOL_DEFAULT) on the mapping (those versions mbind every backend,
+ * with MPOL_DEFAULT when it has no host-nodes); then a child forked without
+ * exec creates, sizes and maps a memfd of the backends' name. Output:
+ *   backend=0 policy=2 nodes=0x1
+ *   child sized=1 policy=0
+ * policy as above, read after the mbind; the child's "sized" is whether its
+ * ftruncate succeeded. Exit 0 when every step ran; the test judges the figures.
  */
 #define _GNU_SOURCE
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -29,6 +39,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define KVMIO 0xAE
@@ -68,6 +79,69 @@ static void unevictable_kb(long kb[MAX_NODES])
     }
 }
 
+/* The MPOL_* mode of a fresh shared mapping of fd, and its nodes. */
+static int fresh_policy(int fd, size_t size, unsigned long *nodes)
+{
+    void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (fresh == MAP_FAILED)
+        return -1;
+    int mode = -1;
+    if (syscall(SYS_get_mempolicy, &mode, nodes, MAX_NODES, fresh, MPOL_F_ADDR) < 0)
+        die("get_mempolicy");
+    munmap(fresh, size);
+    return mode;
+}
+
+static long raw_mbind(void *addr, unsigned long len, int mode, const unsigned long *nodes,
+                      unsigned long maxnode, unsigned flags)
+{
+    return syscall(SYS_mbind, addr, len, mode, nodes, maxnode, flags);
+}
+
+static int host_memory(size_t size)
+{
+    /* QEMU calls libnuma's mbind through the dynamic symbol, which a preload
+     * library takes first; without one the system call itself. */
+    long (*mbind_symbol)(void *, unsigned long, int, const unsigned long *, unsigned long, unsigned) =
+        (long (*)(void *, unsigned long, int, const unsigned long *, unsigned long, unsigned))
+            dlsym(RTLD_DEFAULT, "mbind");
+    if (mbind_symbol == NULL)
+        mbind_symbol = raw_mbind;
+    for (int backend = 0; backend < BACKENDS; backend++) {
+        int ram = memfd_create("memory-backend-memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (ram < 0)
+            die("memfd_create");
+        if (ftruncate(ram, (off_t)size) < 0)
+            die("ftruncate");
+        void *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
+        if (mapped == MAP_FAILED)
+            die("mmap backend");
+        if (mbind_symbol(mapped, size, 0 /* MPOL_DEFAULT */, NULL, 0, 0) < 0)
+            die("mbind MPOL_DEFAULT");
+        unsigned long nodes[MAX_NODES / (8 * sizeof(unsigned long))] = { 0 };
+        int mode = fresh_policy(ram, size, nodes);
+        printf("backend=%d policy=%d nodes=0x%lx\n", backend, mode, nodes[0]);
+    }
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0)
+        die("fork");
+    if (child == 0) {
+        int own = memfd_create("memory-backend-memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (own < 0)
+            die("memfd_create in the child");
+        int sized = ftruncate(own, (off_t)size) == 0;
+        unsigned long nodes[MAX_NODES / (8 * sizeof(unsigned long))] = { 0 };
+        printf("child sized=%d policy=%d\n", sized, sized ? fresh_policy(own, size, nodes) : -1);
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    if (waitpid(child, &status, 0) < 0)
+        die("waitpid");
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 2;
+}
+
 static int create_guest_memfd(int vm, uint64_t size)
 {
     struct kvm_create_guest_memfd request = { .size = size, .flags = 0 };
@@ -77,10 +151,12 @@ static int create_guest_memfd(int vm, uint64_t size)
 int main(int argc, char **argv)
 {
     if (argc < 3 || strcmp(argv[1], "--size-mib") != 0) {
-        fprintf(stderr, "usage: qemu-system-x86_64-standin --size-mib N QEMU-OPTIONS...\n");
+        fprintf(stderr, "usage: qemu-system-x86_64-standin --size-mib N [--host-memory] QEMU-OPTIONS...\n");
         return 2;
     }
     size_t size = strtoul(argv[2], NULL, 10) << 20;
+    if (argc > 3 && strcmp(argv[3], "--host-memory") == 0)
+        return host_memory(size);
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm < 0)
         die("open /dev/kvm");
@@ -100,14 +176,8 @@ int main(int argc, char **argv)
         if (gmem < 0)
             die("KVM_CREATE_GUEST_MEMFD");
 
-        void *fresh = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, gmem, 0);
-        int mode = -1;
         unsigned long nodes[MAX_NODES / (8 * sizeof(unsigned long))] = { 0 };
-        if (fresh != MAP_FAILED) {
-            if (syscall(SYS_get_mempolicy, &mode, nodes, MAX_NODES, fresh, MPOL_F_ADDR) < 0)
-                die("get_mempolicy");
-            munmap(fresh, size);
-        }
+        int mode = fresh_policy(gmem, size, nodes);
         long before[MAX_NODES], after[MAX_NODES];
         unevictable_kb(before);
         /* The path a guest fault takes: touching the mapping would SIGBUS
@@ -117,7 +187,7 @@ int main(int argc, char **argv)
             die("fallocate guest_memfd");
         unevictable_kb(after);
         printf("backend=%d mappable=%d policy=%d nodes=0x%lx unevictable_kb_delta=", backend,
-               fresh != MAP_FAILED, mode, nodes[0]);
+               mode >= 0, mode, nodes[0]);
         const char *separator = "";
         for (int node = 0; node < MAX_NODES; node++)
             if (before[node] >= 0 && after[node] >= 0) {
