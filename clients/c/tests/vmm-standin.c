@@ -92,6 +92,20 @@ static int fresh_policy(int fd, size_t size, unsigned long *nodes)
     return mode;
 }
 
+/* A backend's host memory as QEMU makes it: memfd created, sized, mapped. */
+static int backend_memory(size_t size, void **mapped)
+{
+    int ram = memfd_create("memory-backend-memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (ram < 0)
+        die("memfd_create");
+    if (ftruncate(ram, (off_t)size) < 0)
+        die("ftruncate");
+    *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
+    if (*mapped == MAP_FAILED)
+        die("mmap backend");
+    return ram;
+}
+
 static long raw_mbind(void *addr, unsigned long len, int mode, const unsigned long *nodes,
                       unsigned long maxnode, unsigned flags)
 {
@@ -108,14 +122,8 @@ static int host_memory(size_t size)
     if (mbind_symbol == NULL)
         mbind_symbol = raw_mbind;
     for (int backend = 0; backend < BACKENDS; backend++) {
-        int ram = memfd_create("memory-backend-memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (ram < 0)
-            die("memfd_create");
-        if (ftruncate(ram, (off_t)size) < 0)
-            die("ftruncate");
-        void *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
-        if (mapped == MAP_FAILED)
-            die("mmap backend");
+        void *mapped;
+        int ram = backend_memory(size, &mapped);
         if (mbind_symbol(mapped, size, 0 /* MPOL_DEFAULT */, NULL, 0, 0) < 0)
             die("mbind MPOL_DEFAULT");
         unsigned long nodes[MAX_NODES / (8 * sizeof(unsigned long))] = { 0 };
@@ -165,13 +173,8 @@ int main(int argc, char **argv)
         die("KVM_CREATE_VM");
 
     for (int backend = 0; backend < BACKENDS; backend++) {
-        int ram = memfd_create("memory-backend-memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-        if (ram < 0)
-            die("memfd_create");
-        if (ftruncate(ram, (off_t)size) < 0)
-            die("ftruncate");
-        if (mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0) == MAP_FAILED)
-            die("mmap backend");
+        void *mapped;
+        backend_memory(size, &mapped);
         int gmem = create_guest_memfd(vm, size);
         if (gmem < 0)
             die("KVM_CREATE_GUEST_MEMFD");
