@@ -140,14 +140,24 @@ class PlacementStepTest {
     }
 
     long placedBytes = 0;
+    Map<Integer, Long> reservedPerHostNode = new java.util.TreeMap<>();
     for (var ngm : vms) {
       if (results.get(ngm.getMetadata().getName()) instanceof Placement.Placed placed) {
         GuestNodePlacement entry = placed.guestNodes().getFirst();
         assertThat(entry.getHostNodes()).isNotEmpty();
-        placedBytes += Objects.requireNonNull(ngm.getSpec().getGuestNodes().getFirst().getSize()).getNumericalAmount().longValue();
+        long size = Objects.requireNonNull(ngm.getSpec().getGuestNodes().getFirst().getSize()).getNumericalAmount().longValue();
+        placedBytes += size;
+        // The reservation covers the whole VM, on the host nodes it is bound to, so that the
+        // per-host-node check below cannot pass on a reservation that leaves memory out.
+        assertThat(placed.reservedBytes().keySet()).isSubsetOf(entry.getHostNodes());
+        assertThat(placed.reservedBytes().values().stream().mapToLong(Long::longValue).sum()).isEqualTo(size);
+        placed.reservedBytes().forEach((hostNode, bytes) -> reservedPerHostNode.merge(hostNode, bytes, Long::sum));
       }
     }
     long freeBytes = freeGiB.stream().mapToLong(gib -> gib * GIB).sum();
     assertThat(placedBytes).as("bytes bound on node %s with %s GiB free per host node", NODE, freeGiB).isLessThanOrEqualTo(freeBytes);
+    reservedPerHostNode.forEach((hostNode, bytes) -> assertThat(bytes)
+        .as("bytes reserved on host node %d of node %s with %s GiB free per host node", hostNode, NODE, freeGiB)
+        .isLessThanOrEqualTo(free[hostNode] * GIB));
   }
 }
