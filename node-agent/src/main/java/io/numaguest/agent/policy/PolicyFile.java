@@ -29,6 +29,7 @@ public final class PolicyFile {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS) // a second document would be ignored otherwise
             .build();
     private static final java.util.regex.Pattern NAME_LIKE = java.util.regex.Pattern.compile("[A-Za-z][A-Za-z0-9_.-]{0,39}");
+    private static final String YAML_EVENT = "<org.yaml.snakeyaml.events.";
     private static final Set<String> FILE_FIELDS = Set.of("vms");
     private static final Set<String> VM_FIELDS = Set.of("name", "namespace", "guestNodes");
     private static final Set<String> GUEST_NODE_FIELDS = Set.of("guestNode", "policy", "hostNodes", "flags", "migrate");
@@ -132,7 +133,14 @@ public final class PolicyFile {
     }
 
     /** A parser's message with every quoted piece of the file that is not a short token or a name left out. */
-    private static String withoutFileText(String message) {
+    private static String withoutFileText(String parserMessage) {
+        String message = parserMessage;
+        // Jackson names the YAML event it met by its toString, which carries the file's anchor, tag or value: keep the kind only.
+        int event = message.indexOf(YAML_EVENT);
+        if (event >= 0) {
+            String kind = message.substring(event + YAML_EVENT.length()).replaceFirst("(?s)^([A-Za-z]*).*", "$1");
+            message = message.substring(0, event) + "<" + kind + ">";
+        }
         java.util.regex.Matcher quotedPieces = java.util.regex.Pattern.compile("'([^']*)'").matcher(message);
         StringBuilder kept = new StringBuilder();
         while (quotedPieces.find()) {
