@@ -116,6 +116,14 @@ class PolicyFileTest {
         assertThat(message).as(message).doesNotContain("sEcReT");
     }
 
+    /** Found by PolicyFileFuzzTest: a name made of quotes and short pieces passed piece by piece, each short enough to keep. */
+    @Test
+    void aFieldNameOfQuotesAndShortPiecesIsNotRepeated() {
+        String key = "q" + "''ab".repeat(12);
+        String message = problem("vms: []\n" + key + ": 1\n" + key + ": 2\n");
+        assertThat(message).as(message).doesNotContain("ab''ab");
+    }
+
     @Test
     void aMisspelledPolicyIsNamedWithItsPathAndTheChoices() {
         String message = problem("""
