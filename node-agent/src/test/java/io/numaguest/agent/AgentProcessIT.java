@@ -234,6 +234,59 @@ class AgentProcessIT {
     }
 
     @Test
+    void theMetricsEndpointListensOnlyOnTheAddressGiven() throws Exception {
+        int port = freePort();
+        Path otherLog = dir.resolve("address.log");
+        Process second = agentProcess("--socket", dir.resolve("address.sock").toString(), "--policy-file", policyFile.toString(),
+                "--metrics-port", String.valueOf(port), "--metrics-address", "127.0.0.1").redirectOutput(otherLog.toFile()).start();
+        try {
+            await().atMost(Duration.ofSeconds(30)).until(() -> !listeningAddresses(port).isEmpty() || !second.isAlive());
+            assertThat(second.isAlive()).as("agent exited: %s", Files.readString(otherLog)).isTrue();
+            // IPv4 loopback, as an IPv4 socket or IPv4-mapped on an IPv6 one; never the wildcard.
+            assertThat(listeningAddresses(port)).isSubsetOf("0100007F", "0000000000000000FFFF00000100007F");
+            HttpResponse<String> health = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create("http://127.0.0.1:" + port + "/healthz")).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(health.statusCode()).isEqualTo(200);
+        } finally {
+            second.destroy();
+            second.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aMetricsAddressThatIsNoIpAddressStopsTheStart() throws Exception {
+        Path otherLog = dir.resolve("bad-address.log");
+        Process second = agentProcess("--socket", dir.resolve("bad-address.sock").toString(), "--policy-file", policyFile.toString(),
+                "--metrics-port", String.valueOf(freePort()), "--metrics-address", "localhost").redirectOutput(otherLog.toFile()).start();
+        assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(second.exitValue()).isEqualTo(2);
+        assertThat(Files.readString(otherLog)).contains("--metrics-address localhost is not an IP address").doesNotContain("\tat ");
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket probe = new ServerSocket(0)) {
+            return probe.getLocalPort();
+        }
+    }
+
+    /** The local addresses (hex, as /proc/net/tcp{,6} show them) of the TCP sockets listening on this port. */
+    private static List<String> listeningAddresses(int port) throws IOException {
+        String portHex = String.format("%04X", port);
+        List<String> addresses = new java.util.ArrayList<>();
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            List<String> lines = Files.readAllLines(Path.of(table));
+            for (String line : lines.subList(1, lines.size())) { // after the header
+                String[] fields = line.trim().split("\\s+");
+                String[] local = fields[1].split(":");
+                if (local[1].equals(portHex) && fields[3].equals("0A")) { // 0A: LISTEN
+                    addresses.add(local[0]);
+                }
+            }
+        }
+        return addresses;
+    }
+
+    @Test
     void aConnectionLimitBelowOneStopsTheStart() throws Exception {
         Path otherLog = dir.resolve("limit.log");
         Process second = agentProcess("--socket", dir.resolve("limit.sock").toString(), "--policy-file", policyFile.toString(),

@@ -29,6 +29,7 @@ public final class PolicyFile {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS) // a second document would be ignored otherwise
             .build();
     private static final java.util.regex.Pattern NAME_LIKE = java.util.regex.Pattern.compile("[A-Za-z][A-Za-z0-9_.-]{0,39}");
+    private static final String YAML_EVENT = "<org.yaml.snakeyaml.events.";
     private static final Set<String> FILE_FIELDS = Set.of("vms");
     private static final Set<String> VM_FIELDS = Set.of("name", "namespace", "guestNodes");
     private static final Set<String> GUEST_NODE_FIELDS = Set.of("guestNode", "policy", "hostNodes", "flags", "migrate");
@@ -131,19 +132,31 @@ public final class PolicyFile {
                 + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")");
     }
 
-    /** A parser's message with every quoted piece of the file that is not a short token or a name left out. */
-    private static String withoutFileText(String message) {
-        java.util.regex.Matcher quotedPieces = java.util.regex.Pattern.compile("'([^']*)'").matcher(message);
-        StringBuilder kept = new StringBuilder();
-        while (quotedPieces.find()) {
-            String piece = quotedPieces.group(1);
-            quotedPieces.appendReplacement(kept, java.util.regex.Matcher.quoteReplacement(piece.length() <= 2 ? "'" + piece + "'" : quoted(piece)));
+    /**
+     * A parser's message with the file's text left out: what it quotes, from its first quote to its
+     * last (one piece, since the quoted text may hold quotes itself), is kept only when a short token
+     * or a name; the event Jackson names by its toString becomes its kind.
+     */
+    private static String withoutFileText(String parserMessage) {
+        String message = parserMessage;
+        // Jackson names the YAML event it met by its toString, which carries the file's anchor, tag or value: keep the kind only.
+        int event = message.indexOf(YAML_EVENT);
+        if (event >= 0) {
+            String kind = message.substring(event + YAML_EVENT.length()).replaceFirst("(?s)^([A-Za-z]*).*", "$1");
+            message = message.substring(0, event) + "<" + kind + ">";
         }
-        quotedPieces.appendTail(kept);
-        String text = kept.toString();
         // Jackson quotes unrecognized tokens with their text after "token": cut whatever follows it.
-        int token = text.indexOf("Unrecognized token");
-        return token < 0 ? text : text.substring(0, token) + "unrecognized token";
+        int token = message.indexOf("Unrecognized token");
+        if (token >= 0) {
+            message = message.substring(0, token) + "unrecognized token";
+        }
+        int first = message.indexOf('\'');
+        int last = message.lastIndexOf('\'');
+        if (first >= 0 && last > first) {
+            String piece = message.substring(first + 1, last);
+            message = message.substring(0, first) + (piece.length() <= 2 ? "'" + piece + "'" : quoted(piece)) + message.substring(last + 1);
+        }
+        return message;
     }
 
     private static void requireObject(JsonNode node, String path, Set<String> fields) throws InvalidPolicyFileException {

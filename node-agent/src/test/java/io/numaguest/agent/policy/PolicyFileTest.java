@@ -106,6 +106,24 @@ class PolicyFileTest {
         assertThat(problem("\tsecret-word: 1\n")).doesNotContain("secret");
     }
 
+    /** Found by PolicyFileFuzzTest: the YAML parser's message names the event it met, with its anchor, tag or value. */
+    @ParameterizedTest
+    @ValueSource(strings = {"vms:\n  *%s: 1\n", "vms:\n  *%s\n", "vms: &%s [\n", "vms: !%s\n  - name: vm1\n",
+            "vms:\n  - name: vm1\n    guestNodes: &%s {guestNode: 0}\n", "{vms: [], *%s: 1}\n", "vms:\n  %s: [1]\n  x\n"})
+    void anAnchorAliasTagOrValueTheParserQuotesIsNotRepeated(String template) {
+        String secret = "sEcReTpiece0123456789sEcReTpiece0123456789";
+        String message = problem(template.formatted(secret));
+        assertThat(message).as(message).doesNotContain("sEcReT");
+    }
+
+    /** Found by PolicyFileFuzzTest: a name made of quotes and short pieces passed piece by piece, each short enough to keep. */
+    @Test
+    void aFieldNameOfQuotesAndShortPiecesIsNotRepeated() {
+        String key = "q" + "''ab".repeat(12);
+        String message = problem("vms: []\n" + key + ": 1\n" + key + ": 2\n");
+        assertThat(message).as(message).doesNotContain("ab''ab");
+    }
+
     @Test
     void aMisspelledPolicyIsNamedWithItsPathAndTheChoices() {
         String message = problem("""

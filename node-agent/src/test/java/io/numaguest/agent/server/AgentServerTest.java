@@ -388,6 +388,44 @@ class AgentServerTest {
     }
 
     @Test
+    void slotsThatRunOutAreCountedAndLoggedAtMostOnceAMinute() throws Exception {
+        List<java.util.logging.LogRecord> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler collector = new java.util.logging.Handler() {
+            @Override
+            public void publish(java.util.logging.LogRecord record) {
+                if (record.getLevel() == java.util.logging.Level.WARNING) {
+                    warnings.add(record);
+                }
+            }
+
+            @Override
+            public void flush() {
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(AgentServer.class.getName());
+        log.addHandler(collector);
+        try {
+            SimpleMeterRegistry registry = new SimpleMeterRegistry();
+            startAgent(1, 1, java.time.Duration.ofMinutes(1), registry);
+            try (VmmClient holder = new VmmClient(socket)) {
+                holder.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
+                for (int i = 0; i < 3; i++) {
+                    assertThat(code(requestAtOnce(socket))).isEqualTo("BUSY");
+                }
+            }
+            assertThat(registry.counter("numaguest_agent_connection_slots_exhausted", "limit", "total").count()).isEqualTo(3.0);
+            assertThat(warnings).singleElement().satisfies(warning -> assertThat(warning.getMessage())
+                    .contains("--max-connections", "numaguest_agent_connection_slots_exhausted_total"));
+        } finally {
+            log.removeHandler(collector);
+        }
+    }
+
+    @Test
     void connectionLimitsBelowOneAreRefused() {
         for (int bad : new int[] {0, -1}) {
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(bad, 8, java.time.Duration.ofMinutes(1)))

@@ -7,8 +7,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -19,6 +21,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import io.numaguest.agent.nativeaccess.FileStat;
 import io.numaguest.agent.nativeaccess.SeqPacketSocket;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -57,6 +60,14 @@ class SocketFileTest {
         return PosixFilePermissions.toString(Files.getPosixFilePermissions(path, LinkOption.NOFOLLOW_LINKS));
     }
 
+    private static boolean isSocket(Path path) {
+        try {
+            return FileStat.isSocket((Integer) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS));
+        } catch (IOException absent) {
+            return false;
+        }
+    }
+
     private static int gid(Path path) throws IOException {
         return (Integer) Files.getAttribute(path, "unix:gid", LinkOption.NOFOLLOW_LINKS);
     }
@@ -70,15 +81,26 @@ class SocketFileTest {
         AtomicBoolean stop = new AtomicBoolean();
         AtomicInteger swaps = new AtomicInteger();
         // Whoever writes in the directory: each staging socket (a hidden name) that appears is replaced by a link to the victim.
+        // A staging name once seen is watched with lstat alone, a link ready, so that the swap lands within microseconds of
+        // the bind: that is the window in which an agent that sets mode and group through the path follows the link.
         Thread attacker = new Thread(() -> {
             Path link = dir.resolve("link");
+            Set<Path> stagingNames = new HashSet<>();
             while (!stop.get()) {
-                try (Stream<Path> entries = Files.list(run)) {
-                    for (Path entry : entries.filter(p -> p.getFileName().toString().startsWith(".")).toList()) {
-                        Files.deleteIfExists(link);
+                try {
+                    if (stagingNames.isEmpty()) {
+                        try (Stream<Path> entries = Files.list(run)) {
+                            entries.filter(p -> p.getFileName().toString().startsWith(".")).forEach(stagingNames::add);
+                        }
+                    }
+                    if (!Files.exists(link, LinkOption.NOFOLLOW_LINKS)) {
                         Files.createSymbolicLink(link, victim);
-                        Files.move(link, entry, StandardCopyOption.ATOMIC_MOVE);
-                        swaps.incrementAndGet();
+                    }
+                    for (Path staging : stagingNames) {
+                        if (isSocket(staging)) {
+                            Files.move(link, staging, StandardCopyOption.ATOMIC_MOVE);
+                            swaps.incrementAndGet();
+                        }
                     }
                 } catch (IOException e) {
                     // The entry went away first: try again.
