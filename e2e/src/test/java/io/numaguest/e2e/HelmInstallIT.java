@@ -29,85 +29,124 @@ import org.junit.jupiter.api.TestMethodOrder;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class HelmInstallIT {
 
-  private static final KubeApiServer SERVER = KubeApiServer.get();
-  /** Not the chart's default names: RbacIT installs those into the same shared server. */
-  private static final String RELEASE = "e2e-helm";
-  private static final String NAMESPACE = "e2e-helm";
-  private static final Path CHART = KubeApiServer.repoDir().resolve("helm/numaguest");
-  private static final Duration TIMEOUT = Duration.ofSeconds(30);
+    private static final KubeApiServer SERVER = KubeApiServer.get();
+    /** Not the chart's default names: RbacIT installs those into the same shared server. */
+    private static final String RELEASE = "e2e-helm";
 
-  @Test
-  @Order(1)
-  void installCreatesEveryRenderedObject() {
-    Release release = Helm.install(CHART.toString())
-        .withKubeConfig(SERVER.kubeconfig())
-        .withName(RELEASE)
-        .withNamespace(NAMESPACE)
-        .createNamespace()
-        .call();
+    private static final String NAMESPACE = "e2e-helm";
+    private static final Path CHART = KubeApiServer.repoDir().resolve("helm/numaguest");
+    private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
-    assertThat(release.getStatus()).isEqualTo("deployed");
-    List<HasMetadata> rendered = rendered();
-    assertThat(rendered).extracting(HasMetadata::getKind)
-        .contains("Deployment", "DaemonSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding");
-    KubernetesClient client = SERVER.adminClient();
-    assertThat(rendered).allSatisfy(object -> assertThat(client.resource(object).inNamespace(NAMESPACE).get())
-        .as("%s %s on the server", object.getKind(), object.getMetadata().getName())
-        .isNotNull());
-    // The chart's crds/ directory is installed by Helm too (not part of the rendered templates).
-    assertThat(client.apiextensions().v1().customResourceDefinitions()
-        .withName("numaguestmemories.numaguest.io").get()).isNotNull();
-  }
+    @Test
+    @Order(1)
+    void installCreatesEveryRenderedObject() {
+        Release release = Helm.install(CHART.toString())
+                .withKubeConfig(SERVER.kubeconfig())
+                .withName(RELEASE)
+                .withNamespace(NAMESPACE)
+                .createNamespace()
+                .call();
 
-  @Test
-  @Order(2)
-  void upgradeAppliesAChangedValue() {
-    Release release = Helm.upgrade(CHART.toString())
-        .withKubeConfig(SERVER.kubeconfig())
-        .withName(RELEASE)
-        .withNamespace(NAMESPACE)
-        .set("operator.replicas", 3)
-        .call();
+        assertThat(release.getStatus()).isEqualTo("deployed");
+        List<HasMetadata> rendered = rendered();
+        assertThat(rendered)
+                .extracting(HasMetadata::getKind)
+                .contains(
+                        "Deployment",
+                        "DaemonSet",
+                        "ServiceAccount",
+                        "ClusterRole",
+                        "ClusterRoleBinding",
+                        "ValidatingAdmissionPolicy",
+                        "ValidatingAdmissionPolicyBinding");
+        KubernetesClient client = SERVER.adminClient();
+        assertThat(rendered)
+                .allSatisfy(object -> assertThat(
+                                client.resource(object).inNamespace(NAMESPACE).get())
+                        .as(
+                                "%s %s on the server",
+                                object.getKind(), object.getMetadata().getName())
+                        .isNotNull());
+        // The chart's crds/ directory is installed by Helm too (not part of the rendered templates).
+        assertThat(client.apiextensions()
+                        .v1()
+                        .customResourceDefinitions()
+                        .withName("numaguestmemories.numaguest.io")
+                        .get())
+                .isNotNull();
+    }
 
-    assertThat(release.getRevision()).isEqualTo("2");
-    Deployment operator = SERVER.adminClient().apps().deployments().inNamespace(NAMESPACE)
-        .withName(deploymentName()).get();
-    assertThat(operator.getSpec().getReplicas()).isEqualTo(3);
-  }
+    @Test
+    @Order(2)
+    void upgradeAppliesAChangedValue() {
+        Release release = Helm.upgrade(CHART.toString())
+                .withKubeConfig(SERVER.kubeconfig())
+                .withName(RELEASE)
+                .withNamespace(NAMESPACE)
+                .set("operator.replicas", 3)
+                .call();
 
-  @Test
-  @Order(3)
-  void uninstallRemovesTheReleasesObjectsButKeepsCrds() {
-    List<HasMetadata> rendered = rendered();
+        assertThat(release.getRevision()).isEqualTo("2");
+        Deployment operator = SERVER.adminClient()
+                .apps()
+                .deployments()
+                .inNamespace(NAMESPACE)
+                .withName(deploymentName())
+                .get();
+        assertThat(operator.getSpec().getReplicas()).isEqualTo(3);
+    }
 
-    Helm.uninstall(RELEASE).withKubeConfig(SERVER.kubeconfig()).withNamespace(NAMESPACE).call();
+    @Test
+    @Order(3)
+    void uninstallRemovesTheReleasesObjectsButKeepsCrds() {
+        List<HasMetadata> rendered = rendered();
 
-    KubernetesClient client = SERVER.adminClient();
-    List<HasMetadata> removable = rendered.stream().filter(o -> !(o instanceof CustomResourceDefinition)).toList();
-    assertThat(removable).isNotEmpty();
-    // Helm deletes with background propagation; nothing (no finalizer) should hold an object back.
-    await().atMost(TIMEOUT).untilAsserted(() -> assertThat(removable)
-        .allSatisfy(object -> assertThat(client.resource(object).inNamespace(NAMESPACE).get())
-            .as("%s %s after uninstall", object.getKind(), object.getMetadata().getName())
-            .isNull()));
-    // CRDs outlive the release, as Helm does for crds/ and as the NRT CRD's resource-policy asks.
-    assertThat(client.apiextensions().v1().customResourceDefinitions()
-        .withName("numaguestmemories.numaguest.io").get()).isNotNull();
-  }
+        Helm.uninstall(RELEASE)
+                .withKubeConfig(SERVER.kubeconfig())
+                .withNamespace(NAMESPACE)
+                .call();
 
-  /** What `helm template` renders for this release: the objects the install must have created. */
-  private static List<HasMetadata> rendered() {
-    String manifests = Helm.template(CHART.toString())
-        .withName(RELEASE)
-        .withNamespace(NAMESPACE)
-        .withKubeVersion("v" + System.getProperty("numaguest.kube-api-server.version", "1.37.2"))
-        .call();
-    return SERVER.adminClient().load(new ByteArrayInputStream(manifests.getBytes(StandardCharsets.UTF_8))).items();
-  }
+        KubernetesClient client = SERVER.adminClient();
+        List<HasMetadata> removable = rendered.stream()
+                .filter(o -> !(o instanceof CustomResourceDefinition))
+                .toList();
+        assertThat(removable).isNotEmpty();
+        // Helm deletes with background propagation; nothing (no finalizer) should hold an object back.
+        await().atMost(TIMEOUT)
+                .untilAsserted(() -> assertThat(removable)
+                        .allSatisfy(object -> assertThat(client.resource(object)
+                                        .inNamespace(NAMESPACE)
+                                        .get())
+                                .as(
+                                        "%s %s after uninstall",
+                                        object.getKind(), object.getMetadata().getName())
+                                .isNull()));
+        // CRDs outlive the release, as Helm does for crds/ and as the NRT CRD's resource-policy asks.
+        assertThat(client.apiextensions()
+                        .v1()
+                        .customResourceDefinitions()
+                        .withName("numaguestmemories.numaguest.io")
+                        .get())
+                .isNotNull();
+    }
 
-  private static String deploymentName() {
-    return rendered().stream().filter(Deployment.class::isInstance).map(o -> o.getMetadata().getName())
-        .findFirst().orElseThrow();
-  }
+    /** What `helm template` renders for this release: the objects the install must have created. */
+    private static List<HasMetadata> rendered() {
+        String manifests = Helm.template(CHART.toString())
+                .withName(RELEASE)
+                .withNamespace(NAMESPACE)
+                .withKubeVersion("v" + System.getProperty("numaguest.kube-api-server.version", "1.37.2"))
+                .call();
+        return SERVER.adminClient()
+                .load(new ByteArrayInputStream(manifests.getBytes(StandardCharsets.UTF_8)))
+                .items();
+    }
+
+    private static String deploymentName() {
+        return rendered().stream()
+                .filter(Deployment.class::isInstance)
+                .map(o -> o.getMetadata().getName())
+                .findFirst()
+                .orElseThrow();
+    }
 }

@@ -13,33 +13,41 @@ import java.util.Set;
  */
 public final class InProcessOperator implements AutoCloseable {
 
-  public static final String CREATED_BY_LABEL = TargetResolver.CREATED_BY_LABEL;
+    public static final String CREATED_BY_LABEL = TargetResolver.CREATED_BY_LABEL;
 
-  private final KubernetesClient operatorClient;
-  private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
-  private final Operator operator;
+    private final KubernetesClient operatorClient;
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    private final Operator operator;
 
-  /**
-   * @param kubeVirt whether the operator believes the cluster serves VirtualMachineInstances
-   *     (detected at start in production; the shared test server may or may not have the CRD)
-   * @param nodeResourceTopology the same for NodeResourceTopology
-   */
-  public InProcessOperator(KubernetesClient client, boolean kubeVirt, boolean nodeResourceTopology, String namespace) {
-    // A client of its own: stopping a JOSDK operator closes its client.
-    operatorClient = new KubernetesClientBuilder().withConfig(client.getConfiguration()).build();
-    operator = new NumaGuestMemoryOperator(operatorClient, registry,
-        new ClusterCapabilities(kubeVirt, nodeResourceTopology), Set.of(namespace), Optional.empty()).build();
-    operator.start();
-  }
+    /**
+     * @param kubeVirt whether the operator believes the cluster serves VirtualMachineInstances
+     *     (detected at start in production; the shared test server may or may not have the CRD)
+     * @param nodeResourceTopology the same for NodeResourceTopology
+     */
+    public InProcessOperator(
+            KubernetesClient client, boolean kubeVirt, boolean nodeResourceTopology, String namespace) {
+        // A client of its own: stopping a JOSDK operator closes its client.
+        operatorClient = new KubernetesClientBuilder()
+                .withConfig(client.getConfiguration())
+                .build();
+        operator = new NumaGuestMemoryOperator(
+                        operatorClient,
+                        registry,
+                        new ClusterCapabilities(kubeVirt, nodeResourceTopology),
+                        Set.of(namespace),
+                        Optional.empty())
+                .build();
+        operator.start();
+    }
 
-  /** The value of the operator's gauge {@code name} with the tag, as /metrics would show it. */
-  public double gauge(String name, String tagKey, String tagValue) {
-    return registry.get(name).tag(tagKey, tagValue).gauge().value();
-  }
+    /** The value of the operator's gauge {@code name} with the tag, as /metrics would show it. */
+    public double gauge(String name, String tagKey, String tagValue) {
+        return registry.get(name).tag(tagKey, tagValue).gauge().value();
+    }
 
-  @Override
-  public void close() {
-    operator.stop();
-    operatorClient.close();
-  }
+    @Override
+    public void close() {
+        operator.stop();
+        operatorClient.close();
+    }
 }

@@ -26,178 +26,212 @@ import org.junit.jupiter.api.Test;
  */
 class AgentAdmissionPolicyTest {
 
-  private static final String AGENT = "system:serviceaccount:numaguest-system:numaguest-agent";
-  private static final String NODE_NAME_KEY = "authentication.kubernetes.io/node-name";
+    private static final String AGENT = "system:serviceaccount:numaguest-system:numaguest-agent";
+    private static final String NODE_NAME_KEY = "authentication.kubernetes.io/node-name";
 
-  private final Manifests manifests = Chart.render();
-  private final JsonNode policy = manifests.single("ValidatingAdmissionPolicy");
-  private final JsonNode binding = manifests.single("ValidatingAdmissionPolicyBinding");
+    private final Manifests manifests = Chart.render();
+    private final JsonNode policy = manifests.single("ValidatingAdmissionPolicy");
+    private final JsonNode binding = manifests.single("ValidatingAdmissionPolicyBinding");
 
-  @Test
-  void bindingEnforcesThePolicyEverywhere() {
-    assertThat(binding.path("spec").path("policyName").asText())
-        .isEqualTo(policy.path("metadata").path("name").asText());
-    assertThat(texts(binding.path("spec").path("validationActions"))).containsExactly("Deny");
-    // No namespace or object selector: NGMs live in every namespace, NRTs are cluster-scoped.
-    assertThat(binding.path("spec").has("matchResources")).isFalse();
-    assertThat(policy.path("spec").path("failurePolicy").asText()).isEqualTo("Fail");
-  }
-
-  @Test
-  void agentWritesItsOwnNodesTopology() {
-    assertThat(admit(agentOn("node-a"), "CREATE", nrt("node-a"), null)).isEmpty();
-    assertThat(admit(agentOn("node-a"), "UPDATE", nrt("node-a"), nrt("node-a"))).isEmpty();
-  }
-
-  @Test
-  void agentCannotWriteAnotherNodesTopology() {
-    assertThat(admit(agentOn("node-a"), "CREATE", nrt("node-b"), null))
-        .singleElement().asString().contains("node-a").contains("node-b");
-    assertThat(admit(agentOn("node-a"), "UPDATE", nrt("node-b"), nrt("node-b"))).hasSize(1);
-  }
-
-  @Test
-  void agentWritesTheStatusOfItsNodesNgmsOnly() {
-    assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-a"), ngmStatus("node-a"))).isEmpty();
-    assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-b"), ngmStatus("node-b")))
-        .singleElement().asString().contains("numaguest.io/node=node-a");
-    // An NGM the operator has not placed yet (no node label) is nobody's.
-    assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus(null), ngmStatus(null))).hasSize(1);
-    // The stored object decides, not labels the request brings along.
-    assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-a"), ngmStatus("node-b"))).hasSize(1);
-  }
-
-  @Test
-  void tokenWithoutNodeClaimIsRefused() {
-    Map<String, Object> user = Map.of("username", AGENT, "extra", Map.of());
-    assertThat(admit(user, "CREATE", nrt("node-a"), null)).isNotEmpty()
-        .anySatisfy(m -> assertThat(m).contains("node-name"));
-    assertThat(admit(user, "UPDATE", ngmStatus("node-a"), ngmStatus("node-a"))).isNotEmpty();
-    // A user with no extra at all: the request carries no extra field, which must not be an error.
-    assertThat(admit(Map.of("username", AGENT), "CREATE", nrt("node-a"), null))
-        .anySatisfy(m -> assertThat(m).contains("node-name"));
-  }
-
-  @Test
-  void otherIdentitiesAreNotAffected() {
-    Map<String, Object> operator = Map.of(
-        "username", "system:serviceaccount:numaguest-system:numaguest-operator", "extra", Map.of());
-    Map<String, Object> nfd = Map.of(
-        "username", "system:serviceaccount:node-feature-discovery:nfd-topology-updater",
-        "extra", Map.of(NODE_NAME_KEY, List.of("node-a")));
-    assertThat(admit(operator, "UPDATE", ngmStatus("node-b"), ngmStatus("node-b"))).isEmpty();
-    assertThat(admit(nfd, "CREATE", nrt("node-b"), null)).isEmpty();
-  }
-
-  @Test
-  void followsTheAgentServiceAccountName() {
-    JsonNode renamed = Chart.render("agent.serviceAccount.name", "numa-agent").single("ValidatingAdmissionPolicy");
-    assertThat(renamed.path("spec").path("matchConditions").get(0).path("expression").asText())
-        .contains("'system:serviceaccount:numaguest-system:numa-agent'");
-  }
-
-  @Test
-  void canBeAuditedFirstOrTurnedOff() {
-    Manifests audit = Chart.render(Map.of(
-        "agent.nodeRestriction.validationActions[0]", "Warn",
-        "agent.nodeRestriction.validationActions[1]", "Audit"));
-    assertThat(texts(audit.single("ValidatingAdmissionPolicyBinding").path("spec").path("validationActions")))
-        .containsExactly("Warn", "Audit");
-    Manifests off = Chart.render("agent.nodeRestriction.enabled", false);
-    assertThat(off.ofKind("ValidatingAdmissionPolicy")).isEmpty();
-    assertThat(off.ofKind("ValidatingAdmissionPolicyBinding")).isEmpty();
-  }
-
-  // ---- a small model of the API server's policy evaluation ----
-
-  private static Map<String, Object> agentOn(String node) {
-    return Map.of("username", AGENT, "extra", Map.of(NODE_NAME_KEY, List.of(node)));
-  }
-
-  /** What the request is about: group, resource, subresource and the object. */
-  private record Target(String group, String resource, String subResource, Map<String, Object> object) {}
-
-  private static Target nrt(String name) {
-    return new Target("topology.node.k8s.io", "noderesourcetopologies", "",
-        Map.of("metadata", Map.of("name", name), "zones", List.of()));
-  }
-
-  private static Target ngmStatus(String nodeLabel) {
-    Map<String, Object> metadata = new HashMap<>();
-    metadata.put("name", "vm1");
-    metadata.put("namespace", "vms");
-    if (nodeLabel != null) {
-      metadata.put("labels", Map.of("numaguest.io/node", nodeLabel));
+    @Test
+    void bindingEnforcesThePolicyEverywhere() {
+        assertThat(binding.path("spec").path("policyName").asText())
+                .isEqualTo(policy.path("metadata").path("name").asText());
+        assertThat(texts(binding.path("spec").path("validationActions"))).containsExactly("Deny");
+        // No namespace or object selector: NGMs live in every namespace, NRTs are cluster-scoped.
+        assertThat(binding.path("spec").has("matchResources")).isFalse();
+        assertThat(policy.path("spec").path("failurePolicy").asText()).isEqualTo("Fail");
     }
-    return new Target("numaguest.io", "numaguestmemories", "status",
-        Map.of("metadata", metadata, "status", Map.of()));
-  }
 
-  /** Evaluates the policy for one request; returns the denial messages (empty: admitted). */
-  private List<String> admit(Map<String, Object> userInfo, String operation, Target target, Target old) {
-    JsonNode spec = policy.path("spec");
-    if (!coveredByRules(spec.path("matchConstraints").path("resourceRules"), operation, target)) {
-      return List.of();
+    @Test
+    void agentWritesItsOwnNodesTopology() {
+        assertThat(admit(agentOn("node-a"), "CREATE", nrt("node-a"), null)).isEmpty();
+        assertThat(admit(agentOn("node-a"), "UPDATE", nrt("node-a"), nrt("node-a")))
+                .isEmpty();
     }
-    Map<String, Object> request = Map.of(
-        "userInfo", userInfo,
-        "operation", operation,
-        "resource", Map.of("group", target.group(), "version", "v1", "resource", target.resource()),
-        "subResource", target.subResource());
-    Map<String, Object> activation = new HashMap<>();
-    activation.put("request", request);
-    activation.put("object", target.object());
-    activation.put("oldObject", old == null ? NullValue.NULL_VALUE : old.object());
-    for (JsonNode condition : spec.path("matchConditions")) {
-      if (!Boolean.TRUE.equals(eval(condition.path("expression").asText(), activation))) {
-        return List.of();
-      }
-    }
-    Map<String, Object> variables = new HashMap<>();
-    activation.put("variables", variables);
-    for (JsonNode variable : spec.path("variables")) {
-      variables.put(variable.path("name").asText(), eval(variable.path("expression").asText(), activation));
-    }
-    List<String> denials = new ArrayList<>();
-    for (JsonNode validation : spec.path("validations")) {
-      if (!Boolean.TRUE.equals(eval(validation.path("expression").asText(), activation))) {
-        denials.add(validation.has("messageExpression")
-            ? (String) eval(validation.path("messageExpression").asText(), activation)
-            : validation.path("message").asText());
-      }
-    }
-    return denials;
-  }
 
-  /** The policy must see the request at all: a rule for its group, resource(/subresource) and operation. */
-  private static boolean coveredByRules(JsonNode rules, String operation, Target target) {
-    String resource = target.subResource().isEmpty()
-        ? target.resource() : target.resource() + "/" + target.subResource();
-    for (JsonNode rule : rules) {
-      if (texts(rule.path("apiGroups")).contains(target.group())
-          && texts(rule.path("resources")).contains(resource)
-          && texts(rule.path("operations")).contains(operation)) {
-        return true;
-      }
+    @Test
+    void agentCannotWriteAnotherNodesTopology() {
+        assertThat(admit(agentOn("node-a"), "CREATE", nrt("node-b"), null))
+                .singleElement()
+                .asString()
+                .contains("node-a")
+                .contains("node-b");
+        assertThat(admit(agentOn("node-a"), "UPDATE", nrt("node-b"), nrt("node-b")))
+                .hasSize(1);
     }
-    throw new AssertionError("the policy's resource rules do not cover " + operation + " " + resource);
-  }
 
-  private static final CelCompiler COMPILER = CelCompilerFactory.standardCelCompilerBuilder()
-      .setStandardMacros(CelStandardMacro.STANDARD_MACROS)
-      .addVar("request", SimpleType.DYN)
-      .addVar("object", SimpleType.DYN)
-      .addVar("oldObject", SimpleType.DYN)
-      .addVar("variables", SimpleType.DYN)
-      .build();
-  private static final CelRuntime RUNTIME = CelRuntimeFactory.standardCelRuntimeBuilder().build();
-
-  private static Object eval(String expression, Map<String, Object> activation) {
-    try {
-      CelAbstractSyntaxTree ast = COMPILER.compile(expression).getAst();
-      return RUNTIME.createProgram(ast).eval(activation);
-    } catch (Exception e) {
-      throw new AssertionError("CEL expression failed: " + expression, e);
+    @Test
+    void agentWritesTheStatusOfItsNodesNgmsOnly() {
+        assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-a"), ngmStatus("node-a")))
+                .isEmpty();
+        assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-b"), ngmStatus("node-b")))
+                .singleElement()
+                .asString()
+                .contains("numaguest.io/node=node-a");
+        // An NGM the operator has not placed yet (no node label) is nobody's.
+        assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus(null), ngmStatus(null)))
+                .hasSize(1);
+        // The stored object decides, not labels the request brings along.
+        assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-a"), ngmStatus("node-b")))
+                .hasSize(1);
     }
-  }
+
+    @Test
+    void tokenWithoutNodeClaimIsRefused() {
+        Map<String, Object> user = Map.of("username", AGENT, "extra", Map.of());
+        assertThat(admit(user, "CREATE", nrt("node-a"), null))
+                .isNotEmpty()
+                .anySatisfy(m -> assertThat(m).contains("node-name"));
+        assertThat(admit(user, "UPDATE", ngmStatus("node-a"), ngmStatus("node-a")))
+                .isNotEmpty();
+        // A user with no extra at all: the request carries no extra field, which must not be an error.
+        assertThat(admit(Map.of("username", AGENT), "CREATE", nrt("node-a"), null))
+                .anySatisfy(m -> assertThat(m).contains("node-name"));
+    }
+
+    @Test
+    void otherIdentitiesAreNotAffected() {
+        Map<String, Object> operator =
+                Map.of("username", "system:serviceaccount:numaguest-system:numaguest-operator", "extra", Map.of());
+        Map<String, Object> nfd = Map.of(
+                "username",
+                "system:serviceaccount:node-feature-discovery:nfd-topology-updater",
+                "extra",
+                Map.of(NODE_NAME_KEY, List.of("node-a")));
+        assertThat(admit(operator, "UPDATE", ngmStatus("node-b"), ngmStatus("node-b")))
+                .isEmpty();
+        assertThat(admit(nfd, "CREATE", nrt("node-b"), null)).isEmpty();
+    }
+
+    @Test
+    void followsTheAgentServiceAccountName() {
+        JsonNode renamed =
+                Chart.render("agent.serviceAccount.name", "numa-agent").single("ValidatingAdmissionPolicy");
+        assertThat(renamed.path("spec")
+                        .path("matchConditions")
+                        .get(0)
+                        .path("expression")
+                        .asText())
+                .contains("'system:serviceaccount:numaguest-system:numa-agent'");
+    }
+
+    @Test
+    void canBeAuditedFirstOrTurnedOff() {
+        Manifests audit = Chart.render(Map.of(
+                "agent.nodeRestriction.validationActions[0]", "Warn",
+                "agent.nodeRestriction.validationActions[1]", "Audit"));
+        assertThat(texts(audit.single("ValidatingAdmissionPolicyBinding")
+                        .path("spec")
+                        .path("validationActions")))
+                .containsExactly("Warn", "Audit");
+        Manifests off = Chart.render("agent.nodeRestriction.enabled", false);
+        assertThat(off.ofKind("ValidatingAdmissionPolicy")).isEmpty();
+        assertThat(off.ofKind("ValidatingAdmissionPolicyBinding")).isEmpty();
+    }
+
+    // ---- a small model of the API server's policy evaluation ----
+
+    private static Map<String, Object> agentOn(String node) {
+        return Map.of("username", AGENT, "extra", Map.of(NODE_NAME_KEY, List.of(node)));
+    }
+
+    /** What the request is about: group, resource, subresource and the object. */
+    private record Target(String group, String resource, String subResource, Map<String, Object> object) {}
+
+    private static Target nrt(String name) {
+        return new Target(
+                "topology.node.k8s.io",
+                "noderesourcetopologies",
+                "",
+                Map.of("metadata", Map.of("name", name), "zones", List.of()));
+    }
+
+    private static Target ngmStatus(String nodeLabel) {
+        Map<String, Object> metadata = new HashMap<>();
+        metadata.put("name", "vm1");
+        metadata.put("namespace", "vms");
+        if (nodeLabel != null) {
+            metadata.put("labels", Map.of("numaguest.io/node", nodeLabel));
+        }
+        return new Target(
+                "numaguest.io", "numaguestmemories", "status", Map.of("metadata", metadata, "status", Map.of()));
+    }
+
+    /** Evaluates the policy for one request; returns the denial messages (empty: admitted). */
+    private List<String> admit(Map<String, Object> userInfo, String operation, Target target, Target old) {
+        JsonNode spec = policy.path("spec");
+        if (!coveredByRules(spec.path("matchConstraints").path("resourceRules"), operation, target)) {
+            return List.of();
+        }
+        Map<String, Object> request = Map.of(
+                "userInfo",
+                userInfo,
+                "operation",
+                operation,
+                "resource",
+                Map.of("group", target.group(), "version", "v1", "resource", target.resource()),
+                "subResource",
+                target.subResource());
+        Map<String, Object> activation = new HashMap<>();
+        activation.put("request", request);
+        activation.put("object", target.object());
+        activation.put("oldObject", old == null ? NullValue.NULL_VALUE : old.object());
+        for (JsonNode condition : spec.path("matchConditions")) {
+            if (!Boolean.TRUE.equals(eval(condition.path("expression").asText(), activation))) {
+                return List.of();
+            }
+        }
+        Map<String, Object> variables = new HashMap<>();
+        activation.put("variables", variables);
+        for (JsonNode variable : spec.path("variables")) {
+            variables.put(
+                    variable.path("name").asText(),
+                    eval(variable.path("expression").asText(), activation));
+        }
+        List<String> denials = new ArrayList<>();
+        for (JsonNode validation : spec.path("validations")) {
+            if (!Boolean.TRUE.equals(eval(validation.path("expression").asText(), activation))) {
+                denials.add(
+                        validation.has("messageExpression")
+                                ? (String) eval(
+                                        validation.path("messageExpression").asText(), activation)
+                                : validation.path("message").asText());
+            }
+        }
+        return denials;
+    }
+
+    /** The policy must see the request at all: a rule for its group, resource(/subresource) and operation. */
+    private static boolean coveredByRules(JsonNode rules, String operation, Target target) {
+        String resource =
+                target.subResource().isEmpty() ? target.resource() : target.resource() + "/" + target.subResource();
+        for (JsonNode rule : rules) {
+            if (texts(rule.path("apiGroups")).contains(target.group())
+                    && texts(rule.path("resources")).contains(resource)
+                    && texts(rule.path("operations")).contains(operation)) {
+                return true;
+            }
+        }
+        throw new AssertionError("the policy's resource rules do not cover " + operation + " " + resource);
+    }
+
+    private static final CelCompiler COMPILER = CelCompilerFactory.standardCelCompilerBuilder()
+            .setStandardMacros(CelStandardMacro.STANDARD_MACROS)
+            .addVar("request", SimpleType.DYN)
+            .addVar("object", SimpleType.DYN)
+            .addVar("oldObject", SimpleType.DYN)
+            .addVar("variables", SimpleType.DYN)
+            .build();
+    private static final CelRuntime RUNTIME =
+            CelRuntimeFactory.standardCelRuntimeBuilder().build();
+
+    private static Object eval(String expression, Map<String, Object> activation) {
+        try {
+            CelAbstractSyntaxTree ast = COMPILER.compile(expression).getAst();
+            return RUNTIME.createProgram(ast).eval(activation);
+        } catch (Exception e) {
+            throw new AssertionError("CEL expression failed: " + expression, e);
+        }
+    }
 }

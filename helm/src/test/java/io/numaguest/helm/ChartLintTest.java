@@ -8,12 +8,14 @@ import org.junit.jupiter.api.Test;
 
 class ChartLintTest {
 
-  @Test
-  void lintStrictIsClean() {
-    LintResult result = new Helm(Chart.chartDir()).lint().strict().call();
+    @Test
+    void lintStrictIsClean() {
+        LintResult result = new Helm(Chart.chartDir()).lint().strict().call();
 
-    // --strict turns warnings into failures; only the [INFO] notes may remain.
-    assertThat(result.isFailed()).as("helm lint --strict: %s", result.getMessages()).isFalse();
-    assertThat(result.getMessages()).allSatisfy(m -> assertThat(m).startsWith("[INFO]"));
-  }
+        // --strict turns warnings into failures; only the [INFO] notes may remain.
+        assertThat(result.isFailed())
+                .as("helm lint --strict: %s", result.getMessages())
+                .isFalse();
+        assertThat(result.getMessages()).allSatisfy(m -> assertThat(m).startsWith("[INFO]"));
+    }
 }

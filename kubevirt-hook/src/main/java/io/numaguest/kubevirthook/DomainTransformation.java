@@ -61,8 +61,8 @@ public final class DomainTransformation {
         Document document = parse(domainXml);
         Element domain = document.getDocumentElement();
         if (!"domain".equals(domain.getLocalName()) || domain.getNamespaceURI() != null) {
-            throw new UnplaceableDomainException("the document's root is <" + domain.getTagName()
-                    + ">, not a libvirt <domain>");
+            throw new UnplaceableDomainException(
+                    "the document's root is <" + domain.getTagName() + ">, not a libvirt <domain>");
         }
         List<String> notes = new ArrayList<>();
         long pageBytes = backMemoryWithSharedMemfd(domain, notes);
@@ -78,12 +78,14 @@ public final class DomainTransformation {
         Element source = orderedChildOrCreate(backing, "source");
         String sourceType = source.getAttribute("type");
         if (!sourceType.isEmpty() && !sourceType.equals("memfd")) {
-            notes.add("memoryBacking source " + sourceType + " replaced by memfd: the agent places memory it gets a descriptor for");
+            notes.add("memoryBacking source " + sourceType
+                    + " replaced by memfd: the agent places memory it gets a descriptor for");
         }
         source.setAttribute("type", "memfd");
         Element access = orderedChildOrCreate(backing, "access");
         if (access.getAttribute("mode").equals("private")) {
-            notes.add("memoryBacking access private replaced by shared: a policy on the memfd's inode applies only to shared pages");
+            notes.add(
+                    "memoryBacking access private replaced by shared: a policy on the memfd's inode applies only to shared pages");
         }
         access.setAttribute("mode", "shared");
         Element hugepages = firstChild(backing, "hugepages");
@@ -95,7 +97,8 @@ public final class DomainTransformation {
             // The host's default huge page size: 2 MiB on x86-64, which virt-launcher always spells out.
             return 2 * CELL_GRANULE_BYTES;
         }
-        return Math.max(CELL_GRANULE_BYTES, bytes(page.getAttribute("size"), page.getAttribute("unit"), "hugepages page size"));
+        return Math.max(
+                CELL_GRANULE_BYTES, bytes(page.getAttribute("size"), page.getAttribute("unit"), "hugepages page size"));
     }
 
     private void shapeNumaCells(Element domain, List<GuestNodeRequest> guestNodes, long pageBytes, List<String> notes) {
@@ -126,7 +129,8 @@ public final class DomainTransformation {
             int cpus = vcpus / guestNodes.size() + (cell < vcpus % guestNodes.size() ? 1 : 0);
             Element element = domain.getOwnerDocument().createElement("cell");
             element.setAttribute("id", Integer.toString(cell));
-            element.setAttribute("cpus", cpus == 1 ? Integer.toString(firstCpu) : firstCpu + "-" + (firstCpu + cpus - 1));
+            element.setAttribute(
+                    "cpus", cpus == 1 ? Integer.toString(firstCpu) : firstCpu + "-" + (firstCpu + cpus - 1));
             element.setAttribute("memory", Long.toString(cellBytes[cell] / KIB));
             element.setAttribute("unit", "KiB");
             numa.appendChild(element);
@@ -142,19 +146,24 @@ public final class DomainTransformation {
         }
         for (Element cell : cells) {
             String id = cell.getAttribute("id");
-            GuestNodeRequest node = guestNodes.stream().filter(n -> Integer.toString(n.guestNode()).equals(id)).findFirst()
+            GuestNodeRequest node = guestNodes.stream()
+                    .filter(n -> Integer.toString(n.guestNode()).equals(id))
+                    .findFirst()
                     .orElseThrow(() -> new UnplaceableDomainException("the VMI's guest NUMA node " + id
                             + " is not among the NumaGuestMemory's guest nodes; make them agree"));
             if (node.sizeBytes().isPresent()) {
-                long cellBytes = bytes(cell.getAttribute("memory"), cell.getAttribute("unit"), "cell " + id + " memory");
+                long cellBytes =
+                        bytes(cell.getAttribute("memory"), cell.getAttribute("unit"), "cell " + id + " memory");
                 if (cellBytes != node.sizeBytes().getAsLong()) {
                     throw new UnplaceableDomainException("the VMI's guest NUMA node " + id + " has " + cellBytes
-                            + " bytes but the NumaGuestMemory asks for " + node.sizeBytes().getAsLong() + "; make them agree");
+                            + " bytes but the NumaGuestMemory asks for "
+                            + node.sizeBytes().getAsLong() + "; make them agree");
                 }
             }
             String memAccess = cell.getAttribute("memAccess");
             if (!memAccess.isEmpty() && !memAccess.equals("shared")) {
-                notes.add("cell " + cell.getAttribute("id") + " memAccess " + memAccess + " removed: the cell shares its memfd like the rest");
+                notes.add("cell " + cell.getAttribute("id") + " memAccess " + memAccess
+                        + " removed: the cell shares its memfd like the rest");
                 cell.removeAttribute("memAccess");
             }
         }
@@ -180,10 +189,11 @@ public final class DomainTransformation {
         long rest = totalBytes - sized;
         String ngmSizes = "the NumaGuestMemory's guest node sizes (" + sized + " bytes)";
         if (unsized == 0 ? rest != 0 : rest < unsized * pageBytes) {
-            throw new UnplaceableDomainException(ngmSizes + (unsized == 0 ? " do not add up to" : " leave too little of")
-                    + " the VMI's guest memory (" + totalBytes + " bytes)"
-                    + (unsized == 0 ? "" : " for its " + unsized + " guest nodes without a size")
-                    + "; make spec.guestNodes[].size fit the VMI's memory");
+            throw new UnplaceableDomainException(
+                    ngmSizes + (unsized == 0 ? " do not add up to" : " leave too little of")
+                            + " the VMI's guest memory (" + totalBytes + " bytes)"
+                            + (unsized == 0 ? "" : " for its " + unsized + " guest nodes without a size")
+                            + "; make spec.guestNodes[].size fit the VMI's memory");
         }
         if (unsized == 0) {
             return sizes;
@@ -216,8 +226,9 @@ public final class DomainTransformation {
             numatune.removeChild(memory);
         }
         for (Element memnode : children(numatune, "memnode")) {
-            notes.add("numatune memnode of cell " + memnode.getAttribute("cellid") + " mode " + memnode.getAttribute("mode")
-                    + describeNodeset(memnode) + " removed: the agent sets each guest node's policy");
+            notes.add("numatune memnode of cell " + memnode.getAttribute("cellid") + " mode "
+                    + memnode.getAttribute("mode") + describeNodeset(memnode)
+                    + " removed: the agent sets each guest node's policy");
             numatune.removeChild(memnode);
         }
         if (children(numatune, null).isEmpty()) {
@@ -247,9 +258,13 @@ public final class DomainTransformation {
         }
         // A library the VMI already preloads stays, after ours; ours from an earlier pass is not doubled.
         String existingPreload = removeEnv(commandline, "LD_PRELOAD");
-        Stream<String> preloads = Stream.concat(Stream.of(preload.libraryPath()),
+        Stream<String> preloads = Stream.concat(
+                Stream.of(preload.libraryPath()),
                 existingPreload == null ? Stream.empty() : Arrays.stream(existingPreload.split(":")));
-        setEnv(commandline, prefix, "LD_PRELOAD",
+        setEnv(
+                commandline,
+                prefix,
+                "LD_PRELOAD",
                 preloads.filter(entry -> !entry.isEmpty()).distinct().collect(Collectors.joining(":")));
         removeEnv(commandline, "NUMAGUEST_SOCKET");
         setEnv(commandline, prefix, "NUMAGUEST_SOCKET", preload.socketPath());
@@ -281,7 +296,9 @@ public final class DomainTransformation {
     private static List<Element> qemuChildren(Element parent, String localName) {
         List<Element> result = new ArrayList<>();
         for (Node child = parent.getFirstChild(); child != null; child = child.getNextSibling()) {
-            if (child instanceof Element e && QEMU_NAMESPACE.equals(e.getNamespaceURI()) && localName.equals(e.getLocalName())) {
+            if (child instanceof Element e
+                    && QEMU_NAMESPACE.equals(e.getNamespaceURI())
+                    && localName.equals(e.getLocalName())) {
                 result.add(e);
             }
         }
@@ -296,7 +313,8 @@ public final class DomainTransformation {
         try {
             return Integer.parseInt(vcpu.getTextContent().strip());
         } catch (NumberFormatException e) {
-            throw new UnplaceableDomainException("<vcpu> holds " + vcpu.getTextContent().strip() + ", not a vCPU count", e);
+            throw new UnplaceableDomainException(
+                    "<vcpu> holds " + vcpu.getTextContent().strip() + ", not a vCPU count", e);
         }
     }
 
@@ -326,7 +344,8 @@ public final class DomainTransformation {
             case "g", "gib" -> KIB * KIB * KIB;
             case "tb" -> 1000L * 1000 * 1000 * 1000;
             case "t", "tib" -> KIB * KIB * KIB * KIB;
-            default -> throw new UnplaceableDomainException(what + " has unit " + unit + ", which libvirt does not know");
+            default ->
+                throw new UnplaceableDomainException(what + " has unit " + unit + ", which libvirt does not know");
         };
         return Math.multiplyExact(number, scale);
     }
@@ -368,7 +387,9 @@ public final class DomainTransformation {
     private static List<Element> children(Element parent, String name) {
         List<Element> result = new ArrayList<>();
         for (Node child = parent.getFirstChild(); child != null; child = child.getNextSibling()) {
-            if (child instanceof Element e && e.getNamespaceURI() == null && (name == null || name.equals(e.getLocalName()))) {
+            if (child instanceof Element e
+                    && e.getNamespaceURI() == null
+                    && (name == null || name.equals(e.getLocalName()))) {
                 result.add(e);
             }
         }

@@ -18,10 +18,13 @@ public record GuestMemoryRequest(List<GuestNodeRequest> guestNodes, String enfor
         if (guestNodes.isEmpty()) {
             throw new IllegalArgumentException("a NumaGuestMemory names at least one guest node");
         }
-        guestNodes = guestNodes.stream().sorted(Comparator.comparingInt(GuestNodeRequest::guestNode)).toList();
+        guestNodes = guestNodes.stream()
+                .sorted(Comparator.comparingInt(GuestNodeRequest::guestNode))
+                .toList();
         for (int i = 0; i < guestNodes.size(); i++) {
             if (guestNodes.get(i).guestNode() != i) {
-                throw new IllegalArgumentException("guest nodes " + guestNodes.stream().map(GuestNodeRequest::guestNode).toList()
+                throw new IllegalArgumentException("guest nodes "
+                        + guestNodes.stream().map(GuestNodeRequest::guestNode).toList()
                         + " are not 0 to " + (guestNodes.size() - 1) + ": libvirt numbers a domain's NUMA cells from 0"
                         + " without gaps, so the NumaGuestMemory must name each of them");
             }

@@ -17,8 +17,7 @@ public final class HookMain {
     /** Where the image keeps the library (docker/kubevirt-hook.Dockerfile). */
     static final Path LIBRARY_IN_IMAGE = Path.of("/opt/numaguest/lib/libnumaguest-preload.so");
 
-    private HookMain() {
-    }
+    private HookMain() {}
 
     /** The directory shared with compute and the hook's socket in it, per integration. */
     record Layout(Path sharedDirectory, Path hookSocket) {
@@ -26,11 +25,15 @@ public final class HookMain {
             return switch (mode) {
                 // KubeVirt mounts the plugin sockets emptyDir at /var/run/kubevirt-plugin in compute; the
                 // hook container gets its subPath numaguest at the same place.
-                case "plugin" -> new Layout(Path.of("/var/run/kubevirt-plugin", PluginDomainHookServer.PLUGIN_NAME),
-                        Path.of("/var/run/kubevirt-plugin", PluginDomainHookServer.PLUGIN_NAME, "domain.sock"));
+                case "plugin" ->
+                    new Layout(
+                            Path.of("/var/run/kubevirt-plugin", PluginDomainHookServer.PLUGIN_NAME),
+                            Path.of("/var/run/kubevirt-plugin", PluginDomainHookServer.PLUGIN_NAME, "domain.sock"));
                 // virt-launcher dials every *.sock in /var/run/kubevirt-hooks, an emptyDir of compute and the sidecars.
-                case "sidecar" -> new Layout(Path.of("/var/run/kubevirt-hooks", HookSidecarServer.HOOK_NAME),
-                        Path.of("/var/run/kubevirt-hooks", HookSidecarServer.HOOK_NAME + ".sock"));
+                case "sidecar" ->
+                    new Layout(
+                            Path.of("/var/run/kubevirt-hooks", HookSidecarServer.HOOK_NAME),
+                            Path.of("/var/run/kubevirt-hooks", HookSidecarServer.HOOK_NAME + ".sock"));
                 default -> throw new IllegalArgumentException("unknown mode " + mode + ": give plugin or sidecar");
             };
         }
@@ -55,7 +58,8 @@ public final class HookMain {
         Consumer<String> log = line -> System.err.println("numaguest hook: " + line);
         installLibrary(LIBRARY_IN_IMAGE, layout.library());
         String agentSocket = args.length == 2 ? args[1] : layout.agentSocket().toString();
-        var transformation = new DomainTransformation(new PreloadEnvironment(layout.library().toString(), agentSocket));
+        var transformation =
+                new DomainTransformation(new PreloadEnvironment(layout.library().toString(), agentSocket));
         HookServer server = args[0].equals("plugin")
                 ? PluginDomainHookServer.start(layout.hookSocket(), transformation, log)
                 : HookSidecarServer.start(layout.hookSocket(), transformation, log);
@@ -71,7 +75,8 @@ public final class HookMain {
      */
     static void installLibrary(Path source, Path target) throws IOException {
         if (!Files.isReadable(source)) {
-            throw new IOException("the preload library " + source + " is missing from the image: rebuild it (docker/kubevirt-hook.Dockerfile)");
+            throw new IOException("the preload library " + source
+                    + " is missing from the image: rebuild it (docker/kubevirt-hook.Dockerfile)");
         }
         Files.createDirectories(target.getParent());
         Path partial = target.resolveSibling("." + target.getFileName() + ".partial");

@@ -29,10 +29,13 @@ public record HookedVmi(VmiIdentity identity, Optional<GuestMemoryRequest> reque
             throw new IllegalArgumentException("the VMI is not JSON: " + e.getMessage(), e);
         }
         JsonNode metadata = vmi == null ? null : vmi.path("metadata");
-        if (metadata == null || !metadata.path("namespace").isTextual() || !metadata.path("name").isTextual()) {
+        if (metadata == null
+                || !metadata.path("namespace").isTextual()
+                || !metadata.path("name").isTextual()) {
             throw new IllegalArgumentException("the VMI has no metadata.namespace and metadata.name");
         }
-        var identity = new VmiIdentity(metadata.get("namespace").asText(), metadata.get("name").asText());
+        var identity = new VmiIdentity(
+                metadata.get("namespace").asText(), metadata.get("name").asText());
         JsonNode annotation = metadata.path("annotations").path(ANNOTATION);
         if (annotation.isMissingNode()) {
             return new HookedVmi(identity, Optional.empty());
@@ -57,7 +60,8 @@ public record HookedVmi(VmiIdentity identity, Optional<GuestMemoryRequest> reque
                 throw new IllegalArgumentException(where + ": a guest node has no guestNode number");
             }
             JsonNode size = node.path("size");
-            OptionalLong bytes = size.isMissingNode() ? OptionalLong.empty() : OptionalLong.of(bytes(where, size.asText()));
+            OptionalLong bytes =
+                    size.isMissingNode() ? OptionalLong.empty() : OptionalLong.of(bytes(where, size.asText()));
             guestNodes.add(new GuestNodeRequest(node.get("guestNode").asInt(), bytes));
         }
         return new GuestMemoryRequest(guestNodes, request.path("enforcement").asText("Strict"));

@@ -19,9 +19,13 @@ import java.util.function.Consumer;
 public final class PluginDomainHookServer implements HookServer {
     /** The Plugin object's name: KubeVirt accepts sidecar sockets only under /var/run/kubevirt-plugin/&lt;name&gt;/. */
     public static final String PLUGIN_NAME = "numaguest";
+
     static final String SERVICE = "kubevirt.hooks.plugins.v1alpha1.DomainHookService";
     static final MethodDescriptor<MutateDomainRequest, MutateDomainResponse> MUTATE_DOMAIN = UnixSocketGrpcServer.unary(
-            SERVICE, "MutateDomain", MutateDomainRequest.getDefaultInstance(), MutateDomainResponse.getDefaultInstance());
+            SERVICE,
+            "MutateDomain",
+            MutateDomainRequest.getDefaultInstance(),
+            MutateDomainResponse.getDefaultInstance());
     private static final String LIBVIRT = "libvirt";
 
     private final UnixSocketGrpcServer server;
@@ -31,27 +35,38 @@ public final class PluginDomainHookServer implements HookServer {
     }
 
     /** Serves on {@code socket}; {@code log} gets what each transformation removed or overrode. */
-    public static PluginDomainHookServer start(Path socket, DomainTransformation transformation, Consumer<String> log) throws IOException {
-        return new PluginDomainHookServer(UnixSocketGrpcServer.start(socket, ServerServiceDefinition.builder(SERVICE)
-                .addMethod(MUTATE_DOMAIN, ServerCalls.asyncUnaryCall((request, response) -> {
-                    try {
-                        response.onNext(mutateDomain(request, transformation, log));
-                        response.onCompleted();
-                    } catch (IllegalArgumentException | UnplaceableDomainException e) {
-                        response.onError(Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException());
-                    }
-                })).build()));
+    public static PluginDomainHookServer start(Path socket, DomainTransformation transformation, Consumer<String> log)
+            throws IOException {
+        return new PluginDomainHookServer(UnixSocketGrpcServer.start(
+                socket,
+                ServerServiceDefinition.builder(SERVICE)
+                        .addMethod(MUTATE_DOMAIN, ServerCalls.asyncUnaryCall((request, response) -> {
+                            try {
+                                response.onNext(mutateDomain(request, transformation, log));
+                                response.onCompleted();
+                            } catch (IllegalArgumentException | UnplaceableDomainException e) {
+                                response.onError(Status.INVALID_ARGUMENT
+                                        .withDescription(e.getMessage())
+                                        .asRuntimeException());
+                            }
+                        }))
+                        .build()));
     }
 
-    private static MutateDomainResponse mutateDomain(MutateDomainRequest request, DomainTransformation transformation, Consumer<String> log) {
+    private static MutateDomainResponse mutateDomain(
+            MutateDomainRequest request, DomainTransformation transformation, Consumer<String> log) {
         if (!LIBVIRT.equals(request.getDomainType())) {
             // Another VMM's domain: the transformation only knows libvirt's XML, so it passes untouched.
-            return MutateDomainResponse.newBuilder().setDomain(request.getDomain()).build();
+            return MutateDomainResponse.newBuilder()
+                    .setDomain(request.getDomain())
+                    .build();
         }
         String context = request.getSidecarContext().getInvocationContext();
         Consumer<String> contextLog = context.isEmpty() ? log : line -> log.accept(line + " (" + context + ")");
         return MutateDomainResponse.newBuilder()
-                .setDomain(HookSidecarServer.transformed(request.getDomain(), request.getVmi(), transformation, contextLog)).build();
+                .setDomain(HookSidecarServer.transformed(
+                        request.getDomain(), request.getVmi(), transformation, contextLog))
+                .build();
     }
 
     @Override

@@ -32,7 +32,8 @@ final class UnixSocketGrpcServer implements AutoCloseable {
         EventLoopGroup events = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new DomainSocketAddress(socket.toString()))
                 .channelType(EpollServerDomainSocketChannel.class)
-                .bossEventLoopGroup(events).workerEventLoopGroup(events);
+                .bossEventLoopGroup(events)
+                .workerEventLoopGroup(events);
         for (ServerServiceDefinition service : services) {
             builder.addService(service);
         }
@@ -46,8 +47,10 @@ final class UnixSocketGrpcServer implements AutoCloseable {
         return new UnixSocketGrpcServer(server, events);
     }
 
-    static <Q extends Message, R extends Message> MethodDescriptor<Q, R> unary(String service, String method, Q request, R response) {
-        return MethodDescriptor.<Q, R>newBuilder().setType(MethodDescriptor.MethodType.UNARY)
+    static <Q extends Message, R extends Message> MethodDescriptor<Q, R> unary(
+            String service, String method, Q request, R response) {
+        return MethodDescriptor.<Q, R>newBuilder()
+                .setType(MethodDescriptor.MethodType.UNARY)
                 .setFullMethodName(MethodDescriptor.generateFullMethodName(service, method))
                 .setRequestMarshaller(ProtoUtils.marshaller(request))
                 .setResponseMarshaller(ProtoUtils.marshaller(response))

@@ -11,7 +11,8 @@ public record VmiIdentity(String namespace, String name) {
     public VmiIdentity {
         Objects.requireNonNull(namespace, "namespace");
         Objects.requireNonNull(name, "name");
-        if (!KUBERNETES_NAME.matcher(namespace).matches() || !KUBERNETES_NAME.matcher(name).matches()) {
+        if (!KUBERNETES_NAME.matcher(namespace).matches()
+                || !KUBERNETES_NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("VMI identity " + namespace + "/" + name
                     + " is not a Kubernetes namespace and name (lowercase letters, digits, '-' and '.')");
         }

@@ -18,7 +18,8 @@ import org.w3c.dom.NodeList;
 import org.xml.sax.InputSource;
 
 class DomainTransformationProperties {
-    private static final DomainTransformation TRANSFORMATION = new DomainTransformation(DomainTransformationGoldenTest.PRELOAD);
+    private static final DomainTransformation TRANSFORMATION =
+            new DomainTransformation(DomainTransformationGoldenTest.PRELOAD);
     private static final VmiIdentity VMI = new VmiIdentity("ns", "vm");
 
     @Provide
@@ -28,7 +29,8 @@ class DomainTransformationProperties {
 
     @Property(tries = 200)
     void aDomainNoNgmTargetsComesOutByteForByte(@ForAll("domains") GeneratedDomain domain) {
-        assertThat(TRANSFORMATION.transform(domain.xml(), VMI, Optional.empty()).domainXml()).isSameAs(domain.xml());
+        assertThat(TRANSFORMATION.transform(domain.xml(), VMI, Optional.empty()).domainXml())
+                .isSameAs(domain.xml());
     }
 
     @Property(tries = 200)
@@ -44,7 +46,8 @@ class DomainTransformationProperties {
     }
 
     @Property(tries = 200)
-    void cellsAreTheNgmsGuestNodesCoveringEveryVcpuAndAllMemory(@ForAll("domains") GeneratedDomain domain) throws Exception {
+    void cellsAreTheNgmsGuestNodesCoveringEveryVcpuAndAllMemory(@ForAll("domains") GeneratedDomain domain)
+            throws Exception {
         List<Element> cells = elements(parse(transform(domain)).getElementsByTagName("cell"));
         assertThat(cells).hasSize(domain.request().guestNodes().size());
         BitSet cpus = new BitSet();
@@ -57,8 +60,13 @@ class DomainTransformationProperties {
             assertThat(own.isEmpty()).as("cell %d has no vCPU", i).isFalse();
             cpus.or(own);
             long cellBytes = DomainTransformation.bytes(cell.getAttribute("memory"), cell.getAttribute("unit"), "cell");
-            domain.request().guestNodes().get(i).sizeBytes().ifPresent(size -> assertThat(cellBytes).isEqualTo(size));
-            assertThat(cellBytes % (domain.hugepages() ? 2 * 1024 * 1024 : 1024 * 1024)).isZero();
+            domain.request()
+                    .guestNodes()
+                    .get(i)
+                    .sizeBytes()
+                    .ifPresent(size -> assertThat(cellBytes).isEqualTo(size));
+            assertThat(cellBytes % (domain.hugepages() ? 2 * 1024 * 1024 : 1024 * 1024))
+                    .isZero();
             memory += cellBytes;
         }
         assertThat(cpus.cardinality()).isEqualTo(domain.vcpus());
@@ -79,18 +87,22 @@ class DomainTransformationProperties {
     @Property(tries = 200)
     void qemuGetsThePreloadLibraryTheSocketAndTheVm(@ForAll("domains") GeneratedDomain domain) throws Exception {
         Document out = parse(transform(domain));
-        List<Element> commandlines = elements(out.getElementsByTagNameNS(DomainTransformation.QEMU_NAMESPACE, "commandline"));
+        List<Element> commandlines =
+                elements(out.getElementsByTagNameNS(DomainTransformation.QEMU_NAMESPACE, "commandline"));
         assertThat(commandlines).hasSize(1);
         List<String> env = new ArrayList<>();
-        for (Element e : elements(commandlines.getFirst().getElementsByTagNameNS(DomainTransformation.QEMU_NAMESPACE, "env"))) {
+        for (Element e :
+                elements(commandlines.getFirst().getElementsByTagNameNS(DomainTransformation.QEMU_NAMESPACE, "env"))) {
             env.add(e.getAttribute("name") + "=" + e.getAttribute("value"));
         }
         String preload = DomainTransformationGoldenTest.PRELOAD.libraryPath()
                 + (domain.earlierPreload().isEmpty() ? "" : ":" + domain.earlierPreload());
-        assertThat(env).contains("LD_PRELOAD=" + preload,
-                "NUMAGUEST_SOCKET=" + DomainTransformationGoldenTest.PRELOAD.socketPath(),
-                "NUMAGUEST_VM=ns/vm",
-                "NUMAGUEST_ENFORCEMENT=" + domain.request().enforcement());
+        assertThat(env)
+                .contains(
+                        "LD_PRELOAD=" + preload,
+                        "NUMAGUEST_SOCKET=" + DomainTransformationGoldenTest.PRELOAD.socketPath(),
+                        "NUMAGUEST_VM=ns/vm",
+                        "NUMAGUEST_ENFORCEMENT=" + domain.request().enforcement());
         assertThat(env).doesNotHaveDuplicates();
         if (!domain.earlierPreload().isEmpty()) {
             assertThat(env).contains("TZ=UTC");
@@ -100,11 +112,16 @@ class DomainTransformationProperties {
     @Property(tries = 200)
     void transformingTwiceChangesNothingMore(@ForAll("domains") GeneratedDomain domain) {
         String once = transform(domain);
-        assertThat(TRANSFORMATION.transform(once, VMI, Optional.of(domain.request())).domainXml()).isEqualTo(once);
+        assertThat(TRANSFORMATION
+                        .transform(once, VMI, Optional.of(domain.request()))
+                        .domainXml())
+                .isEqualTo(once);
     }
 
     static String transform(GeneratedDomain domain) {
-        return TRANSFORMATION.transform(domain.xml(), VMI, Optional.of(domain.request())).domainXml();
+        return TRANSFORMATION
+                .transform(domain.xml(), VMI, Optional.of(domain.request()))
+                .domainXml();
     }
 
     private static BitSet cpuList(String list) {
@@ -124,7 +141,9 @@ class DomainTransformationProperties {
 
     private static Element only(Element parent, String name) {
         NodeList list = parent.getElementsByTagName(name);
-        assertThat(list.getLength()).as("<%s> elements under <%s>", name, parent.getTagName()).isEqualTo(1);
+        assertThat(list.getLength())
+                .as("<%s> elements under <%s>", name, parent.getTagName())
+                .isEqualTo(1);
         return (Element) list.item(0);
     }
 

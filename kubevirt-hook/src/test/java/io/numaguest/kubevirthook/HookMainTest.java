@@ -36,10 +36,12 @@ class HookMainTest {
         HookMain.installLibrary(source, target);
 
         assertThat(target).hasContent("new library");
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(target))).isEqualTo("r-xr-xr-x");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(target)))
+                .isEqualTo("r-xr-xr-x");
         try (var files = Files.list(target.getParent())) {
             assertThat(files).containsExactly(target);
         }
-        assertThatThrownBy(() -> HookMain.installLibrary(dir.resolve("absent.so"), target)).hasMessageContaining("missing from the image");
+        assertThatThrownBy(() -> HookMain.installLibrary(dir.resolve("absent.so"), target))
+                .hasMessageContaining("missing from the image");
     }
 }

@@ -58,8 +58,11 @@ class LibvirtDomainIT {
 
     @BeforeAll
     static void startPrivateLibvirtd() throws Exception {
-        List<String> missing = Stream.of("libvirtd", "virsh", "qemu-system-x86_64").filter(c -> !onPath(c)).toList();
-        String reason = "missing " + missing + " (Debian: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86;"
+        List<String> missing = Stream.of("libvirtd", "virsh", "qemu-system-x86_64")
+                .filter(c -> !onPath(c))
+                .toList();
+        String reason = "missing " + missing
+                + " (Debian: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86;"
                 + " scripts/test installs them as root)";
         if (System.getenv("LIBVIRT_REQUIRED") != null) {
             assertThat(missing).as(reason).isEmpty();
@@ -70,18 +73,25 @@ class LibvirtDomainIT {
         base = Files.createTempDirectory(Path.of("/tmp"), "ngv");
         Files.setPosixFilePermissions(base, PosixFilePermissions.fromString("rwxr-xr-x"));
         for (String dir : List.of("home", "run")) {
-            Files.createDirectory(base.resolve(dir), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            Files.createDirectory(
+                    base.resolve(dir),
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             if (asNobody) {
                 UserPrincipalLookupService users = base.getFileSystem().getUserPrincipalLookupService();
                 Files.setOwner(base.resolve(dir), users.lookupPrincipalByName("nobody"));
             }
         }
-        libvirtd = command("libvirtd").redirectErrorStream(true).redirectOutput(base.resolve("libvirtd.log").toFile()).start();
+        libvirtd = command("libvirtd")
+                .redirectErrorStream(true)
+                .redirectOutput(base.resolve("libvirtd.log").toFile())
+                .start();
         Path socket = base.resolve("run/libvirt/libvirt-sock");
         Instant limit = Instant.now().plus(DAEMON_START_LIMIT);
         while (!Files.exists(socket)) {
             assertThat(libvirtd.isAlive()).as("libvirtd exited: %s", log()).isTrue();
-            assertThat(Instant.now()).as("libvirtd opened no socket at %s within %s: %s", socket, DAEMON_START_LIMIT, log()).isBefore(limit);
+            assertThat(Instant.now())
+                    .as("libvirtd opened no socket at %s within %s: %s", socket, DAEMON_START_LIMIT, log())
+                    .isBefore(limit);
             Thread.sleep(100);
         }
     }
@@ -97,10 +107,13 @@ class LibvirtDomainIT {
             Path virtlogd = base.resolve("run/libvirt/virtlogd.pid");
             if (Files.exists(virtlogd)) {
                 // Waited for: it removes its socket as it exits, under the walk below otherwise.
-                ProcessHandle.of(Long.parseLong(Files.readString(virtlogd).strip())).ifPresent(process -> {
-                    process.destroy();
-                    process.onExit().completeOnTimeout(process, 10, TimeUnit.SECONDS).join();
-                });
+                ProcessHandle.of(Long.parseLong(Files.readString(virtlogd).strip()))
+                        .ifPresent(process -> {
+                            process.destroy();
+                            process.onExit()
+                                    .completeOnTimeout(process, 10, TimeUnit.SECONDS)
+                                    .join();
+                        });
             }
             try (Stream<Path> files = Files.walk(base)) {
                 for (Path path : files.sorted(Comparator.reverseOrder()).toList()) {
@@ -113,9 +126,13 @@ class LibvirtDomainIT {
     @Test
     void libvirtStartsQemuWithAMemfdPerGuestNodeAndThePreloadEnvironment() throws Exception {
         var preload = new PreloadEnvironment("/usr/lib/numaguest/libnumaguest-preload.so", "/run/numaguest/agent.sock");
-        var request = new GuestMemoryRequest(List.of(GuestNodeRequest.sized(0, 96 * MIB), GuestNodeRequest.unsized(1)), "BestEffort");
-        TransformedDomain transformed = new DomainTransformation(preload).transform(
-                DomainTransformationGoldenTest.fixture("libvirt-tcg-idle.xml"), new VmiIdentity("tenant-a", "vm-idle"), Optional.of(request));
+        var request = new GuestMemoryRequest(
+                List.of(GuestNodeRequest.sized(0, 96 * MIB), GuestNodeRequest.unsized(1)), "BestEffort");
+        TransformedDomain transformed = new DomainTransformation(preload)
+                .transform(
+                        DomainTransformationGoldenTest.fixture("libvirt-tcg-idle.xml"),
+                        new VmiIdentity("tenant-a", "vm-idle"),
+                        Optional.of(request));
         Path domainFile = base.resolve("domain.xml");
         Files.writeString(domainFile, transformed.domainXml());
         Files.setPosixFilePermissions(domainFile, PosixFilePermissions.fromString("rw-r--r--"));
@@ -123,10 +140,15 @@ class LibvirtDomainIT {
         virsh("define", domainFile.toString());
         String argv = virsh("domxml-to-native", "qemu-argv", "--domain", "ng-idle");
         assertThat(argv)
-                .contains("LD_PRELOAD=/usr/lib/numaguest/libnumaguest-preload.so", "NUMAGUEST_SOCKET=/run/numaguest/agent.sock",
-                        "NUMAGUEST_VM=tenant-a/vm-idle", "NUMAGUEST_ENFORCEMENT=BestEffort")
-                .contains("{\"qom-type\":\"memory-backend-memfd\",\"id\":\"ram-node0\",\"share\":true,\"size\":" + 96 * MIB + "}")
-                .contains("{\"qom-type\":\"memory-backend-memfd\",\"id\":\"ram-node1\",\"share\":true,\"size\":" + 32 * MIB + "}")
+                .contains(
+                        "LD_PRELOAD=/usr/lib/numaguest/libnumaguest-preload.so",
+                        "NUMAGUEST_SOCKET=/run/numaguest/agent.sock",
+                        "NUMAGUEST_VM=tenant-a/vm-idle",
+                        "NUMAGUEST_ENFORCEMENT=BestEffort")
+                .contains("{\"qom-type\":\"memory-backend-memfd\",\"id\":\"ram-node0\",\"share\":true,\"size\":"
+                        + 96 * MIB + "}")
+                .contains("{\"qom-type\":\"memory-backend-memfd\",\"id\":\"ram-node1\",\"share\":true,\"size\":"
+                        + 32 * MIB + "}")
                 .contains("-numa node,nodeid=0,cpus=0,memdev=ram-node0", "-numa node,nodeid=1,cpus=1,memdev=ram-node1")
                 // The fixture's <numatune> would have become the backends' host-nodes/policy.
                 .doesNotContain("host-nodes", "\"policy\"");
@@ -134,7 +156,8 @@ class LibvirtDomainIT {
         virsh("start", "ng-idle");
         try {
             long qemu = qemuPid("ng-idle");
-            assertThat(environment(qemu)).containsEntry("NUMAGUEST_VM", "tenant-a/vm-idle")
+            assertThat(environment(qemu))
+                    .containsEntry("NUMAGUEST_VM", "tenant-a/vm-idle")
                     .containsEntry("NUMAGUEST_SOCKET", "/run/numaguest/agent.sock")
                     .containsEntry("LD_PRELOAD", "/usr/lib/numaguest/libnumaguest-preload.so");
             // QEMU names a backend's memfd after the backend's type, not its id; the sizes tell the nodes apart.
@@ -156,7 +179,9 @@ class LibvirtDomainIT {
      */
     @Test
     void theAgentPlacesEachGuestNodeOfTheDomainLibvirtStarts() throws Exception {
-        Path agentJar = builtFile("numaguest.agent.jar", "node-agent/target/numaguest-node-agent.jar",
+        Path agentJar = builtFile(
+                "numaguest.agent.jar",
+                "node-agent/target/numaguest-node-agent.jar",
                 "nice mvn -B -ntp -pl node-agent -am package -DskipTests");
         Path clientsBuild = builtFile("numaguest.clients.build", "clients/c/build", "make -C clients/c");
         Path library = clientsBuild.resolve("libnumaguest-preload.so");
@@ -180,19 +205,38 @@ class LibvirtDomainIT {
                       - {guestNode: 1, policy: Interleave, hostNodes: [0]}
                 """);
         Path socket = base.resolve("agent/agent.sock");
-        String socketGroup = asNobody ? "nogroup" : Files.getAttribute(Path.of("/proc/self"), "unix:gid").toString();
+        String socketGroup = asNobody
+                ? "nogroup"
+                : Files.getAttribute(Path.of("/proc/self"), "unix:gid").toString();
         Path agentLog = base.resolve("agent.log");
-        Process agent = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:+UseSerialGC", "-Xmx128m", "-jar", agentJar.toString(), "--socket", socket.toString(),
-                "--policy-file", policyFile.toString(), "--socket-group", socketGroup, "--metrics-port", "0",
-                "--node-name", "libvirt-it")
-                .redirectErrorStream(true).redirectOutput(agentLog.toFile()).start();
+        Process agent = new ProcessBuilder(
+                        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-XX:+UseSerialGC",
+                        "-Xmx128m",
+                        "-jar",
+                        agentJar.toString(),
+                        "--socket",
+                        socket.toString(),
+                        "--policy-file",
+                        policyFile.toString(),
+                        "--socket-group",
+                        socketGroup,
+                        "--metrics-port",
+                        "0",
+                        "--node-name",
+                        "libvirt-it")
+                .redirectErrorStream(true)
+                .redirectOutput(agentLog.toFile())
+                .start();
         try {
             Instant limit = Instant.now().plus(DAEMON_START_LIMIT);
             while (!Files.exists(socket)) {
-                assertThat(agent.isAlive()).as("the agent exited: %s", Files.readString(agentLog)).isTrue();
-                assertThat(Instant.now()).as("the agent opened no socket within %s: %s", DAEMON_START_LIMIT,
-                        Files.readString(agentLog)).isBefore(limit);
+                assertThat(agent.isAlive())
+                        .as("the agent exited: %s", Files.readString(agentLog))
+                        .isTrue();
+                assertThat(Instant.now())
+                        .as("the agent opened no socket within %s: %s", DAEMON_START_LIMIT, Files.readString(agentLog))
+                        .isBefore(limit);
                 Thread.sleep(100);
             }
             placeAndVerify(installedLibrary, socket, ctl, agentLog);
@@ -204,46 +248,66 @@ class LibvirtDomainIT {
 
     private void placeAndVerify(Path library, Path socket, Path ctl, Path agentLog) throws Exception {
         Path domainFile = base.resolve("placed.xml");
-        Files.writeString(domainFile, mutatedByThePluginHook(new PreloadEnvironment(library.toString(), socket.toString())));
+        Files.writeString(
+                domainFile, mutatedByThePluginHook(new PreloadEnvironment(library.toString(), socket.toString())));
         Files.setPosixFilePermissions(domainFile, PosixFilePermissions.fromString("rw-r--r--"));
 
         virsh("define", domainFile.toString());
         try {
             assertThat(virsh("domxml-to-native", "qemu-argv", "--domain", "ng-placed"))
-                    .contains("LD_PRELOAD=" + library, "NUMAGUEST_SOCKET=" + socket, "NUMAGUEST_VM=tenant-a/vm-placed",
-                            "NUMAGUEST_ENFORCEMENT=Strict", "NUMAGUEST_DEBUG=1")
-                    .contains("\"id\":\"ram-node0\",\"share\":true,\"size\":" + 96 * MIB,
+                    .contains(
+                            "LD_PRELOAD=" + library,
+                            "NUMAGUEST_SOCKET=" + socket,
+                            "NUMAGUEST_VM=tenant-a/vm-placed",
+                            "NUMAGUEST_ENFORCEMENT=Strict",
+                            "NUMAGUEST_DEBUG=1")
+                    .contains(
+                            "\"id\":\"ram-node0\",\"share\":true,\"size\":" + 96 * MIB,
                             "\"id\":\"ram-node1\",\"share\":true,\"size\":" + 32 * MIB);
             Instant started = Instant.now();
-            // Strict: had the agent refused a guest node or been out of reach, QEMU would have stopped and virsh failed.
+            // Strict: had the agent refused a guest node or been out of reach, QEMU would have stopped and virsh
+            // failed.
             virsh("start", "ng-placed");
             Duration startTime = Duration.between(started, Instant.now());
             try {
                 long qemu = qemuPid("ng-placed");
                 if (asNobody) {
                     // The agent is root; only the socket's group lets this QEMU in.
-                    assertThat(Files.getAttribute(Path.of("/proc/" + qemu), "unix:uid")).isEqualTo(65534);
+                    assertThat(Files.getAttribute(Path.of("/proc/" + qemu), "unix:uid"))
+                            .isEqualTo(65534);
                 }
                 String qemuLog = qemuLog("ng-placed");
                 Map<Long, String> policies = memfdPolicies(qemu);
-                assertThat(policies).as("numa_maps policy of QEMU's memfd mappings by size; QEMU's log: %s", qemuLog)
-                        .containsEntry(96 * MIB, "bind:0").containsEntry(32 * MIB, "interleave:0");
+                assertThat(policies)
+                        .as("numa_maps policy of QEMU's memfd mappings by size; QEMU's log: %s", qemuLog)
+                        .containsEntry(96 * MIB, "bind:0")
+                        .containsEntry(32 * MIB, "interleave:0");
 
                 // The library's debug line carries the agent's response to each handover.
-                List<String> placed = qemuLog.lines().filter(line -> line.contains("placed in")).toList();
+                List<String> placed = qemuLog.lines()
+                        .filter(line -> line.contains("placed in"))
+                        .toList();
                 assertThat(placed).as("QEMU's log: %s", qemuLog).hasSize(2);
-                assertThat(placed.get(0)).contains("guest node 0 (backend ram-node0", "\"policy\":\"Bind\"", "\"verified\":true");
-                assertThat(placed.get(1)).contains("guest node 1 (backend ram-node1", "\"policy\":\"Interleave\"",
-                        "\"verified\":true");
+                assertThat(placed.get(0))
+                        .contains("guest node 0 (backend ram-node0", "\"policy\":\"Bind\"", "\"verified\":true");
+                assertThat(placed.get(1))
+                        .contains("guest node 1 (backend ram-node1", "\"policy\":\"Interleave\"", "\"verified\":true");
 
                 // And the agent, asked now about QEMU's own descriptors, reads the same policies back.
-                JsonNode regions = query(ctl, socket, qemu, memfdDescriptors(qemu)).get("regions");
-                assertThat(regions).as("the agent's query; its log: %s", Files.readString(agentLog)).hasSize(2);
+                JsonNode regions =
+                        query(ctl, socket, qemu, memfdDescriptors(qemu)).get("regions");
+                assertThat(regions)
+                        .as("the agent's query; its log: %s", Files.readString(agentLog))
+                        .hasSize(2);
                 assertThat(regions.get(0).get("policy").asText()).isEqualTo("Bind");
                 assertThat(regions.get(1).get("policy").asText()).isEqualTo("Interleave");
                 assertThat(regions.get(1).get("hostNodes").toString()).isEqualTo("[0]");
-                System.out.printf("LibvirtDomainIT: virsh start with the agent's handovers %d ms; %s%n", startTime.toMillis(),
-                        placed.stream().map(line -> line.replaceAll(".*(guest node \\d).*(placed in [0-9.]+ ms).*", "$1 $2")).toList());
+                System.out.printf(
+                        "LibvirtDomainIT: virsh start with the agent's handovers %d ms; %s%n",
+                        startTime.toMillis(),
+                        placed.stream()
+                                .map(line -> line.replaceAll(".*(guest node \\d).*(placed in [0-9.]+ ms).*", "$1 $2"))
+                                .toList());
             } finally {
                 virsh("destroy", "ng-placed");
             }
@@ -258,19 +322,33 @@ class LibvirtDomainIT {
      */
     private static String mutatedByThePluginHook(PreloadEnvironment preload) throws Exception {
         Path hookSocket = base.resolve("domain.sock");
-        String vmi = HookSidecarServerTest.vmiJson("tenant-a", "vm-placed",
+        String vmi = HookSidecarServerTest.vmiJson(
+                "tenant-a",
+                "vm-placed",
                 "{\"enforcement\":\"Strict\",\"guestNodes\":[{\"guestNode\":0,\"size\":\"96Mi\"},{\"guestNode\":1}]}");
         EventLoopGroup clientEvents = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
-        try (PluginDomainHookServer hook = PluginDomainHookServer.start(hookSocket, new DomainTransformation(preload), line -> { })) {
+        try (PluginDomainHookServer hook =
+                PluginDomainHookServer.start(hookSocket, new DomainTransformation(preload), line -> {})) {
             ManagedChannel channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(hookSocket.toString()))
-                    .channelType(EpollDomainSocketChannel.class).eventLoopGroup(clientEvents).usePlaintext().build();
+                    .channelType(EpollDomainSocketChannel.class)
+                    .eventLoopGroup(clientEvents)
+                    .usePlaintext()
+                    .build();
             try {
-                return ClientCalls.blockingUnaryCall(channel, PluginDomainHookServer.MUTATE_DOMAIN, CallOptions.DEFAULT,
-                        MutateDomainRequest.newBuilder().setDomainType("libvirt")
-                                .setDomain(ByteString.copyFromUtf8(DomainTransformationGoldenTest.fixture("libvirt-tcg-placed.xml")))
-                                .setVmi(ByteString.copyFromUtf8(vmi))
-                                .setSidecarContext(SidecarContext.newBuilder().setInvocationContext("Boot")).build())
-                        .getDomain().toStringUtf8();
+                return ClientCalls.blockingUnaryCall(
+                                channel,
+                                PluginDomainHookServer.MUTATE_DOMAIN,
+                                CallOptions.DEFAULT,
+                                MutateDomainRequest.newBuilder()
+                                        .setDomainType("libvirt")
+                                        .setDomain(ByteString.copyFromUtf8(
+                                                DomainTransformationGoldenTest.fixture("libvirt-tcg-placed.xml")))
+                                        .setVmi(ByteString.copyFromUtf8(vmi))
+                                        .setSidecarContext(
+                                                SidecarContext.newBuilder().setInvocationContext("Boot"))
+                                        .build())
+                        .getDomain()
+                        .toStringUtf8();
             } finally {
                 channel.shutdownNow().awaitTermination(10, TimeUnit.SECONDS);
             }
@@ -281,9 +359,23 @@ class LibvirtDomainIT {
 
     /** The agent's query response for QEMU's descriptors (96 MiB one as guest node 0, 32 MiB one as 1). */
     private static JsonNode query(Path ctl, Path socket, long qemu, Map<Long, Integer> descriptors) throws Exception {
-        Process process = new ProcessBuilder(ctl.toString(), "-s", socket.toString(), "query", "-v", "tenant-a/vm-placed",
-                "-p", qemu + ":" + descriptors.get(96 * MIB), "-p", qemu + ":" + descriptors.get(32 * MIB), "-r", "0:0", "-r", "1:1")
-                .redirectErrorStream(true).start();
+        Process process = new ProcessBuilder(
+                        ctl.toString(),
+                        "-s",
+                        socket.toString(),
+                        "query",
+                        "-v",
+                        "tenant-a/vm-placed",
+                        "-p",
+                        qemu + ":" + descriptors.get(96 * MIB),
+                        "-p",
+                        qemu + ":" + descriptors.get(32 * MIB),
+                        "-r",
+                        "0:0",
+                        "-r",
+                        "1:1")
+                .redirectErrorStream(true)
+                .start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(process.waitFor()).as("numaguest-ctl query: %s", output).isZero();
         return new ObjectMapper().readTree(output);
@@ -324,15 +416,19 @@ class LibvirtDomainIT {
 
     private static String qemuLog(String domain) throws IOException {
         try (Stream<Path> files = Files.walk(base)) {
-            Path log = files.filter(p -> p.getFileName().toString().equals(domain + ".log")).findFirst()
-                    .orElseThrow(() -> new AssertionError("libvirt wrote no QEMU log for " + domain + " under " + base));
+            Path log = files.filter(p -> p.getFileName().toString().equals(domain + ".log"))
+                    .findFirst()
+                    .orElseThrow(
+                            () -> new AssertionError("libvirt wrote no QEMU log for " + domain + " under " + base));
             return Files.readString(log);
         }
     }
 
     /** A file the build makes: its path from the system property the pom sets, else relative to the repository. */
     private static Path builtFile(String property, String fromRepository, String build) {
-        Path path = Path.of(System.getProperty(property, "../" + fromRepository)).toAbsolutePath().normalize();
+        Path path = Path.of(System.getProperty(property, "../" + fromRepository))
+                .toAbsolutePath()
+                .normalize();
         requireBuilt(path, build);
         return path;
     }
@@ -347,8 +443,10 @@ class LibvirtDomainIT {
 
     private static long qemuPid(String domain) throws IOException {
         try (Stream<Path> files = Files.walk(base)) {
-            Path pidFile = files.filter(p -> p.getFileName().toString().equals(domain + ".pid")).findFirst()
-                    .orElseThrow(() -> new AssertionError("libvirt wrote no pid file for " + domain + " under " + base));
+            Path pidFile = files.filter(p -> p.getFileName().toString().equals(domain + ".pid"))
+                    .findFirst()
+                    .orElseThrow(
+                            () -> new AssertionError("libvirt wrote no pid file for " + domain + " under " + base));
             return Long.parseLong(Files.readString(pidFile).strip());
         }
     }
@@ -386,9 +484,13 @@ class LibvirtDomainIT {
     private static String virsh(String... arguments) throws Exception {
         List<String> command = new ArrayList<>(List.of("virsh", "-c", "qemu:///session"));
         command.addAll(List.of(arguments));
-        Process virsh = command(command.toArray(String[]::new)).redirectErrorStream(true).start();
+        Process virsh = command(command.toArray(String[]::new))
+                .redirectErrorStream(true)
+                .start();
         String output = new String(virsh.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(virsh.waitFor()).as("%s:%n%s%nlibvirtd: %s", command, output, log()).isZero();
+        assertThat(virsh.waitFor())
+                .as("%s:%n%s%nlibvirtd: %s", command, output, log())
+                .isZero();
         return output;
     }
 

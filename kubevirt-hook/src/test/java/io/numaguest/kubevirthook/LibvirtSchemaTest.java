@@ -21,12 +21,15 @@ import org.junit.jupiter.params.provider.MethodSource;
 class LibvirtSchemaTest {
     @BeforeAll
     static void needsVirtXmlValidate() {
-        assumeTrue(onPath("virt-xml-validate") && onPath("xmllint"),
+        assumeTrue(
+                onPath("virt-xml-validate") && onPath("xmllint"),
                 "virt-xml-validate or xmllint is not installed (Debian: libvirt-clients libxml2-utils; scripts/test installs them as root)");
     }
 
     static List<String> goldenOutputs() {
-        return DomainTransformationGoldenTest.goldenCases().map(DomainTransformationGoldenTest.GoldenCase::expectedOutput).toList();
+        return DomainTransformationGoldenTest.goldenCases()
+                .map(DomainTransformationGoldenTest.GoldenCase::expectedOutput)
+                .toList();
     }
 
     @ParameterizedTest
@@ -44,7 +47,8 @@ class LibvirtSchemaTest {
 
     @Test
     void generatedDomainsStayValidLibvirtDomains(@TempDir Path dir) throws Exception {
-        List<GeneratedDomain> samples = GeneratedDomain.domains().sampleStream().limit(40).toList();
+        List<GeneratedDomain> samples =
+                GeneratedDomain.domains().sampleStream().limit(40).toList();
         for (int i = 0; i < samples.size(); i++) {
             Path input = dir.resolve("in-" + i + ".xml");
             Files.writeString(input, samples.get(i).xml());
@@ -56,9 +60,13 @@ class LibvirtSchemaTest {
     }
 
     private static void assertValid(Path domain) throws IOException, InterruptedException {
-        Process validate = new ProcessBuilder("virt-xml-validate", domain.toString(), "domain").redirectErrorStream(true).start();
+        Process validate = new ProcessBuilder("virt-xml-validate", domain.toString(), "domain")
+                .redirectErrorStream(true)
+                .start();
         String output = new String(validate.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(validate.waitFor()).as("virt-xml-validate %s:%n%s%n%s", domain, output, Files.readString(domain)).isZero();
+        assertThat(validate.waitFor())
+                .as("virt-xml-validate %s:%n%s%n%s", domain, output, Files.readString(domain))
+                .isZero();
     }
 
     private static boolean onPath(String command) {

@@ -45,9 +45,13 @@ class PluginDomainHookServerTest {
     private static final MethodDescriptor<byte[], byte[]> MUTATE_DOMAIN = MethodDescriptor.<byte[], byte[]>newBuilder()
             .setType(MethodDescriptor.MethodType.UNARY)
             .setFullMethodName("kubevirt.hooks.plugins.v1alpha1.DomainHookService/MutateDomain")
-            .setRequestMarshaller(new RawBytes()).setResponseMarshaller(new RawBytes()).build();
+            .setRequestMarshaller(new RawBytes())
+            .setResponseMarshaller(new RawBytes())
+            .build();
+
     @TempDir
     Path dir;
+
     private final List<String> log = new CopyOnWriteArrayList<>();
     private PluginDomainHookServer server;
     private EventLoopGroup clientEvents;
@@ -56,10 +60,14 @@ class PluginDomainHookServerTest {
     @BeforeEach
     void start() throws Exception {
         Path socket = dir.resolve("domain.sock");
-        server = PluginDomainHookServer.start(socket, new DomainTransformation(DomainTransformationGoldenTest.PRELOAD), log::add);
+        server = PluginDomainHookServer.start(
+                socket, new DomainTransformation(DomainTransformationGoldenTest.PRELOAD), log::add);
         clientEvents = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
-                .channelType(EpollDomainSocketChannel.class).eventLoopGroup(clientEvents).usePlaintext().build();
+                .channelType(EpollDomainSocketChannel.class)
+                .eventLoopGroup(clientEvents)
+                .usePlaintext()
+                .build();
     }
 
     @AfterEach
@@ -72,42 +80,60 @@ class PluginDomainHookServerTest {
     @Test
     void aTargetedVmisLibvirtDomainComesBackAsTheReviewedTransformation() throws Exception {
         String domain = DomainTransformationGoldenTest.fixture("kubevirt-1.9-passt.xml");
-        String vmi = HookSidecarServerTest.vmiJson("tenant-b", "vm-web",
+        String vmi = HookSidecarServerTest.vmiJson(
+                "tenant-b",
+                "vm-web",
                 "{\"enforcement\":\"Strict\",\"guestNodes\":[{\"guestNode\":0,\"size\":\"1536Mi\"},{\"guestNode\":1,\"size\":\"512Mi\"}]}");
 
         assertThat(mutateDomain("libvirt", domain, vmi, "Boot"))
-                .isEqualTo(Files.readString(DomainTransformationGoldenTest.goldenDirectory().resolve("kubevirt-1.9-passt.expected.xml")));
+                .isEqualTo(Files.readString(
+                        DomainTransformationGoldenTest.goldenDirectory().resolve("kubevirt-1.9-passt.expected.xml")));
     }
 
     @Test
     void anUntargetedVmisDomainAndAnotherVmmsDomainComeBackByteForByte() throws Exception {
         String domain = DomainTransformationGoldenTest.fixture("kubevirt-1.8-containerdisk.xml");
-        assertThat(mutateDomain("libvirt", domain, HookSidecarServerTest.vmiJson("tenant-a", "vm-db", null), "Boot")).isEqualTo(domain);
-        String targeted = HookSidecarServerTest.vmiJson("tenant-a", "vm-db", "{\"guestNodes\":[{\"guestNode\":0},{\"guestNode\":1}]}");
-        assertThat(mutateDomain("cloud-hypervisor", "{\"not\":\"xml\"}", targeted, "Boot")).isEqualTo("{\"not\":\"xml\"}");
+        assertThat(mutateDomain("libvirt", domain, HookSidecarServerTest.vmiJson("tenant-a", "vm-db", null), "Boot"))
+                .isEqualTo(domain);
+        String targeted = HookSidecarServerTest.vmiJson(
+                "tenant-a", "vm-db", "{\"guestNodes\":[{\"guestNode\":0},{\"guestNode\":1}]}");
+        assertThat(mutateDomain("cloud-hypervisor", "{\"not\":\"xml\"}", targeted, "Boot"))
+                .isEqualTo("{\"not\":\"xml\"}");
     }
 
     @Test
     void theNotesNameTheInvocationContext() throws Exception {
-        mutateDomain("libvirt", DomainTransformationGoldenTest.fixture("kubevirt-1.8-hugepages-passthrough.xml"),
-                HookSidecarServerTest.vmiJson("tenant-a", "vm-numa", "{\"guestNodes\":[{\"guestNode\":0},{\"guestNode\":1}]}"),
+        mutateDomain(
+                "libvirt",
+                DomainTransformationGoldenTest.fixture("kubevirt-1.8-hugepages-passthrough.xml"),
+                HookSidecarServerTest.vmiJson(
+                        "tenant-a", "vm-numa", "{\"guestNodes\":[{\"guestNode\":0},{\"guestNode\":1}]}"),
                 "MigrationTarget");
-        assertThat(log).hasSize(3).allMatch(line -> line.startsWith("tenant-a/vm-numa: numatune ") && line.endsWith(" (MigrationTarget)"));
+        assertThat(log)
+                .hasSize(3)
+                .allMatch(
+                        line -> line.startsWith("tenant-a/vm-numa: numatune ") && line.endsWith(" (MigrationTarget)"));
     }
 
     @Test
     void aDomainThatCannotCarryTheRequestIsRefusedWithTheReason() {
-        String threeNodes = HookSidecarServerTest.vmiJson("tenant-b", "vm-web",
-                "{\"guestNodes\":[{\"guestNode\":0},{\"guestNode\":1},{\"guestNode\":2}]}");
-        assertThatThrownBy(() -> mutateDomain("libvirt", DomainTransformationGoldenTest.fixture("kubevirt-1.9-passt.xml"), threeNodes, "Boot"))
+        String threeNodes = HookSidecarServerTest.vmiJson(
+                "tenant-b", "vm-web", "{\"guestNodes\":[{\"guestNode\":0},{\"guestNode\":1},{\"guestNode\":2}]}");
+        assertThatThrownBy(() -> mutateDomain(
+                        "libvirt",
+                        DomainTransformationGoldenTest.fixture("kubevirt-1.9-passt.xml"),
+                        threeNodes,
+                        "Boot"))
                 .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
                     assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
-                    assertThat(e.getStatus().getDescription()).contains("asks for 3 guest nodes but the domain has 2 vCPUs");
+                    assertThat(e.getStatus().getDescription())
+                            .contains("asks for 3 guest nodes but the domain has 2 vCPUs");
                 });
     }
 
     /** One MutateDomain call, encoded and decoded by field number. */
-    private String mutateDomain(String domainType, String domain, String vmi, String invocationContext) throws IOException {
+    private String mutateDomain(String domainType, String domain, String vmi, String invocationContext)
+            throws IOException {
         ByteArrayOutputStream context = new ByteArrayOutputStream();
         CodedOutputStream contextOut = CodedOutputStream.newInstance(context);
         contextOut.writeString(1, invocationContext);
@@ -120,11 +146,14 @@ class PluginDomainHookServerTest {
         out.writeByteArray(4, context.toByteArray());
         out.flush();
 
-        byte[] response = ClientCalls.blockingUnaryCall(channel, MUTATE_DOMAIN, CallOptions.DEFAULT, request.toByteArray());
+        byte[] response =
+                ClientCalls.blockingUnaryCall(channel, MUTATE_DOMAIN, CallOptions.DEFAULT, request.toByteArray());
         CodedInputStream in = CodedInputStream.newInstance(response);
         String result = null;
         for (int tag = in.readTag(); tag != 0; tag = in.readTag()) {
-            assertThat(tag).as("MutateDomainResponse has only field 1 (bytes domain)").isEqualTo((1 << 3) | 2);
+            assertThat(tag)
+                    .as("MutateDomainResponse has only field 1 (bytes domain)")
+                    .isEqualTo((1 << 3) | 2);
             result = in.readBytes().toStringUtf8();
         }
         return result;

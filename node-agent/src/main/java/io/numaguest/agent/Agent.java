@@ -1,18 +1,5 @@
 package io.numaguest.agent;
 
-import java.io.IOException;
-import java.net.InetAddress;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.HashSet;
-import java.util.List;
-import java.util.OptionalInt;
-import java.util.Set;
-import java.util.function.BooleanSupplier;
-import java.util.function.Function;
-import java.util.function.IntFunction;
-import java.util.logging.Logger;
-
 import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -32,6 +19,18 @@ import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.RequestHandler;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.SysfsTopology;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.function.BooleanSupplier;
+import java.util.function.Function;
+import java.util.function.IntFunction;
+import java.util.logging.Logger;
 
 /**
  * The running agent: wires the packages below from its {@link AgentConfig}, listens, and on
@@ -62,20 +61,26 @@ public final class Agent implements AutoCloseable {
      * What a mode contributes: where policies come from, who may ask (given the socket's gid), who
      * hears what was applied, whether it is ready, and what to close at the end.
      */
-    record ModeWiring(String description, PolicySource policies, IntFunction<PeerAuthorizer> authorizer, ApplyObserver observer,
-                      BooleanSupplier synced, List<AutoCloseable> resources, MoreSockets moreSockets) {
-    }
+    record ModeWiring(
+            String description,
+            PolicySource policies,
+            IntFunction<PeerAuthorizer> authorizer,
+            ApplyObserver observer,
+            BooleanSupplier synced,
+            List<AutoCloseable> resources,
+            MoreSockets moreSockets) {}
 
     /** Sockets a mode serves beside the node socket, started once that one is served and closed before it. */
     @FunctionalInterface
     interface MoreSockets {
-        MoreSockets NONE = (handlers, nodeCheck, metrics) -> () -> { };
+        MoreSockets NONE = (handlers, nodeCheck, metrics) -> () -> {};
 
         /**
          * @param handlers  a request handler answering with a given check
          * @param nodeCheck the node socket's check
          */
-        AutoCloseable start(Function<PeerAuthorizer, RequestHandler> handlers, PeerAuthorizer nodeCheck, AgentMetrics metrics)
+        AutoCloseable start(
+                Function<PeerAuthorizer, RequestHandler> handlers, PeerAuthorizer nodeCheck, AgentMetrics metrics)
                 throws StartFailure;
     }
 
@@ -110,7 +115,8 @@ public final class Agent implements AutoCloseable {
         }
         // Without the endpoint nothing reads the meters: a composite registry with no member keeps none,
         // and the Prometheus registry, its client library and the latency histogram's buckets stay unloaded.
-        PrometheusMeterRegistry registry = config.metricsPort() == 0 ? null : new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        PrometheusMeterRegistry registry =
+                config.metricsPort() == 0 ? null : new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         AgentMetrics metrics = new AgentMetrics(registry == null ? new CompositeMeterRegistry() : registry);
         String node;
         try {
@@ -121,7 +127,8 @@ public final class Agent implements AutoCloseable {
         try {
             mode = switch (config.mode()) {
                 case AgentConfig.Mode.Standalone standalone -> standalone(standalone);
-                case AgentConfig.Mode.Kubernetes kubernetes -> KubernetesMode.wire(node, config.nodeName() != null, kubernetes, config);
+                case AgentConfig.Mode.Kubernetes kubernetes ->
+                    KubernetesMode.wire(node, config.nodeName() != null, kubernetes, config);
             };
         } catch (InvalidPolicyFileException | IOException | IllegalStateException e) {
             throw new StartFailure(2, e.getMessage());
@@ -130,7 +137,8 @@ public final class Agent implements AutoCloseable {
         RegionEnforcer enforcer = new RegionEnforcer(config.fbindSyscall(), hasCapability(CAP_SYS_NICE));
         ConnectionLimits limits;
         try {
-            limits = new ConnectionLimits(config.maxConnections(), config.maxConnectionsPerPeer(), config.idleTimeout());
+            limits =
+                    new ConnectionLimits(config.maxConnections(), config.maxConnectionsPerPeer(), config.idleTimeout());
         } catch (IllegalArgumentException e) {
             throw new StartFailure(2, e.getMessage());
         }
@@ -144,25 +152,40 @@ public final class Agent implements AutoCloseable {
         } catch (IOException e) {
             throw new StartFailure(1, e.getMessage());
         }
-        Function<PeerAuthorizer, RequestHandler> handlers = check -> new RequestHandler(new RequestHandler.AgentIdentity(version(), node),
-                mode.policies(), check, enforcer, SysfsTopology.host()::read, metrics, mode.observer());
+        Function<PeerAuthorizer, RequestHandler> handlers = check -> new RequestHandler(
+                new RequestHandler.AgentIdentity(version(), node),
+                mode.policies(),
+                check,
+                enforcer,
+                SysfsTopology.host()::read,
+                metrics,
+                mode.observer());
         PeerAuthorizer nodeCheck = mode.authorizer().apply(socketGid);
         server.start(handlers.apply(nodeCheck));
         moreSockets = mode.moreSockets().start(handlers, nodeCheck, metrics);
-        LOG.info("numaguest node agent " + version() + " listening on " + config.socket().toAbsolutePath()
-                + " (" + mode.description() + ")" + (metricsServer == null ? "" : "; metrics on :" + metricsServer.port() + "/metrics"));
+        LOG.info("numaguest node agent " + version() + " listening on "
+                + config.socket().toAbsolutePath() + " (" + mode.description() + ")"
+                + (metricsServer == null ? "" : "; metrics on :" + metricsServer.port() + "/metrics"));
     }
 
-    private ModeWiring standalone(AgentConfig.Mode.Standalone standalone) throws IOException, InvalidPolicyFileException {
+    private ModeWiring standalone(AgentConfig.Mode.Standalone standalone)
+            throws IOException, InvalidPolicyFileException {
         PolicyFileSource policies = PolicyFileSource.open(standalone.policyFile(), standalone.reloadInterval());
         Set<Integer> uids = new HashSet<>(config.allowUids());
         uids.add(0);
         // The socket's group is allowed by default: who may open the socket file may talk.
-        return new ModeWiring("standalone, policy file " + standalone.policyFile(), policies, socketGid -> {
-            Set<Integer> gids = new HashSet<>(config.allowGids());
-            gids.add(socketGid);
-            return new AllowListAuthorizer(uids, gids);
-        }, ApplyObserver.NONE, () -> true, List.of(policies), MoreSockets.NONE);
+        return new ModeWiring(
+                "standalone, policy file " + standalone.policyFile(),
+                policies,
+                socketGid -> {
+                    Set<Integer> gids = new HashSet<>(config.allowGids());
+                    gids.add(socketGid);
+                    return new AllowListAuthorizer(uids, gids);
+                },
+                ApplyObserver.NONE,
+                () -> true,
+                List.of(policies),
+                MoreSockets.NONE);
     }
 
     private OptionalInt socketGroup() throws StartFailure {
@@ -170,9 +193,12 @@ public final class Agent implements AutoCloseable {
         if (socketGroup == null) {
             return OptionalInt.empty();
         }
-        OptionalInt group = socketGroup.matches("\\d+") ? OptionalInt.of(Integer.parseInt(socketGroup)) : Credentials.groupId(socketGroup);
+        OptionalInt group = socketGroup.matches("\\d+")
+                ? OptionalInt.of(Integer.parseInt(socketGroup))
+                : Credentials.groupId(socketGroup);
         if (group.isEmpty()) {
-            throw new StartFailure(2, "--socket-group " + socketGroup + ": no such group (give a group name or a numeric gid)");
+            throw new StartFailure(
+                    2, "--socket-group " + socketGroup + ": no such group (give a group name or a numeric gid)");
         }
         return group;
     }
@@ -180,13 +206,20 @@ public final class Agent implements AutoCloseable {
     private MetricsServer metricsServer(PrometheusMeterRegistry registry) throws StartFailure {
         String address = config.metricsAddress();
         try {
-            return new MetricsServer(address == null ? null : InetAddress.ofLiteral(address), config.metricsPort(), registry,
+            return new MetricsServer(
+                    address == null ? null : InetAddress.ofLiteral(address),
+                    config.metricsPort(),
+                    registry,
                     () -> server.isServing() && mode.synced().getAsBoolean());
         } catch (IllegalArgumentException e) {
-            throw new StartFailure(2, "--metrics-address " + address + " is not an IP address (give e.g. 127.0.0.1 or ::1)");
+            throw new StartFailure(
+                    2, "--metrics-address " + address + " is not an IP address (give e.g. 127.0.0.1 or ::1)");
         } catch (IOException e) {
-            throw new StartFailure(1, "the metrics endpoint cannot listen on " + (address == null ? "port " : address + " port ")
-                    + config.metricsPort() + " (--metrics-address, --metrics-port; 0 turns it off): " + e.getMessage());
+            throw new StartFailure(
+                    1,
+                    "the metrics endpoint cannot listen on " + (address == null ? "port " : address + " port ")
+                            + config.metricsPort() + " (--metrics-address, --metrics-port; 0 turns it off): "
+                            + e.getMessage());
         }
     }
 
@@ -195,14 +228,19 @@ public final class Agent implements AutoCloseable {
             return config.nodeName();
         }
         String fromEnv = System.getenv("NODE_NAME");
-        return fromEnv != null && !fromEnv.isBlank() ? fromEnv : Files.readString(KERNEL_HOSTNAME).trim();
+        return fromEnv != null && !fromEnv.isBlank()
+                ? fromEnv
+                : Files.readString(KERNEL_HOSTNAME).trim();
     }
 
     private static boolean hasCapability(int capability) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                 if (line.startsWith("CapEff:")) {
-                    return (Long.parseUnsignedLong(line.substring("CapEff:".length()).trim(), 16) & (1L << capability)) != 0;
+                    return (Long.parseUnsignedLong(
+                                            line.substring("CapEff:".length()).trim(), 16)
+                                    & (1L << capability))
+                            != 0;
                 }
             }
         } catch (IOException | NumberFormatException e) {

@@ -14,9 +14,19 @@ import java.util.OptionalLong;
  * @param nodeName       the name hello reports, or null for $NODE_NAME, else the kernel's hostname
  * @param fbindSyscall   fbind()'s number on a kernel that carries the RFC patch, or empty (never called)
  */
-public record AgentConfig(Path socket, Mode mode, int metricsPort, String metricsAddress, int maxConnections,
-                          int maxConnectionsPerPeer, Duration idleTimeout, List<Integer> allowUids, List<Integer> allowGids,
-                          String socketGroup, String nodeName, OptionalLong fbindSyscall) {
+public record AgentConfig(
+        Path socket,
+        Mode mode,
+        int metricsPort,
+        String metricsAddress,
+        int maxConnections,
+        int maxConnectionsPerPeer,
+        Duration idleTimeout,
+        List<Integer> allowUids,
+        List<Integer> allowGids,
+        String socketGroup,
+        String nodeName,
+        OptionalLong fbindSyscall) {
     public AgentConfig {
         allowUids = List.copyOf(allowUids);
         allowGids = List.copyOf(allowGids);
@@ -38,15 +48,13 @@ public record AgentConfig(Path socket, Mode mode, int metricsPort, String metric
     /** Where policies come from and who may ask for them: the two modes differ only there. */
     public sealed interface Mode {
         /** Policies from a YAML file, checked for changes every {@code reloadInterval}; peers by uid and gid. */
-        record Standalone(Path policyFile, Duration reloadInterval) implements Mode {
-        }
+        record Standalone(Path policyFile, Duration reloadInterval) implements Mode {}
 
         /**
          * Policies from the node's NumaGuestMemory objects; peers by their pod; status.applied and NRT written back.
          *
          * @param podSockets a socket in each target pod's shared directory too, or empty
          */
-        record Kubernetes(Optional<PodSockets> podSockets) implements Mode {
-        }
+        record Kubernetes(Optional<PodSockets> podSockets) implements Mode {}
     }
 }

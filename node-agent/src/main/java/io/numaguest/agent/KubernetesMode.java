@@ -1,14 +1,5 @@
 package io.numaguest.agent;
 
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.function.Function;
-import java.util.logging.Logger;
-
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
@@ -22,6 +13,14 @@ import io.numaguest.agent.server.ConnectionLimits;
 import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.RequestHandler;
 import io.numaguest.agent.topology.SysfsTopology;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.function.Function;
+import java.util.logging.Logger;
 
 /** Kubernetes mode's part of the wiring, in a class of its own so that a standalone agent never loads the client. */
 final class KubernetesMode {
@@ -32,8 +31,7 @@ final class KubernetesMode {
     /** How often the per-pod sockets look for a target pod's shared directory, which no API object announces. */
     private static final Duration POD_SOCKET_SCAN = Duration.ofSeconds(1);
 
-    private KubernetesMode() {
-    }
+    private KubernetesMode() {}
 
     /**
      * Policies from the informer over this node's NGMs, peers checked against their targets'
@@ -42,9 +40,11 @@ final class KubernetesMode {
      * @param nodeNameGiven whether --node-name named the node; else $NODE_NAME must
      * @throws IllegalStateException when the node has no name or the API server cannot be reached
      */
-    static Agent.ModeWiring wire(String node, boolean nodeNameGiven, AgentConfig.Mode.Kubernetes mode, AgentConfig config) {
+    static Agent.ModeWiring wire(
+            String node, boolean nodeNameGiven, AgentConfig.Mode.Kubernetes mode, AgentConfig config) {
         if (System.getenv("NODE_NAME") == null && !nodeNameGiven) {
-            throw new IllegalStateException("Kubernetes mode needs the node's name: set NODE_NAME (downward API spec.nodeName)");
+            throw new IllegalStateException(
+                    "Kubernetes mode needs the node's name: set NODE_NAME (downward API spec.nodeName)");
         }
         try {
             return wireClient(node, mode, config);
@@ -75,25 +75,39 @@ final class KubernetesMode {
             LOG.warning("NodeResourceTopology CRD (v1alpha2) not installed: node " + node + "'s NUMA topology is not "
                     + "published, so the operator can place only guest nodes whose hostNodes are given");
         }
-        return new Agent.ModeWiring("Kubernetes, node " + node, policies, socketGid -> new PodAuthorizer(policies, node, PROC),
-                statusWriter, policies::hasSynced, List.of(scheduler::shutdownNow, statusWriter, policies, client),
-                mode.podSockets().<Agent.MoreSockets>map(pods -> (handlers, nodeCheck, metrics) -> podSockets(pods, config, policies,
-                        handlers, nodeCheck, metrics)).orElse(Agent.MoreSockets.NONE));
+        return new Agent.ModeWiring(
+                "Kubernetes, node " + node,
+                policies,
+                socketGid -> new PodAuthorizer(policies, node, PROC),
+                statusWriter,
+                policies::hasSynced,
+                List.of(scheduler::shutdownNow, statusWriter, policies, client),
+                mode.podSockets()
+                        .<Agent.MoreSockets>map(pods -> (handlers, nodeCheck, metrics) ->
+                                podSockets(pods, config, policies, handlers, nodeCheck, metrics))
+                        .orElse(Agent.MoreSockets.NONE));
     }
 
     /** The per-pod sockets, looked for on every NGM change and every {@link #POD_SOCKET_SCAN}. */
-    private static AutoCloseable podSockets(AgentConfig.PodSockets pods, AgentConfig config, KubernetesPolicySource policies,
-                                            Function<PeerAuthorizer, RequestHandler> handlers, PeerAuthorizer nodeCheck,
-                                            AgentMetrics metrics) throws Agent.StartFailure {
+    private static AutoCloseable podSockets(
+            AgentConfig.PodSockets pods,
+            AgentConfig config,
+            KubernetesPolicySource policies,
+            Function<PeerAuthorizer, RequestHandler> handlers,
+            PeerAuthorizer nodeCheck,
+            AgentMetrics metrics)
+            throws Agent.StartFailure {
         ConnectionLimits limits;
         try {
-            limits = new ConnectionLimits(pods.maxConnections(), Math.min(pods.maxConnections(), config.maxConnectionsPerPeer()),
+            limits = new ConnectionLimits(
+                    pods.maxConnections(),
+                    Math.min(pods.maxConnections(), config.maxConnectionsPerPeer()),
                     config.idleTimeout());
         } catch (IllegalArgumentException e) {
             throw new Agent.StartFailure(2, "--pod-socket-max-connections: " + e.getMessage());
         }
-        PodSockets sockets = new PodSockets(pods.kubeletPodsDir(), pods.shareDirs(), policies::servedPodUids,
-                handlers, nodeCheck, limits, metrics);
+        PodSockets sockets = new PodSockets(
+                pods.kubeletPodsDir(), pods.shareDirs(), policies::servedPodUids, handlers, nodeCheck, limits, metrics);
         ScheduledExecutorService scanner = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread thread = new Thread(r, "pod-sockets");
             thread.setDaemon(true);

@@ -1,5 +1,7 @@
 package io.numaguest.agent;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.time.Instant;
@@ -9,12 +11,10 @@ import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-
 /** One line per record on stderr, as text for people or JSON for log collectors. */
 public enum LogFormat {
-    text, json;
+    text,
+    json;
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -40,8 +40,9 @@ public enum LogFormat {
     private static final class TextLines extends Formatter {
         @Override
         public String format(LogRecord record) {
-            String line = Instant.ofEpochMilli(record.getMillis()) + " " + record.getLevel().getName() + " "
-                    + shortName(record.getLoggerName()) + ": " + formatMessage(record) + System.lineSeparator();
+            String line = Instant.ofEpochMilli(record.getMillis()) + " "
+                    + record.getLevel().getName() + " " + shortName(record.getLoggerName()) + ": "
+                    + formatMessage(record) + System.lineSeparator();
             return record.getThrown() == null ? line : line + stackTrace(record.getThrown());
         }
 

@@ -1,5 +1,15 @@
 package io.numaguest.agent;
 
+import static io.numaguest.agent.testing.VmmClient.apply;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.Mapping;
+import io.numaguest.agent.nativeaccess.NumaMode;
+import io.numaguest.agent.testing.VmmClient;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -13,22 +23,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import io.numaguest.agent.nativeaccess.KernelFiles;
-import io.numaguest.agent.nativeaccess.Mapping;
-import io.numaguest.agent.nativeaccess.NumaMode;
-import io.numaguest.agent.testing.VmmClient;
-
-import static io.numaguest.agent.testing.VmmClient.apply;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 /**
  * The packaged agent as its own process, and this JVM as the VMM: the memfd crosses a real socket
@@ -47,6 +45,7 @@ class AgentProcessIT {
 
     @TempDir
     Path dir;
+
     private Path socket;
     private Path policyFile;
     private Path log;
@@ -62,8 +61,18 @@ class AgentProcessIT {
         try (ServerSocket probe = new ServerSocket(0)) {
             metricsPort = probe.getLocalPort();
         }
-        agent = agentProcess("--socket", socket.toString(), "--policy-file", policyFile.toString(),
-                "--metrics-port", String.valueOf(metricsPort), "--policy-reload-interval", "PT0.1S", "--log-format", "json").start();
+        agent = agentProcess(
+                        "--socket",
+                        socket.toString(),
+                        "--policy-file",
+                        policyFile.toString(),
+                        "--metrics-port",
+                        String.valueOf(metricsPort),
+                        "--policy-reload-interval",
+                        "PT0.1S",
+                        "--log-format",
+                        "json")
+                .start();
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(socket) || !agent.isAlive());
         assertThat(agent.isAlive()).as("agent exited early: %s", logText()).isTrue();
         ram = KernelFiles.memfdCreate("guest-ram", KernelFiles.MFD_CLOEXEC);
@@ -76,8 +85,11 @@ class AgentProcessIT {
 
     private static List<String> agentCommand(String... args) {
         List<String> command = new java.util.ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+UseSerialGC", "-Xmx64m",
-                "-jar", System.getProperty("agent.jar")));
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC",
+                "-Xmx64m",
+                "-jar",
+                System.getProperty("agent.jar")));
         command.addAll(List.of(args));
         return command;
     }
@@ -106,14 +118,16 @@ class AgentProcessIT {
         try (VmmClient vmm = new VmmClient(socket)) {
             JsonNode response = vmm.request(apply("1", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
             assertThat(response.path("ok").asBoolean()).as(response.toString()).isTrue();
-            assertThat(response.path("regions").get(0).path("verified").asBoolean()).isTrue();
+            assertThat(response.path("regions").get(0).path("verified").asBoolean())
+                    .isTrue();
         }
         assertThat(modeInMyMapping()).isEqualTo(NumaMode.BIND);
         try (Mapping mine = Mapping.mapShared(ram, 0, 64 * MIB, Mapping.Access.READ_WRITE)) {
             // The VMM's first touch allocates under the agent's policy; on this one-node host N0 proves
             // nothing about placement (NumaGuestIT does, on two nodes), bind:0 proves the policy.
             mine.populate(0, 4 * MIB, true);
-            assertThat(Files.readString(Path.of("/proc/self/numa_maps"))).containsPattern("bind:0 file=/memfd:guest-ram.* N0=1024");
+            assertThat(Files.readString(Path.of("/proc/self/numa_maps")))
+                    .containsPattern("bind:0 file=/memfd:guest-ram.* N0=1024");
         }
     }
 
@@ -121,12 +135,20 @@ class AgentProcessIT {
     void anEditedPolicyFileTakesEffectAndABrokenOneDoesNot() throws Exception {
         replacePolicyFile(POLICY.formatted("Interleave"));
         try (VmmClient vmm = new VmmClient(socket)) {
-            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(
-                    vmm.request(apply("2", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram).path("regions").get(0).path("policy").asText())
-                    .isEqualTo("Interleave"));
+            await().atMost(Duration.ofSeconds(10))
+                    .untilAsserted(() -> assertThat(vmm.request(apply("2", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram)
+                                    .path("regions")
+                                    .get(0)
+                                    .path("policy")
+                                    .asText())
+                            .isEqualTo("Interleave"));
             replacePolicyFile(POLICY.formatted("Bnd"));
             await().atMost(Duration.ofSeconds(10)).until(() -> logText().contains("keeping the last good policies"));
-            assertThat(vmm.request(apply("3", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram).path("regions").get(0).path("policy").asText())
+            assertThat(vmm.request(apply("3", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram)
+                            .path("regions")
+                            .get(0)
+                            .path("policy")
+                            .asText())
                     .isEqualTo("Interleave");
         }
         assertThat(modeInMyMapping()).isEqualTo(NumaMode.INTERLEAVE);
@@ -138,7 +160,11 @@ class AgentProcessIT {
             vmm.request(apply("warm", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
             long before = agentFds();
             for (int i = 0; i < 2000; i++) {
-                vmm.request(i % 4 == 0 ? "{\"broken" : apply("r" + i, "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram, ram, ram);
+                vmm.request(
+                        i % 4 == 0 ? "{\"broken" : apply("r" + i, "vm1", "[{\"fd\":0,\"guestNode\":0}]"),
+                        ram,
+                        ram,
+                        ram);
             }
             assertThat(agentFds()).isEqualTo(before);
         }
@@ -163,7 +189,9 @@ class AgentProcessIT {
     }
 
     private HttpResponse<String> get(HttpClient http, String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort + path)).build(),
+        return http.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort + path))
+                        .build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
@@ -187,10 +215,19 @@ class AgentProcessIT {
 
     @Test
     void aBrokenPolicyFileStopsTheStartWithAReason() throws Exception {
-        Path broken = Files.writeString(dir.resolve("broken.yaml"), "vms:\n  - name: vm2\n    guestNodes:\n      - guestNode: 0\n        policy: Bind\n");
+        Path broken = Files.writeString(
+                dir.resolve("broken.yaml"),
+                "vms:\n  - name: vm2\n    guestNodes:\n      - guestNode: 0\n        policy: Bind\n");
         Path otherLog = dir.resolve("other.log");
-        Process second = agentProcess("--socket", dir.resolve("other.sock").toString(), "--policy-file", broken.toString(),
-                "--metrics-port", "0").redirectOutput(otherLog.toFile()).start();
+        Process second = agentProcess(
+                        "--socket",
+                        dir.resolve("other.sock").toString(),
+                        "--policy-file",
+                        broken.toString(),
+                        "--metrics-port",
+                        "0")
+                .redirectOutput(otherLog.toFile())
+                .start();
         assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(second.exitValue()).isEqualTo(2);
         assertThat(Files.readString(otherLog)).contains("vms[0].guestNodes[0]", "needs hostNodes");
@@ -202,16 +239,24 @@ class AgentProcessIT {
         String hostname = "numaguest-unresolvable-" + ProcessHandle.current().pid();
         Path otherSocket = dir.resolve("uts.sock");
         Path otherLog = dir.resolve("uts.log");
-        List<String> command = new java.util.ArrayList<>(List.of("unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", hostname));
-        command.addAll(agentCommand("--socket", otherSocket.toString(), "--policy-file", policyFile.toString(), "--metrics-port", "0"));
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(otherLog.toFile());
+        List<String> command = new java.util.ArrayList<>(
+                List.of("unshare", "--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", hostname));
+        command.addAll(agentCommand(
+                "--socket", otherSocket.toString(), "--policy-file", policyFile.toString(), "--metrics-port", "0"));
+        ProcessBuilder builder =
+                new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(otherLog.toFile());
         builder.environment().remove("NODE_NAME");
         Process second = builder.start();
         try {
             await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(otherSocket) || !second.isAlive());
-            assertThat(second.isAlive()).as("agent exited: %s", Files.readString(otherLog)).isTrue();
+            assertThat(second.isAlive())
+                    .as("agent exited: %s", Files.readString(otherLog))
+                    .isTrue();
             try (VmmClient vmm = new VmmClient(otherSocket)) {
-                assertThat(vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}").path("node").asText()).isEqualTo(hostname);
+                assertThat(vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}")
+                                .path("node")
+                                .asText())
+                        .isEqualTo(hostname);
             }
         } finally {
             second.destroy();
@@ -223,29 +268,53 @@ class AgentProcessIT {
     void aMetricsPortInUseStopsTheStartWithOneLineNamingPortAndFlag() throws Exception {
         Path otherLog = dir.resolve("port.log");
         try (ServerSocket taken = new ServerSocket(0)) {
-            Process second = agentProcess("--socket", dir.resolve("port.sock").toString(), "--policy-file", policyFile.toString(),
-                    "--metrics-port", String.valueOf(taken.getLocalPort())).redirectOutput(otherLog.toFile()).start();
+            Process second = agentProcess(
+                            "--socket",
+                            dir.resolve("port.sock").toString(),
+                            "--policy-file",
+                            policyFile.toString(),
+                            "--metrics-port",
+                            String.valueOf(taken.getLocalPort()))
+                    .redirectOutput(otherLog.toFile())
+                    .start();
             assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
             assertThat(second.exitValue()).isEqualTo(1);
         }
         String output = Files.readString(otherLog);
-        assertThat(output).contains("cannot start: the metrics endpoint cannot listen on port", "--metrics-port")
-                .doesNotContain("\tat ").doesNotContain("Exception in");
+        assertThat(output)
+                .contains("cannot start: the metrics endpoint cannot listen on port", "--metrics-port")
+                .doesNotContain("\tat ")
+                .doesNotContain("Exception in");
     }
 
     @Test
     void theMetricsEndpointListensOnlyOnTheAddressGiven() throws Exception {
         int port = freePort();
         Path otherLog = dir.resolve("address.log");
-        Process second = agentProcess("--socket", dir.resolve("address.sock").toString(), "--policy-file", policyFile.toString(),
-                "--metrics-port", String.valueOf(port), "--metrics-address", "127.0.0.1").redirectOutput(otherLog.toFile()).start();
+        Process second = agentProcess(
+                        "--socket",
+                        dir.resolve("address.sock").toString(),
+                        "--policy-file",
+                        policyFile.toString(),
+                        "--metrics-port",
+                        String.valueOf(port),
+                        "--metrics-address",
+                        "127.0.0.1")
+                .redirectOutput(otherLog.toFile())
+                .start();
         try {
-            await().atMost(Duration.ofSeconds(30)).until(() -> !listeningAddresses(port).isEmpty() || !second.isAlive());
-            assertThat(second.isAlive()).as("agent exited: %s", Files.readString(otherLog)).isTrue();
+            await().atMost(Duration.ofSeconds(30))
+                    .until(() -> !listeningAddresses(port).isEmpty() || !second.isAlive());
+            assertThat(second.isAlive())
+                    .as("agent exited: %s", Files.readString(otherLog))
+                    .isTrue();
             // IPv4 loopback, as an IPv4 socket or IPv4-mapped on an IPv6 one; never the wildcard.
             assertThat(listeningAddresses(port)).isSubsetOf("0100007F", "0000000000000000FFFF00000100007F");
-            HttpResponse<String> health = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                    URI.create("http://127.0.0.1:" + port + "/healthz")).build(), HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> health = HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/healthz"))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString());
             assertThat(health.statusCode()).isEqualTo(200);
         } finally {
             second.destroy();
@@ -256,11 +325,22 @@ class AgentProcessIT {
     @Test
     void aMetricsAddressThatIsNoIpAddressStopsTheStart() throws Exception {
         Path otherLog = dir.resolve("bad-address.log");
-        Process second = agentProcess("--socket", dir.resolve("bad-address.sock").toString(), "--policy-file", policyFile.toString(),
-                "--metrics-port", String.valueOf(freePort()), "--metrics-address", "localhost").redirectOutput(otherLog.toFile()).start();
+        Process second = agentProcess(
+                        "--socket",
+                        dir.resolve("bad-address.sock").toString(),
+                        "--policy-file",
+                        policyFile.toString(),
+                        "--metrics-port",
+                        String.valueOf(freePort()),
+                        "--metrics-address",
+                        "localhost")
+                .redirectOutput(otherLog.toFile())
+                .start();
         assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(second.exitValue()).isEqualTo(2);
-        assertThat(Files.readString(otherLog)).contains("--metrics-address localhost is not an IP address").doesNotContain("\tat ");
+        assertThat(Files.readString(otherLog))
+                .contains("--metrics-address localhost is not an IP address")
+                .doesNotContain("\tat ");
     }
 
     private static int freePort() throws IOException {
@@ -289,8 +369,17 @@ class AgentProcessIT {
     @Test
     void aConnectionLimitBelowOneStopsTheStart() throws Exception {
         Path otherLog = dir.resolve("limit.log");
-        Process second = agentProcess("--socket", dir.resolve("limit.sock").toString(), "--policy-file", policyFile.toString(),
-                "--metrics-port", "0", "--max-connections", "0").redirectOutput(otherLog.toFile()).start();
+        Process second = agentProcess(
+                        "--socket",
+                        dir.resolve("limit.sock").toString(),
+                        "--policy-file",
+                        policyFile.toString(),
+                        "--metrics-port",
+                        "0",
+                        "--max-connections",
+                        "0")
+                .redirectOutput(otherLog.toFile())
+                .start();
         assertThat(second.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(second.exitValue()).isEqualTo(2);
         assertThat(Files.readString(otherLog)).contains("--max-connections must be at least 1, not 0");
@@ -309,11 +398,19 @@ class AgentProcessIT {
                 client.request(apply("warm", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
                 long before = agentHighWaterKib();
                 JsonNode response = client.request(apply("big", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), big);
-                assertThat(response.path("ok").asBoolean()).as(response.toString()).isTrue();
-                long counted = response.path("regions").get(0).path("pagesByHostNode").path("0").asLong();
+                assertThat(response.path("ok").asBoolean())
+                        .as(response.toString())
+                        .isTrue();
+                long counted = response.path("regions")
+                        .get(0)
+                        .path("pagesByHostNode")
+                        .path("0")
+                        .asLong();
                 assertThat(counted).as("every touched page counted").isEqualTo(gib / 4096);
                 // Bounded by the census window, not by the VM: 1 GiB faulted into one mapping would add 1 GiB.
-                assertThat(agentHighWaterKib() - before).as("VmHWM growth in KiB").isLessThan(256 * 1024);
+                assertThat(agentHighWaterKib() - before)
+                        .as("VmHWM growth in KiB")
+                        .isLessThan(256 * 1024);
             }
         } finally {
             KernelFiles.close(big);

@@ -9,10 +9,11 @@ import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
  */
 record ClusterCapabilities(boolean kubeVirt, boolean nodeResourceTopology) {
 
-  static final String VMI_API_VERSION = "kubevirt.io/v1";
-  static final String VMI_KIND = "VirtualMachineInstance";
+    static final String VMI_API_VERSION = "kubevirt.io/v1";
+    static final String VMI_KIND = "VirtualMachineInstance";
 
-  static ClusterCapabilities detect(KubernetesClient client) {
-    return new ClusterCapabilities(client.supports(VMI_API_VERSION, VMI_KIND), client.supports(NodeResourceTopology.class));
-  }
+    static ClusterCapabilities detect(KubernetesClient client) {
+        return new ClusterCapabilities(
+                client.supports(VMI_API_VERSION, VMI_KIND), client.supports(NodeResourceTopology.class));
+    }
 }

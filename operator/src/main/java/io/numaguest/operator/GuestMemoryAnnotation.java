@@ -1,8 +1,8 @@
 package io.numaguest.operator;
 
+import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
-import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -18,25 +18,27 @@ import java.util.Map;
  */
 final class GuestMemoryAnnotation {
 
-  static final String NAME = "numaguest.io/guest-memory";
+    static final String NAME = "numaguest.io/guest-memory";
 
-  private GuestMemoryAnnotation() {}
+    private GuestMemoryAnnotation() {}
 
-  /** The annotation's value for the spec; the same spec gives the same text, so it compares with what the VMI has. */
-  static String of(NumaGuestMemorySpec spec, KubernetesSerialization serialization) {
-    List<Map<String, Object>> guestNodes = new ArrayList<>();
-    spec.getGuestNodes().stream().sorted(Comparator.comparing(GuestNodeSpec::getGuestNode)).forEach(guestNode -> {
-      Map<String, Object> entry = new LinkedHashMap<>();
-      entry.put("guestNode", guestNode.getGuestNode());
-      long size = GuestNode.of(guestNode).sizeBytes();
-      if (size > 0) {
-        entry.put("size", Long.toString(size));
-      }
-      guestNodes.add(entry);
-    });
-    Map<String, Object> request = new LinkedHashMap<>();
-    request.put("enforcement", spec.getEnforcement().name());
-    request.put("guestNodes", guestNodes);
-    return serialization.asJson(request);
-  }
+    /** The annotation's value for the spec; the same spec gives the same text, so it compares with what the VMI has. */
+    static String of(NumaGuestMemorySpec spec, KubernetesSerialization serialization) {
+        List<Map<String, Object>> guestNodes = new ArrayList<>();
+        spec.getGuestNodes().stream()
+                .sorted(Comparator.comparing(GuestNodeSpec::getGuestNode))
+                .forEach(guestNode -> {
+                    Map<String, Object> entry = new LinkedHashMap<>();
+                    entry.put("guestNode", guestNode.getGuestNode());
+                    long size = GuestNode.of(guestNode).sizeBytes();
+                    if (size > 0) {
+                        entry.put("size", Long.toString(size));
+                    }
+                    guestNodes.add(entry);
+                });
+        Map<String, Object> request = new LinkedHashMap<>();
+        request.put("enforcement", spec.getEnforcement().name());
+        request.put("guestNodes", guestNodes);
+        return serialization.asJson(request);
+    }
 }

@@ -12,17 +12,18 @@ import java.util.List;
  */
 public record GuestNode(int id, MemoryPolicy policy, List<Integer> hostNodes, long sizeBytes) {
 
-  public GuestNode {
-    hostNodes = hostNodes == null ? null : List.copyOf(hostNodes);
-  }
+    public GuestNode {
+        hostNodes = hostNodes == null ? null : List.copyOf(hostNodes);
+    }
 
-  public static GuestNode of(GuestNodeSpec spec) {
-    long size = spec.getSize() == null ? 0 : spec.getSize().getNumericalAmount().longValue();
-    return new GuestNode(spec.getGuestNode(), spec.getPolicy(), spec.getHostNodes(), size);
-  }
+    public static GuestNode of(GuestNodeSpec spec) {
+        long size =
+                spec.getSize() == null ? 0 : spec.getSize().getNumericalAmount().longValue();
+        return new GuestNode(spec.getGuestNode(), spec.getPolicy(), spec.getHostNodes(), size);
+    }
 
-  /** The operator picks host nodes only for policies that take some and that the user left open. */
-  boolean chosenByOperator() {
-    return policy.takesHostNodes() && hostNodes == null;
-  }
+    /** The operator picks host nodes only for policies that take some and that the user left open. */
+    boolean chosenByOperator() {
+        return policy.takesHostNodes() && hostNodes == null;
+    }
 }

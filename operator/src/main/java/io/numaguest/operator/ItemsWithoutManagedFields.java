@@ -15,22 +15,22 @@ import java.util.function.Consumer;
  */
 final class ItemsWithoutManagedFields<T extends HasMetadata> extends BasicItemStore<T> {
 
-  private final Consumer<T> trim;
+    private final Consumer<T> trim;
 
-  ItemsWithoutManagedFields() {
-    this(item -> {});
-  }
+    ItemsWithoutManagedFields() {
+        this(item -> {});
+    }
 
-  /** @param trim drops more of each object, in place */
-  ItemsWithoutManagedFields(Consumer<T> trim) {
-    super(Cache::metaNamespaceKeyFunc);
-    this.trim = trim;
-  }
+    /** @param trim drops more of each object, in place */
+    ItemsWithoutManagedFields(Consumer<T> trim) {
+        super(Cache::metaNamespaceKeyFunc);
+        this.trim = trim;
+    }
 
-  @Override
-  public T put(String key, T item) {
-    item.getMetadata().setManagedFields(null);
-    trim.accept(item);
-    return super.put(key, item);
-  }
+    @Override
+    public T put(String key, T item) {
+        item.getMetadata().setManagedFields(null);
+        trim.accept(item);
+        return super.put(key, item);
+    }
 }

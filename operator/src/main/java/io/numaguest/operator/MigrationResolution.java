@@ -9,17 +9,17 @@ import io.numaguest.api.v1alpha1.ConditionReason;
  */
 public sealed interface MigrationResolution {
 
-  /** No migration runs: none was started, it failed, or it completed and the VMI runs on the target. */
-  record None() implements MigrationResolution {}
+    /** No migration runs: none was started, it failed, or it completed and the VMI runs on the target. */
+    record None() implements MigrationResolution {}
 
-  /** A migration runs, but its target pod is not one the agent can accept yet. */
-  record Unresolved(String targetNode, ConditionReason reason, String message) implements MigrationResolution {}
+    /** A migration runs, but its target pod is not one the agent can accept yet. */
+    record Unresolved(String targetNode, ConditionReason reason, String message) implements MigrationResolution {}
 
-  record Resolved(Pod pod) implements MigrationResolution {
-    public String nodeName() {
-      return pod.getSpec().getNodeName();
+    record Resolved(Pod pod) implements MigrationResolution {
+        public String nodeName() {
+            return pod.getSpec().getNodeName();
+        }
     }
-  }
 
-  MigrationResolution NONE = new None();
+    MigrationResolution NONE = new None();
 }

@@ -16,25 +16,30 @@ import java.util.Set;
  * @param watchNamespaces namespaces to watch; empty for all
  * @param leaderElection the Lease to hold before reconciling, when several replicas run
  */
-record NumaGuestMemoryOperator(KubernetesClient client, MeterRegistry registry, ClusterCapabilities capabilities,
-    Set<String> watchNamespaces, Optional<LeaderElectionConfiguration> leaderElection) {
+record NumaGuestMemoryOperator(
+        KubernetesClient client,
+        MeterRegistry registry,
+        ClusterCapabilities capabilities,
+        Set<String> watchNamespaces,
+        Optional<LeaderElectionConfiguration> leaderElection) {
 
-  static final String LEASE_NAME = "numaguest-operator";
+    static final String LEASE_NAME = "numaguest-operator";
 
-  Operator build() {
-    var operator = new Operator(overrider -> {
-      overrider.withKubernetesClient(client)
-          // Per-resource meters would grow with the number of NumaGuestMemories.
-          .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry));
-      leaderElection.ifPresent(overrider::withLeaderElectionConfiguration);
-    });
-    var statusChanges = new StatusChanges(client.getKubernetesSerialization(), new EventRecorder(client));
-    operator.register(new NumaGuestMemoryReconciler(capabilities, registry), controller -> {
-      controller.withOnUpdateFilter(statusChanges).withItemStore(new ItemsWithoutManagedFields<>());
-      if (!watchNamespaces.isEmpty()) {
-        controller.settingNamespaces(watchNamespaces);
-      }
-    });
-    return operator;
-  }
+    Operator build() {
+        var operator = new Operator(overrider -> {
+            overrider
+                    .withKubernetesClient(client)
+                    // Per-resource meters would grow with the number of NumaGuestMemories.
+                    .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(registry));
+            leaderElection.ifPresent(overrider::withLeaderElectionConfiguration);
+        });
+        var statusChanges = new StatusChanges(client.getKubernetesSerialization(), new EventRecorder(client));
+        operator.register(new NumaGuestMemoryReconciler(capabilities, registry), controller -> {
+            controller.withOnUpdateFilter(statusChanges).withItemStore(new ItemsWithoutManagedFields<>());
+            if (!watchNamespaces.isEmpty()) {
+                controller.settingNamespaces(watchNamespaces);
+            }
+        });
+        return operator;
+    }
 }

@@ -13,30 +13,31 @@ import java.util.Objects;
  */
 final class PodChanges {
 
-  private PodChanges() {}
+    private PodChanges() {}
 
-  /** JOSDK's update filter: new resource first. */
-  static boolean concernTargets(Pod updated, Pod old) {
-    return !Objects.equals(updated.getMetadata().getLabels(), old.getMetadata().getLabels())
-        || !Objects.equals(nodeName(updated), nodeName(old))
-        || TargetResolver.isLive(updated) != TargetResolver.isLive(old);
-  }
+    /** JOSDK's update filter: new resource first. */
+    static boolean concernTargets(Pod updated, Pod old) {
+        return !Objects.equals(
+                        updated.getMetadata().getLabels(), old.getMetadata().getLabels())
+                || !Objects.equals(nodeName(updated), nodeName(old))
+                || TargetResolver.isLive(updated) != TargetResolver.isLive(old);
+    }
 
-  /**
-   * Drops, in place, the spec and status fields no target reads: containers, volumes, container
-   * states and the like are most of a pod (a virt-launcher's spec alone is several KiB), and at
-   * 10,000 VMs the pod cache would hold all of them.
-   */
-  static void keepTargetFields(Pod pod) {
-    var spec = new PodSpec();
-    spec.setNodeName(nodeName(pod));
-    pod.setSpec(spec);
-    var status = new PodStatus();
-    status.setPhase(pod.getStatus() == null ? null : pod.getStatus().getPhase());
-    pod.setStatus(status);
-  }
+    /**
+     * Drops, in place, the spec and status fields no target reads: containers, volumes, container
+     * states and the like are most of a pod (a virt-launcher's spec alone is several KiB), and at
+     * 10,000 VMs the pod cache would hold all of them.
+     */
+    static void keepTargetFields(Pod pod) {
+        var spec = new PodSpec();
+        spec.setNodeName(nodeName(pod));
+        pod.setSpec(spec);
+        var status = new PodStatus();
+        status.setPhase(pod.getStatus() == null ? null : pod.getStatus().getPhase());
+        pod.setStatus(status);
+    }
 
-  private static String nodeName(Pod pod) {
-    return pod.getSpec() == null ? null : pod.getSpec().getNodeName();
-  }
+    private static String nodeName(Pod pod) {
+        return pod.getSpec() == null ? null : pod.getSpec().getNodeName();
+    }
 }

@@ -30,65 +30,79 @@ import java.util.stream.Collectors;
  */
 final class StatusChanges implements OnUpdateFilter<NumaGuestMemory> {
 
-  private final KubernetesSerialization serialization;
-  private final EventRecorder events;
+    private final KubernetesSerialization serialization;
+    private final EventRecorder events;
 
-  StatusChanges(KubernetesSerialization serialization, EventRecorder events) {
-    this.serialization = serialization;
-    this.events = events;
-  }
-
-  @Override
-  public boolean accept(NumaGuestMemory updated, NumaGuestMemory old) {
-    announce(old, updated);
-    return !Objects.equals(updated.getMetadata().getGeneration(), old.getMetadata().getGeneration())
-        || !Objects.equals(updated.getMetadata().getDeletionTimestamp(), old.getMetadata().getDeletionTimestamp())
-        || (updated.getStatus() == null && old.getStatus() != null)
-        || !sameTree(applied(updated), applied(old))
-        || !sameTree(migrationApplied(updated), migrationApplied(old));
-  }
-
-  private void announce(NumaGuestMemory old, NumaGuestMemory updated) {
-    Map<String, Condition> before = conditions(old).stream()
-        .collect(Collectors.toMap(Condition::getType, Function.identity(), (first, second) -> first));
-    for (Condition condition : conditions(updated)) {
-      Condition previous = before.get(condition.getType());
-      if (previous != null && Objects.equals(previous.getStatus(), condition.getStatus())
-          && Objects.equals(previous.getReason(), condition.getReason())) {
-        continue;
-      }
-      boolean isTrue = "True".equals(condition.getStatus());
-      String type = condition.getType();
-      boolean failure = switch (type) {
-        case StatusAssembler.SCHEDULED -> !isTrue;
-        case StatusAssembler.PLACED -> !isTrue && !ConditionReason.TargetNotScheduled.name().equals(condition.getReason());
-        case StatusAssembler.APPLIED -> !isTrue && ConditionReason.Refused.name().equals(condition.getReason());
-        case StatusAssembler.DEGRADED -> isTrue;
-        case StatusAssembler.MIGRATION_TARGET_READY -> !isTrue && ConditionReason.Refused.name().equals(condition.getReason());
-        default -> false;
-      };
-      if (failure) {
-        events.warning(updated, condition.getReason(), condition.getMessage());
-      } else if (StatusAssembler.PLACED.equals(type) && isTrue) {
-        events.normal(updated, condition.getReason(), condition.getMessage());
-      }
+    StatusChanges(KubernetesSerialization serialization, EventRecorder events) {
+        this.serialization = serialization;
+        this.events = events;
     }
-  }
 
-  private static List<Condition> conditions(NumaGuestMemory ngm) {
-    return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getConditions).orElse(List.of());
-  }
+    @Override
+    public boolean accept(NumaGuestMemory updated, NumaGuestMemory old) {
+        announce(old, updated);
+        return !Objects.equals(
+                        updated.getMetadata().getGeneration(), old.getMetadata().getGeneration())
+                || !Objects.equals(
+                        updated.getMetadata().getDeletionTimestamp(),
+                        old.getMetadata().getDeletionTimestamp())
+                || (updated.getStatus() == null && old.getStatus() != null)
+                || !sameTree(applied(updated), applied(old))
+                || !sameTree(migrationApplied(updated), migrationApplied(old));
+    }
 
-  private static Object applied(NumaGuestMemory ngm) {
-    return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getApplied).orElse(null);
-  }
+    private void announce(NumaGuestMemory old, NumaGuestMemory updated) {
+        Map<String, Condition> before = conditions(old).stream()
+                .collect(Collectors.toMap(Condition::getType, Function.identity(), (first, second) -> first));
+        for (Condition condition : conditions(updated)) {
+            Condition previous = before.get(condition.getType());
+            if (previous != null
+                    && Objects.equals(previous.getStatus(), condition.getStatus())
+                    && Objects.equals(previous.getReason(), condition.getReason())) {
+                continue;
+            }
+            boolean isTrue = "True".equals(condition.getStatus());
+            String type = condition.getType();
+            boolean failure = switch (type) {
+                case StatusAssembler.SCHEDULED -> !isTrue;
+                case StatusAssembler.PLACED ->
+                    !isTrue && !ConditionReason.TargetNotScheduled.name().equals(condition.getReason());
+                case StatusAssembler.APPLIED ->
+                    !isTrue && ConditionReason.Refused.name().equals(condition.getReason());
+                case StatusAssembler.DEGRADED -> isTrue;
+                case StatusAssembler.MIGRATION_TARGET_READY ->
+                    !isTrue && ConditionReason.Refused.name().equals(condition.getReason());
+                default -> false;
+            };
+            if (failure) {
+                events.warning(updated, condition.getReason(), condition.getMessage());
+            } else if (StatusAssembler.PLACED.equals(type) && isTrue) {
+                events.normal(updated, condition.getReason(), condition.getMessage());
+            }
+        }
+    }
 
-  private static Object migrationApplied(NumaGuestMemory ngm) {
-    return Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getMigrationApplied).orElse(null);
-  }
+    private static List<Condition> conditions(NumaGuestMemory ngm) {
+        return Optional.ofNullable(ngm.getStatus())
+                .map(NumaGuestMemoryStatus::getConditions)
+                .orElse(List.of());
+    }
 
-  private boolean sameTree(Object a, Object b) {
-    return Objects.equals(a == null ? null : serialization.convertValue(a, Object.class),
-        b == null ? null : serialization.convertValue(b, Object.class));
-  }
+    private static Object applied(NumaGuestMemory ngm) {
+        return Optional.ofNullable(ngm.getStatus())
+                .map(NumaGuestMemoryStatus::getApplied)
+                .orElse(null);
+    }
+
+    private static Object migrationApplied(NumaGuestMemory ngm) {
+        return Optional.ofNullable(ngm.getStatus())
+                .map(NumaGuestMemoryStatus::getMigrationApplied)
+                .orElse(null);
+    }
+
+    private boolean sameTree(Object a, Object b) {
+        return Objects.equals(
+                a == null ? null : serialization.convertValue(a, Object.class),
+                b == null ? null : serialization.convertValue(b, Object.class));
+    }
 }

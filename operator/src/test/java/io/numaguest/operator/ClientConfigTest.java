@@ -12,45 +12,45 @@ import org.junit.jupiter.api.io.TempDir;
 
 class ClientConfigTest {
 
-  @TempDir
-  Path dir;
+    @TempDir
+    Path dir;
 
-  @AfterEach
-  void forgetKubeconfig() {
-    System.clearProperty(Config.KUBERNETES_KUBECONFIG_FILE);
-  }
+    @AfterEach
+    void forgetKubeconfig() {
+        System.clearProperty(Config.KUBERNETES_KUBECONFIG_FILE);
+    }
 
-  @Test
-  void aClientCertificateAloneNeedsNoTokenRefresh() throws IOException {
-    useKubeconfig("""
+    @Test
+    void aClientCertificateAloneNeedsNoTokenRefresh() throws IOException {
+        useKubeconfig("""
           user:
             client-certificate: client.crt
             client-key: client.key
         """);
 
-    Config config = Main.clientConfig();
+        Config config = Main.clientConfig();
 
-    assertThat(config.getClientCertFile()).endsWith("client.crt");
-    assertThat(config.getOauthTokenProvider()).isNotNull();
-    assertThat(config.getOauthTokenProvider().getToken()).isNull();
-  }
+        assertThat(config.getClientCertFile()).endsWith("client.crt");
+        assertThat(config.getOauthTokenProvider()).isNotNull();
+        assertThat(config.getOauthTokenProvider().getToken()).isNull();
+    }
 
-  @Test
-  void aTokenIsLeftToFabric8sRefresh() throws IOException {
-    useKubeconfig("""
+    @Test
+    void aTokenIsLeftToFabric8sRefresh() throws IOException {
+        useKubeconfig("""
           user:
             token: abc
         """);
 
-    Config config = Main.clientConfig();
+        Config config = Main.clientConfig();
 
-    assertThat(config.getAutoOAuthToken()).isEqualTo("abc");
-    assertThat(config.getOauthTokenProvider()).isNull();
-  }
+        assertThat(config.getAutoOAuthToken()).isEqualTo("abc");
+        assertThat(config.getOauthTokenProvider()).isNull();
+    }
 
-  private void useKubeconfig(String user) throws IOException {
-    Path kubeconfig = dir.resolve("kubeconfig");
-    Files.writeString(kubeconfig, """
+    private void useKubeconfig(String user) throws IOException {
+        Path kubeconfig = dir.resolve("kubeconfig");
+        Files.writeString(kubeconfig, """
         apiVersion: v1
         kind: Config
         clusters:
@@ -66,6 +66,6 @@ class ClientConfigTest {
         users:
         - name: test
         """ + user);
-    System.setProperty(Config.KUBERNETES_KUBECONFIG_FILE, kubeconfig.toString());
-  }
+        System.setProperty(Config.KUBERNETES_KUBECONFIG_FILE, kubeconfig.toString());
+    }
 }

@@ -11,30 +11,36 @@ import java.util.Map;
  *     stand in for missing entries
  * @param allowed whether the agent of the node may place memory on it (its cpuset's mems)
  */
-public record NumaNode(int id, long memTotalBytes, long memFreeBytes, int cpus, Map<Integer, Integer> distances,
-    List<HugePages> hugepages, boolean allowed) {
+public record NumaNode(
+        int id,
+        long memTotalBytes,
+        long memFreeBytes,
+        int cpus,
+        Map<Integer, Integer> distances,
+        List<HugePages> hugepages,
+        boolean allowed) {
 
-  static final int LOCAL_DISTANCE = 10;
-  static final int REMOTE_DISTANCE = 20;
+    static final int LOCAL_DISTANCE = 10;
+    static final int REMOTE_DISTANCE = 20;
 
-  /** Huge pages of one size on this node, in bytes. */
-  public record HugePages(long pageSizeBytes, long totalBytes, long freeBytes) {}
+    /** Huge pages of one size on this node, in bytes. */
+    public record HugePages(long pageSizeBytes, long totalBytes, long freeBytes) {}
 
-  public NumaNode {
-    distances = Map.copyOf(distances);
-    hugepages = List.copyOf(hugepages);
-  }
+    public NumaNode {
+        distances = Map.copyOf(distances);
+        hugepages = List.copyOf(hugepages);
+    }
 
-  public boolean hasMemory() {
-    return memTotalBytes > 0;
-  }
+    public boolean hasMemory() {
+        return memTotalBytes > 0;
+    }
 
-  public int distanceTo(int other) {
-    return distances.getOrDefault(other, other == id ? LOCAL_DISTANCE : REMOTE_DISTANCE);
-  }
+    public int distanceTo(int other) {
+        return distances.getOrDefault(other, other == id ? LOCAL_DISTANCE : REMOTE_DISTANCE);
+    }
 
-  /** The same node with this much free memory. */
-  public NumaNode withMemFree(long bytes) {
-    return new NumaNode(id, memTotalBytes, bytes, cpus, distances, hugepages, allowed);
-  }
+    /** The same node with this much free memory. */
+    public NumaNode withMemFree(long bytes) {
+        return new NumaNode(id, memTotalBytes, bytes, cpus, distances, hugepages, allowed);
+    }
 }

@@ -12,23 +12,23 @@ import java.util.stream.Collectors;
  */
 public record NumaTopology(String nodeName, List<NumaNode> nodes) {
 
-  public NumaTopology {
-    nodes = nodes.stream().sorted(Comparator.comparingInt(NumaNode::id)).toList();
-  }
+    public NumaTopology {
+        nodes = nodes.stream().sorted(Comparator.comparingInt(NumaNode::id)).toList();
+    }
 
-  public Optional<NumaNode> node(int id) {
-    return nodes.stream().filter(node -> node.id() == id).findFirst();
-  }
+    public Optional<NumaNode> node(int id) {
+        return nodes.stream().filter(node -> node.id() == id).findFirst();
+    }
 
-  public String describeIds() {
-    return describe(nodes);
-  }
+    public String describeIds() {
+        return describe(nodes);
+    }
 
-  public String describeAllowedIds() {
-    return describe(nodes.stream().filter(NumaNode::allowed).toList());
-  }
+    public String describeAllowedIds() {
+        return describe(nodes.stream().filter(NumaNode::allowed).toList());
+    }
 
-  private static String describe(List<NumaNode> nodes) {
-    return nodes.stream().map(node -> Integer.toString(node.id())).collect(Collectors.joining(", "));
-  }
+    private static String describe(List<NumaNode> nodes) {
+        return nodes.stream().map(node -> Integer.toString(node.id())).collect(Collectors.joining(", "));
+    }
 }

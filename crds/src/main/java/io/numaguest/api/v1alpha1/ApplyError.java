@@ -6,29 +6,29 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class ApplyError {
 
-  private String code;
-  private String message;
+    private String code;
+    private String message;
 
-  public ApplyError() {}
+    public ApplyError() {}
 
-  public ApplyError(String code, String message) {
-    this.code = code;
-    this.message = message;
-  }
+    public ApplyError(String code, String message) {
+        this.code = code;
+        this.message = message;
+    }
 
-  public String getCode() {
-    return code;
-  }
+    public String getCode() {
+        return code;
+    }
 
-  public void setCode(String code) {
-    this.code = code;
-  }
+    public void setCode(String code) {
+        this.code = code;
+    }
 
-  public String getMessage() {
-    return message;
-  }
+    public String getMessage() {
+        return message;
+    }
 
-  public void setMessage(String message) {
-    this.message = message;
-  }
+    public void setMessage(String message) {
+        this.message = message;
+    }
 }

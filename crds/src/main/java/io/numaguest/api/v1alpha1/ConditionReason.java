@@ -6,27 +6,27 @@ package io.numaguest.api.v1alpha1;
  * the two lists equal.
  */
 public enum ConditionReason {
-  // Scheduled
-  PodScheduled,
-  NoPod,
-  SeveralPods,
-  VirtualMachineInstanceNotFound,
-  KubeVirtNotInstalled,
-  // Placed (and the conditions after it while there is no target or no placement)
-  Placed,
-  PlacedWithoutTopology,
-  TopologyUnavailable,
-  UnknownHostNode,
-  HostNodeNotAllowed,
-  NotEnoughMemory,
-  TargetNotScheduled,
-  NotPlaced,
-  // Applied, Ready, Degraded
-  WaitingForVMM,
-  Applied,
-  Refused,
-  PlacementChanged,
-  Unverified,
-  Ready,
-  AsRequested
+    // Scheduled
+    PodScheduled,
+    NoPod,
+    SeveralPods,
+    VirtualMachineInstanceNotFound,
+    KubeVirtNotInstalled,
+    // Placed (and the conditions after it while there is no target or no placement)
+    Placed,
+    PlacedWithoutTopology,
+    TopologyUnavailable,
+    UnknownHostNode,
+    HostNodeNotAllowed,
+    NotEnoughMemory,
+    TargetNotScheduled,
+    NotPlaced,
+    // Applied, Ready, Degraded
+    WaitingForVMM,
+    Applied,
+    Refused,
+    PlacementChanged,
+    Unverified,
+    Ready,
+    AsRequested
 }

@@ -15,24 +15,25 @@ import java.util.List;
  */
 public class ListMapKeys implements SchemaCustomizer.Customizer {
 
-  @Override
-  public JSONSchemaProps apply(JSONSchemaProps schema, String input, KubernetesSerialization serialization) {
-    for (String entry : input.split(",")) {
-      String[] propertyAndKey = entry.trim().split("=");
-      JSONSchemaProps list = schema.getProperties().get(propertyAndKey[0]);
-      if (list == null || list.getItems() == null || list.getItems().getSchema() == null) {
-        throw new IllegalArgumentException("no list property " + propertyAndKey[0] + " in " + schema.getProperties().keySet());
-      }
-      String key = propertyAndKey[1];
-      list.setXKubernetesListType("map");
-      list.setXKubernetesListMapKeys(List.of(key));
-      JSONSchemaProps item = list.getItems().getSchema();
-      List<String> required = new ArrayList<>(item.getRequired() == null ? List.of() : item.getRequired());
-      if (!required.contains(key)) {
-        required.add(key);
-        item.setRequired(required);
-      }
+    @Override
+    public JSONSchemaProps apply(JSONSchemaProps schema, String input, KubernetesSerialization serialization) {
+        for (String entry : input.split(",")) {
+            String[] propertyAndKey = entry.trim().split("=");
+            JSONSchemaProps list = schema.getProperties().get(propertyAndKey[0]);
+            if (list == null || list.getItems() == null || list.getItems().getSchema() == null) {
+                throw new IllegalArgumentException("no list property " + propertyAndKey[0] + " in "
+                        + schema.getProperties().keySet());
+            }
+            String key = propertyAndKey[1];
+            list.setXKubernetesListType("map");
+            list.setXKubernetesListMapKeys(List.of(key));
+            JSONSchemaProps item = list.getItems().getSchema();
+            List<String> required = new ArrayList<>(item.getRequired() == null ? List.of() : item.getRequired());
+            if (!required.contains(key)) {
+                required.add(key);
+                item.setRequired(required);
+            }
+        }
+        return schema;
     }
-    return schema;
-  }
 }

@@ -13,16 +13,17 @@ import io.fabric8.kubernetes.client.utils.KubernetesSerialization;
  */
 public class MaxLength implements SchemaCustomizer.Customizer {
 
-  @Override
-  public JSONSchemaProps apply(JSONSchemaProps schema, String input, KubernetesSerialization serialization) {
-    for (String entry : input.split(",")) {
-      String[] propertyAndLength = entry.trim().split("=");
-      JSONSchemaProps property = schema.getProperties().get(propertyAndLength[0]);
-      if (property == null) {
-        throw new IllegalArgumentException("no property " + propertyAndLength[0] + " in " + schema.getProperties().keySet());
-      }
-      property.setMaxLength(Long.parseLong(propertyAndLength[1]));
+    @Override
+    public JSONSchemaProps apply(JSONSchemaProps schema, String input, KubernetesSerialization serialization) {
+        for (String entry : input.split(",")) {
+            String[] propertyAndLength = entry.trim().split("=");
+            JSONSchemaProps property = schema.getProperties().get(propertyAndLength[0]);
+            if (property == null) {
+                throw new IllegalArgumentException("no property " + propertyAndLength[0] + " in "
+                        + schema.getProperties().keySet());
+            }
+            property.setMaxLength(Long.parseLong(propertyAndLength[1]));
+        }
+        return schema;
     }
-    return schema;
-  }
 }

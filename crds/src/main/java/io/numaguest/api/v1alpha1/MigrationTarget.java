@@ -14,47 +14,47 @@ import java.util.List;
 @SchemaCustomizer(value = ListMapKeys.class, input = "placement=guestNode")
 public class MigrationTarget {
 
-  @JsonPropertyDescription("Kubernetes node the migration target pod runs on.")
-  private String nodeName;
+    @JsonPropertyDescription("Kubernetes node the migration target pod runs on.")
+    private String nodeName;
 
-  @JsonPropertyDescription("The migration's target pod; the agent of nodeName accepts requests from this pod's VMM.")
-  private PodReference targetPod;
+    @JsonPropertyDescription("The migration's target pod; the agent of nodeName accepts requests from this pod's VMM.")
+    private PodReference targetPod;
 
-  @JsonPropertyDescription("Host nodes chosen per guest node on the target's node, and why.")
-  private List<GuestNodePlacement> placement;
+    @JsonPropertyDescription("Host nodes chosen per guest node on the target's node, and why.")
+    private List<GuestNodePlacement> placement;
 
-  @JsonPropertyDescription("The target's placement in one line: guestNode:policy(hostNodes) per guest node.")
-  private String placementSummary;
+    @JsonPropertyDescription("The target's placement in one line: guestNode:policy(hostNodes) per guest node.")
+    private String placementSummary;
 
-  public String getNodeName() {
-    return nodeName;
-  }
+    public String getNodeName() {
+        return nodeName;
+    }
 
-  public void setNodeName(String nodeName) {
-    this.nodeName = nodeName;
-  }
+    public void setNodeName(String nodeName) {
+        this.nodeName = nodeName;
+    }
 
-  public PodReference getTargetPod() {
-    return targetPod;
-  }
+    public PodReference getTargetPod() {
+        return targetPod;
+    }
 
-  public void setTargetPod(PodReference targetPod) {
-    this.targetPod = targetPod;
-  }
+    public void setTargetPod(PodReference targetPod) {
+        this.targetPod = targetPod;
+    }
 
-  public List<GuestNodePlacement> getPlacement() {
-    return placement;
-  }
+    public List<GuestNodePlacement> getPlacement() {
+        return placement;
+    }
 
-  public void setPlacement(List<GuestNodePlacement> placement) {
-    this.placement = placement;
-  }
+    public void setPlacement(List<GuestNodePlacement> placement) {
+        this.placement = placement;
+    }
 
-  public String getPlacementSummary() {
-    return placementSummary;
-  }
+    public String getPlacementSummary() {
+        return placementSummary;
+    }
 
-  public void setPlacementSummary(String placementSummary) {
-    this.placementSummary = placementSummary;
-  }
+    public void setPlacementSummary(String placementSummary) {
+        this.placementSummary = placementSummary;
+    }
 }

@@ -19,32 +19,43 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Categories("all")
 // kubectl shows these after Name in this order: the generator sorts them by jsonPath, and the
 // committed CRD has them as declared here (CommittedCrdTest). Priority 1: only with -o wide.
-@AdditionalPrinterColumn(name = "Target", jsonPath = ".status.targetPod.name", type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+        name = "Target",
+        jsonPath = ".status.targetPod.name",
+        type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "Node", jsonPath = ".status.nodeName", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(
-    name = "Ready",
-    jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
-    type = AdditionalPrinterColumn.Type.STRING)
-@AdditionalPrinterColumn(name = "Mechanism", jsonPath = ".status.applied[0].mechanism", type = AdditionalPrinterColumn.Type.STRING)
-@AdditionalPrinterColumn(name = "Age", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
-@AdditionalPrinterColumn(name = "Placement", jsonPath = ".status.placementSummary", type = AdditionalPrinterColumn.Type.STRING,
-    priority = 1)
+        name = "Ready",
+        jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
+        type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(
-    name = "Reason",
-    jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason",
-    type = AdditionalPrinterColumn.Type.STRING,
-    priority = 1)
-public class NumaGuestMemory extends CustomResource<NumaGuestMemorySpec, NumaGuestMemoryStatus>
-    implements Namespaced {
+        name = "Mechanism",
+        jsonPath = ".status.applied[0].mechanism",
+        type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+        name = "Age",
+        jsonPath = ".metadata.creationTimestamp",
+        type = AdditionalPrinterColumn.Type.DATE)
+@AdditionalPrinterColumn(
+        name = "Placement",
+        jsonPath = ".status.placementSummary",
+        type = AdditionalPrinterColumn.Type.STRING,
+        priority = 1)
+@AdditionalPrinterColumn(
+        name = "Reason",
+        jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason",
+        type = AdditionalPrinterColumn.Type.STRING,
+        priority = 1)
+public class NumaGuestMemory extends CustomResource<NumaGuestMemorySpec, NumaGuestMemoryStatus> implements Namespaced {
 
-  public static final String GROUP = "numaguest.io";
+    public static final String GROUP = "numaguest.io";
 
-  /** Label the operator puts on each NumaGuestMemory so a node's agent watches only its own. */
-  public static final String NODE_LABEL = "numaguest.io/node";
+    /** Label the operator puts on each NumaGuestMemory so a node's agent watches only its own. */
+    public static final String NODE_LABEL = "numaguest.io/node";
 
-  /**
-   * Label the operator puts on a NumaGuestMemory while a live migration takes its VM to another
-   * node: that node's name, so the agent there sees the object too.
-   */
-  public static final String MIGRATION_TARGET_NODE_LABEL = "numaguest.io/migration-target-node";
+    /**
+     * Label the operator puts on a NumaGuestMemory while a live migration takes its VM to another
+     * node: that node's name, so the agent there sees the object too.
+     */
+    public static final String MIGRATION_TARGET_NODE_LABEL = "numaguest.io/migration-target-node";
 }

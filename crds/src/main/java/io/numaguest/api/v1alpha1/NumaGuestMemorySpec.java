@@ -14,44 +14,45 @@ import java.util.List;
 // guestNodes is a map keyed by guestNode, so apply patches merge entries instead of replacing the list.
 @SchemaCustomizer(value = ListMapKeys.class, input = "guestNodes=guestNode")
 @ValidationRule(
-    value = "self.guestNodes.all(g, self.guestNodes.exists_one(h, h.guestNode == g.guestNode))",
-    message = "each guestNode may appear only once in guestNodes")
+        value = "self.guestNodes.all(g, self.guestNodes.exists_one(h, h.guestNode == g.guestNode))",
+        message = "each guestNode may appear only once in guestNodes")
 public class NumaGuestMemorySpec {
 
-  @Required
-  @JsonPropertyDescription("The VM whose guest memory this places.")
-  private Target target;
+    @Required
+    @JsonPropertyDescription("The VM whose guest memory this places.")
+    private Target target;
 
-  @Required
-  @Size(min = 1, max = 64)
-  @JsonPropertyDescription("Policy per guest NUMA node.")
-  private List<GuestNodeSpec> guestNodes = new ArrayList<>();
+    @Required
+    @Size(min = 1, max = 64)
+    @JsonPropertyDescription("Policy per guest NUMA node.")
+    private List<GuestNodeSpec> guestNodes = new ArrayList<>();
 
-  @Default("Strict")
-  @JsonPropertyDescription("Strict refuses a VMM whose memory cannot carry the policy and reports Degraded; BestEffort applies what it can.")
-  private Enforcement enforcement = Enforcement.Strict;
+    @Default("Strict")
+    @JsonPropertyDescription(
+            "Strict refuses a VMM whose memory cannot carry the policy and reports Degraded; BestEffort applies what it can.")
+    private Enforcement enforcement = Enforcement.Strict;
 
-  public Target getTarget() {
-    return target;
-  }
+    public Target getTarget() {
+        return target;
+    }
 
-  public void setTarget(Target target) {
-    this.target = target;
-  }
+    public void setTarget(Target target) {
+        this.target = target;
+    }
 
-  public List<GuestNodeSpec> getGuestNodes() {
-    return guestNodes;
-  }
+    public List<GuestNodeSpec> getGuestNodes() {
+        return guestNodes;
+    }
 
-  public void setGuestNodes(List<GuestNodeSpec> guestNodes) {
-    this.guestNodes = guestNodes;
-  }
+    public void setGuestNodes(List<GuestNodeSpec> guestNodes) {
+        this.guestNodes = guestNodes;
+    }
 
-  public Enforcement getEnforcement() {
-    return enforcement;
-  }
+    public Enforcement getEnforcement() {
+        return enforcement;
+    }
 
-  public void setEnforcement(Enforcement enforcement) {
-    this.enforcement = enforcement;
-  }
+    public void setEnforcement(Enforcement enforcement) {
+        this.enforcement = enforcement;
+    }
 }

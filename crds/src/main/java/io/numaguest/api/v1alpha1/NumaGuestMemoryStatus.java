@@ -22,104 +22,110 @@ import java.util.List;
  * the JSON: an apply that carried {@code applied: null} would claim the agent's field.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@SchemaCustomizer(value = ListMapKeys.class, input = "placement=guestNode, applied=guestNode, migrationApplied=guestNode, conditions=type")
+@SchemaCustomizer(
+        value = ListMapKeys.class,
+        input = "placement=guestNode, applied=guestNode, migrationApplied=guestNode, conditions=type")
 public class NumaGuestMemoryStatus {
 
-  @JsonPropertyDescription("The spec generation the operator's fields describe.")
-  private Long observedGeneration;
+    @JsonPropertyDescription("The spec generation the operator's fields describe.")
+    private Long observedGeneration;
 
-  @JsonPropertyDescription("Kubernetes node the target pod runs on.")
-  private String nodeName;
+    @JsonPropertyDescription("Kubernetes node the target pod runs on.")
+    private String nodeName;
 
-  private PodReference targetPod;
+    private PodReference targetPod;
 
-  @JsonPropertyDescription("Host nodes chosen per guest node, and why.")
-  private List<GuestNodePlacement> placement;
+    @JsonPropertyDescription("Host nodes chosen per guest node, and why.")
+    private List<GuestNodePlacement> placement;
 
-  @JsonPropertyDescription("The placement in one line, for kubectl get -o wide: guestNode:policy(hostNodes) per guest node.")
-  private String placementSummary;
+    @JsonPropertyDescription(
+            "The placement in one line, for kubectl get -o wide: guestNode:policy(hostNodes) per guest node.")
+    private String placementSummary;
 
-  @JsonPropertyDescription("What the node agent applied per guest node.")
-  private List<GuestNodeApplied> applied;
+    @JsonPropertyDescription("What the node agent applied per guest node.")
+    private List<GuestNodeApplied> applied;
 
-  @JsonPropertyDescription("Set while a live migration takes the VM to another node: the target's node, pod and placement.")
-  private MigrationTarget migration;
+    @JsonPropertyDescription(
+            "Set while a live migration takes the VM to another node: the target's node, pod and placement.")
+    private MigrationTarget migration;
 
-  @JsonPropertyDescription("What the node agent of migration.nodeName applied per guest node for the migration's target pod.")
-  private List<GuestNodeApplied> migrationApplied;
+    @JsonPropertyDescription(
+            "What the node agent of migration.nodeName applied per guest node for the migration's target pod.")
+    private List<GuestNodeApplied> migrationApplied;
 
-  @JsonPropertyDescription("Scheduled, Placed, Applied, Ready and Degraded; MigrationTargetReady while a migration runs.")
-  private List<Condition> conditions;
+    @JsonPropertyDescription(
+            "Scheduled, Placed, Applied, Ready and Degraded; MigrationTargetReady while a migration runs.")
+    private List<Condition> conditions;
 
-  public Long getObservedGeneration() {
-    return observedGeneration;
-  }
+    public Long getObservedGeneration() {
+        return observedGeneration;
+    }
 
-  public void setObservedGeneration(Long observedGeneration) {
-    this.observedGeneration = observedGeneration;
-  }
+    public void setObservedGeneration(Long observedGeneration) {
+        this.observedGeneration = observedGeneration;
+    }
 
-  public String getNodeName() {
-    return nodeName;
-  }
+    public String getNodeName() {
+        return nodeName;
+    }
 
-  public void setNodeName(String nodeName) {
-    this.nodeName = nodeName;
-  }
+    public void setNodeName(String nodeName) {
+        this.nodeName = nodeName;
+    }
 
-  public PodReference getTargetPod() {
-    return targetPod;
-  }
+    public PodReference getTargetPod() {
+        return targetPod;
+    }
 
-  public void setTargetPod(PodReference targetPod) {
-    this.targetPod = targetPod;
-  }
+    public void setTargetPod(PodReference targetPod) {
+        this.targetPod = targetPod;
+    }
 
-  public List<GuestNodePlacement> getPlacement() {
-    return placement;
-  }
+    public List<GuestNodePlacement> getPlacement() {
+        return placement;
+    }
 
-  public void setPlacement(List<GuestNodePlacement> placement) {
-    this.placement = placement;
-  }
+    public void setPlacement(List<GuestNodePlacement> placement) {
+        this.placement = placement;
+    }
 
-  public String getPlacementSummary() {
-    return placementSummary;
-  }
+    public String getPlacementSummary() {
+        return placementSummary;
+    }
 
-  public void setPlacementSummary(String placementSummary) {
-    this.placementSummary = placementSummary;
-  }
+    public void setPlacementSummary(String placementSummary) {
+        this.placementSummary = placementSummary;
+    }
 
-  public List<GuestNodeApplied> getApplied() {
-    return applied;
-  }
+    public List<GuestNodeApplied> getApplied() {
+        return applied;
+    }
 
-  public void setApplied(List<GuestNodeApplied> applied) {
-    this.applied = applied;
-  }
+    public void setApplied(List<GuestNodeApplied> applied) {
+        this.applied = applied;
+    }
 
-  public MigrationTarget getMigration() {
-    return migration;
-  }
+    public MigrationTarget getMigration() {
+        return migration;
+    }
 
-  public void setMigration(MigrationTarget migration) {
-    this.migration = migration;
-  }
+    public void setMigration(MigrationTarget migration) {
+        this.migration = migration;
+    }
 
-  public List<GuestNodeApplied> getMigrationApplied() {
-    return migrationApplied;
-  }
+    public List<GuestNodeApplied> getMigrationApplied() {
+        return migrationApplied;
+    }
 
-  public void setMigrationApplied(List<GuestNodeApplied> migrationApplied) {
-    this.migrationApplied = migrationApplied;
-  }
+    public void setMigrationApplied(List<GuestNodeApplied> migrationApplied) {
+        this.migrationApplied = migrationApplied;
+    }
 
-  public List<Condition> getConditions() {
-    return conditions;
-  }
+    public List<Condition> getConditions() {
+        return conditions;
+    }
 
-  public void setConditions(List<Condition> conditions) {
-    this.conditions = conditions;
-  }
+    public void setConditions(List<Condition> conditions) {
+        this.conditions = conditions;
+    }
 }

@@ -6,29 +6,29 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class PodReference {
 
-  private String name;
-  private String uid;
+    private String name;
+    private String uid;
 
-  public PodReference() {}
+    public PodReference() {}
 
-  public PodReference(String name, String uid) {
-    this.name = name;
-    this.uid = uid;
-  }
+    public PodReference(String name, String uid) {
+        this.name = name;
+        this.uid = uid;
+    }
 
-  public String getName() {
-    return name;
-  }
+    public String getName() {
+        return name;
+    }
 
-  public void setName(String name) {
-    this.name = name;
-  }
+    public void setName(String name) {
+        this.name = name;
+    }
 
-  public String getUid() {
-    return uid;
-  }
+    public String getUid() {
+        return uid;
+    }
 
-  public void setUid(String uid) {
-    this.uid = uid;
-  }
+    public void setUid(String uid) {
+        this.uid = uid;
+    }
 }

@@ -5,21 +5,21 @@ import io.fabric8.generator.annotation.Required;
 
 public class VirtualMachineInstanceRef {
 
-  @Required
-  @JsonPropertyDescription("Name of the KubeVirt VirtualMachineInstance in the NumaGuestMemory's namespace.")
-  private String name;
+    @Required
+    @JsonPropertyDescription("Name of the KubeVirt VirtualMachineInstance in the NumaGuestMemory's namespace.")
+    private String name;
 
-  public VirtualMachineInstanceRef() {}
+    public VirtualMachineInstanceRef() {}
 
-  public VirtualMachineInstanceRef(String name) {
-    this.name = name;
-  }
+    public VirtualMachineInstanceRef(String name) {
+        this.name = name;
+    }
 
-  public String getName() {
-    return name;
-  }
+    public String getName() {
+        return name;
+    }
 
-  public void setName(String name) {
-    this.name = name;
-  }
+    public void setName(String name) {
+        this.name = name;
+    }
 }

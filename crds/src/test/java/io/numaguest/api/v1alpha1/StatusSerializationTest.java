@@ -8,23 +8,23 @@ import org.junit.jupiter.api.Test;
 
 class StatusSerializationTest {
 
-  private final KubernetesSerialization serialization = new KubernetesSerialization();
+    private final KubernetesSerialization serialization = new KubernetesSerialization();
 
-  @Test
-  void statusLeavesOutTheFieldsItDoesNotCarry() {
-    var status = new NumaGuestMemoryStatus();
-    status.setObservedGeneration(3L);
-    status.setPlacement(List.of(new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(1), "most free memory")));
+    @Test
+    void statusLeavesOutTheFieldsItDoesNotCarry() {
+        var status = new NumaGuestMemoryStatus();
+        status.setObservedGeneration(3L);
+        status.setPlacement(List.of(new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(1), "most free memory")));
 
-    String json = serialization.asJson(status);
+        String json = serialization.asJson(status);
 
-    // A server-side apply carrying "applied": null would take the agent's field over.
-    assertThat(json).doesNotContain("applied", "null");
-  }
+        // A server-side apply carrying "applied": null would take the agent's field over.
+        assertThat(json).doesNotContain("applied", "null");
+    }
 
-  @Test
-  void readsAManifestAsUsersWriteIt() {
-    var ngm = serialization.unmarshal("""
+    @Test
+    void readsAManifestAsUsersWriteIt() {
+        var ngm = serialization.unmarshal("""
         apiVersion: numaguest.io/v1alpha1
         kind: NumaGuestMemory
         metadata: {name: vm1, namespace: default}
@@ -35,11 +35,18 @@ class StatusSerializationTest {
           - {guestNode: 1, policy: Interleave}
         """, NumaGuestMemory.class);
 
-    assertThat(ngm.getSpec().getTarget().getVirtualMachineInstance().getName()).isEqualTo("vm1");
-    assertThat(ngm.getSpec().getGuestNodes()).extracting(GuestNodeSpec::getPolicy)
-        .containsExactly(MemoryPolicy.Bind, MemoryPolicy.Interleave);
-    assertThat(ngm.getSpec().getGuestNodes().getFirst().getSize().getNumericalAmount().longValueExact())
-        .isEqualTo(4L << 30);
-    assertThat(ngm.getSpec().getEnforcement()).isEqualTo(Enforcement.Strict);
-  }
+        assertThat(ngm.getSpec().getTarget().getVirtualMachineInstance().getName())
+                .isEqualTo("vm1");
+        assertThat(ngm.getSpec().getGuestNodes())
+                .extracting(GuestNodeSpec::getPolicy)
+                .containsExactly(MemoryPolicy.Bind, MemoryPolicy.Interleave);
+        assertThat(ngm.getSpec()
+                        .getGuestNodes()
+                        .getFirst()
+                        .getSize()
+                        .getNumericalAmount()
+                        .longValueExact())
+                .isEqualTo(4L << 30);
+        assertThat(ngm.getSpec().getEnforcement()).isEqualTo(Enforcement.Strict);
+    }
 }

@@ -1,5 +1,20 @@
 package io.numaguest.agent.kubernetes;
 
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.memory.RegionOutcome;
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.request.ApplyObserver;
+import io.numaguest.api.v1alpha1.ApplyError;
+import io.numaguest.api.v1alpha1.GuestNodeApplied;
+import io.numaguest.api.v1alpha1.NumaGuestMemory;
+import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
+import io.numaguest.api.v1alpha1.PodReference;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -14,23 +29,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
-
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.fabric8.kubernetes.client.utils.Serialization;
-import io.numaguest.agent.memory.RegionOutcome;
-import io.numaguest.agent.nativeaccess.PeerCredentials;
-import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.error.AgentException;
-import io.numaguest.agent.request.ApplyObserver;
-import io.numaguest.api.v1alpha1.ApplyError;
-import io.numaguest.api.v1alpha1.GuestNodeApplied;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
-import io.numaguest.api.v1alpha1.NumaGuestMemory;
-import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
-import io.numaguest.api.v1alpha1.PodReference;
 
 /**
  * Writes the evidence of a VM's NumaGuestMemory after each apply: {@code status.applied} on the node
@@ -54,8 +52,7 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(AppliedStatusWriter.class.getName());
     private static final long MAX_RETRY_DELAY_SECONDS = 60;
 
-    private record NgmKey(String namespace, String name) {
-    }
+    private record NgmKey(String namespace, String name) {}
 
     private final KubernetesClient client;
     private final KubernetesPolicySource policies;
@@ -67,6 +64,7 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
     });
     /** Entries per object as this agent last wrote (or will write) them. */
     private final Map<NgmKey, TreeMap<Integer, GuestNodeApplied>> entries = new HashMap<>();
+
     private final Set<NgmKey> pending = ConcurrentHashMap.newKeySet();
 
     public AppliedStatusWriter(KubernetesClient client, KubernetesPolicySource policies, Path proc) {
@@ -79,9 +77,12 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
     /** A migration ended with the VM on this node (or failed and left it here): migrationApplied is this agent's to clear. */
     private void changed(NumaGuestMemory ngm) {
         NumaGuestMemoryStatus status = ngm.getStatus();
-        if (status != null && status.getMigration() == null && status.getMigrationApplied() != null
+        if (status != null
+                && status.getMigration() == null
+                && status.getMigrationApplied() != null
                 && policies.nodeName().equals(status.getNodeName())) {
-            NgmKey key = new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName());
+            NgmKey key = new NgmKey(
+                    ngm.getMetadata().getNamespace(), ngm.getMetadata().getName());
             if (pending.add(key)) {
                 writer.execute(() -> write(key, 1));
             }
@@ -129,9 +130,11 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             return; // not synced, or ambiguous: the request was refused for that reason already
         }
         target.ifPresent(ngm -> {
-            NgmKey key = new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName());
+            NgmKey key = new NgmKey(
+                    ngm.getMetadata().getNamespace(), ngm.getMetadata().getName());
             synchronized (entries) {
-                entries.computeIfAbsent(key, k -> existing(ngm, policies.isMigrationTarget(ngm))).put(entry.getGuestNode(), entry);
+                entries.computeIfAbsent(key, k -> existing(ngm, policies.isMigrationTarget(ngm)))
+                        .put(entry.getGuestNode(), entry);
             }
             if (pending.add(key)) {
                 writer.execute(() -> write(key, 1));
@@ -151,21 +154,26 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             return current;
         }
         if (migrationTarget) {
-            Optional.ofNullable(status.getMigrationApplied()).ifPresent(list -> list.forEach(entry -> current.put(entry.getGuestNode(), entry)));
+            Optional.ofNullable(status.getMigrationApplied())
+                    .ifPresent(list -> list.forEach(entry -> current.put(entry.getGuestNode(), entry)));
             return current;
         }
-        Optional.ofNullable(status.getApplied()).ifPresent(list -> list.forEach(entry -> current.put(entry.getGuestNode(), entry)));
-        String targetPod = status.getTargetPod() == null ? null : status.getTargetPod().getUid();
-        Optional.ofNullable(status.getMigrationApplied()).ifPresent(list -> list.stream()
-                .filter(entry -> targetPod != null && targetPod.equals(entry.getPodUid()))
-                .forEach(entry -> current.put(entry.getGuestNode(), entry)));
+        Optional.ofNullable(status.getApplied())
+                .ifPresent(list -> list.forEach(entry -> current.put(entry.getGuestNode(), entry)));
+        String targetPod =
+                status.getTargetPod() == null ? null : status.getTargetPod().getUid();
+        Optional.ofNullable(status.getMigrationApplied())
+                .ifPresent(list -> list.stream()
+                        .filter(entry -> targetPod != null && targetPod.equals(entry.getPodUid()))
+                        .forEach(entry -> current.put(entry.getGuestNode(), entry)));
         return current;
     }
 
     private void write(NgmKey key, int attempt) {
         pending.remove(key);
         Optional<NumaGuestMemory> current = policies.all().stream()
-                .filter(ngm -> key.equals(new NgmKey(ngm.getMetadata().getNamespace(), ngm.getMetadata().getName())))
+                .filter(ngm -> key.equals(new NgmKey(
+                        ngm.getMetadata().getNamespace(), ngm.getMetadata().getName())))
                 .findFirst();
         if (current.isEmpty() || current.get().getStatus() == null) {
             synchronized (entries) {
@@ -176,15 +184,20 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
         NumaGuestMemory ngm = current.get();
         NumaGuestMemoryStatus status = ngm.getStatus();
         boolean migrationTarget = policies.isMigrationTarget(ngm);
-        if (!migrationTarget && status.getNodeName() != null && !status.getNodeName().equals(policies.nodeName())) {
+        if (!migrationTarget
+                && status.getNodeName() != null
+                && !status.getNodeName().equals(policies.nodeName())) {
             return; // the VM runs elsewhere and migrates to no pod here: this node has nothing to report
         }
         String servedPod = policies.podServedHere(ngm).map(PodReference::getUid).orElse(null);
         List<GuestNodeApplied> applied;
         synchronized (entries) {
-            TreeMap<Integer, GuestNodeApplied> known = entries.computeIfAbsent(key, k -> existing(ngm, migrationTarget));
+            TreeMap<Integer, GuestNodeApplied> known =
+                    entries.computeIfAbsent(key, k -> existing(ngm, migrationTarget));
             if (servedPod != null) {
-                known.values().removeIf(entry -> entry.getPodUid() != null && !entry.getPodUid().equals(servedPod));
+                known.values()
+                        .removeIf(entry ->
+                                entry.getPodUid() != null && !entry.getPodUid().equals(servedPod));
             }
             applied = new ArrayList<>(known.values());
         }
@@ -200,15 +213,23 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             operations.add(Map.of("op", "add", "path", "/status/applied", "value", applied));
             if (status.getMigration() == null && status.getMigrationApplied() != null) {
                 // Only the list this agent's cache shows: a new migration's target may have written since.
-                operations.add(Map.of("op", "test", "path", "/status/migrationApplied", "value", status.getMigrationApplied()));
+                operations.add(Map.of(
+                        "op", "test", "path", "/status/migrationApplied", "value", status.getMigrationApplied()));
                 operations.add(Map.of("op", "remove", "path", "/status/migrationApplied"));
             }
         }
         boolean tested = operations.stream().anyMatch(operation -> "test".equals(operation.get("op")));
         String field = migrationTarget ? "status.migrationApplied" : "status.applied";
         try {
-            client.resources(NumaGuestMemory.class).inNamespace(key.namespace()).withName(key.name()).subresource("status")
-                    .patch(new PatchContext.Builder().withPatchType(PatchType.JSON).withFieldManager(FIELD_MANAGER).build(),
+            client.resources(NumaGuestMemory.class)
+                    .inNamespace(key.namespace())
+                    .withName(key.name())
+                    .subresource("status")
+                    .patch(
+                            new PatchContext.Builder()
+                                    .withPatchType(PatchType.JSON)
+                                    .withFieldManager(FIELD_MANAGER)
+                                    .build(),
                             Serialization.asJson(operations));
         } catch (KubernetesClientException e) {
             if (e.getCode() == 404 || (e.getCode() == 422 && !tested)) {
@@ -217,21 +238,24 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             // Transient (API server down or busy, a conflict, a test of this node that failed while
             // the cache lags the status): retry as long as the NGM exists, so an outage of any length
             // still ends with the evidence written. Anything else is final.
-            boolean transientFailure = e.getCode() == 0 || e.getCode() >= 500 || e.getCode() == 409 || e.getCode() == 429
+            boolean transientFailure = e.getCode() == 0
+                    || e.getCode() >= 500
+                    || e.getCode() == 409
+                    || e.getCode() == 429
                     || e.getCode() == 422;
             if (transientFailure && pending.add(key)) {
                 long delaySeconds = Math.min(1L << Math.min(attempt, 6), MAX_RETRY_DELAY_SECONDS);
-                LOG.warning(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
-                        + "), retrying in " + delaySeconds + "s");
+                LOG.warning(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " failed ("
+                        + e.getMessage() + "), retrying in " + delaySeconds + "s");
                 writer.schedule(() -> write(key, attempt + 1), delaySeconds, TimeUnit.SECONDS);
             } else if (pending.contains(key)) {
                 // An apply recorded while this write was in flight queued a write of its own, which
                 // carries these entries too (and starts its own retries): nothing is given up.
-                LOG.warning(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " failed (" + e.getMessage()
-                        + "); the write queued since carries these entries too");
+                LOG.warning(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " failed ("
+                        + e.getMessage() + "); the write queued since carries these entries too");
             } else {
-                LOG.severe(() -> "writing " + field + " of " + key.namespace() + "/" + key.name() + " was refused, not retrying: "
-                        + e.getMessage());
+                LOG.severe(() -> "writing " + field + " of " + key.namespace() + "/" + key.name()
+                        + " was refused, not retrying: " + e.getMessage());
             }
         }
     }

@@ -1,21 +1,13 @@
 package io.numaguest.agent.kubernetes;
 
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.HashSet;
-import java.util.Set;
-import java.util.Map;
-import java.util.Optional;
-import java.util.function.Consumer;
-
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.error.AgentException;
-import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.api.v1alpha1.GuestNodePlacement;
 import io.numaguest.api.v1alpha1.GuestNodeSpec;
 import io.numaguest.api.v1alpha1.MigrationTarget;
@@ -23,6 +15,13 @@ import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import io.numaguest.api.v1alpha1.PodReference;
 import io.numaguest.api.v1alpha1.Target;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Kubernetes mode's policy source: the NumaGuestMemory objects the operator labelled for this node,
@@ -42,12 +41,18 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
 
     public KubernetesPolicySource(KubernetesClient client, String nodeName) {
         this.nodeName = nodeName;
-        running = client.resources(NumaGuestMemory.class).inAnyNamespace()
-                .withLabel(NumaGuestMemory.NODE_LABEL, nodeName).runnableInformer(0)
-                .itemStore(new ItemsWithoutManagedFields<>()).run();
-        arriving = client.resources(NumaGuestMemory.class).inAnyNamespace()
-                .withLabel(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, nodeName).runnableInformer(0)
-                .itemStore(new ItemsWithoutManagedFields<>()).run();
+        running = client.resources(NumaGuestMemory.class)
+                .inAnyNamespace()
+                .withLabel(NumaGuestMemory.NODE_LABEL, nodeName)
+                .runnableInformer(0)
+                .itemStore(new ItemsWithoutManagedFields<>())
+                .run();
+        arriving = client.resources(NumaGuestMemory.class)
+                .inAnyNamespace()
+                .withLabel(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, nodeName)
+                .runnableInformer(0)
+                .itemStore(new ItemsWithoutManagedFields<>())
+                .run();
     }
 
     public String nodeName() {
@@ -73,8 +78,7 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
             }
 
             @Override
-            public void onDelete(NumaGuestMemory ngm, boolean finalStateUnknown) {
-            }
+            public void onDelete(NumaGuestMemory ngm, boolean finalStateUnknown) {}
         };
         running.addEventHandler(handler);
         arriving.addEventHandler(handler);
@@ -86,16 +90,24 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
      */
     public Optional<NumaGuestMemory> forVm(VmRef vm) throws AgentException {
         if (!hasSynced()) {
-            throw new AgentException(ErrorCode.BUSY, "the agent is still reading the NumaGuestMemory objects of its node "
-                    + "from the API server; retry shortly");
+            throw new AgentException(
+                    ErrorCode.BUSY,
+                    "the agent is still reading the NumaGuestMemory objects of its node "
+                            + "from the API server; retry shortly");
         }
         List<NumaGuestMemory> matching = all().stream()
-                .filter(ngm -> vm.namespace().equals(ngm.getMetadata().getNamespace()) && vmName(ngm).equals(vm.name()))
+                .filter(ngm -> vm.namespace().equals(ngm.getMetadata().getNamespace())
+                        && vmName(ngm).equals(vm.name()))
                 .toList();
         if (matching.size() > 1) {
-            throw new AgentException(ErrorCode.POLICY_REJECTED, "NumaGuestMemory objects "
-                    + matching.stream().map(ngm -> ngm.getMetadata().getName()).sorted().toList() + " in namespace "
-                    + vm.namespace() + " all name VM " + vm.name() + ": delete all but one");
+            throw new AgentException(
+                    ErrorCode.POLICY_REJECTED,
+                    "NumaGuestMemory objects "
+                            + matching.stream()
+                                    .map(ngm -> ngm.getMetadata().getName())
+                                    .sorted()
+                                    .toList() + " in namespace "
+                            + vm.namespace() + " all name VM " + vm.name() + ": delete all but one");
         }
         return matching.stream().findFirst();
     }
@@ -122,7 +134,10 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
 
     /** Whether the NGM's status names this node as a live migration's target. */
     boolean isMigrationTarget(NumaGuestMemory ngm) {
-        return migration(ngm).map(MigrationTarget::getNodeName).filter(nodeName::equals).isPresent();
+        return migration(ngm)
+                .map(MigrationTarget::getNodeName)
+                .filter(nodeName::equals)
+                .isPresent();
     }
 
     /**
@@ -153,17 +168,28 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
         boolean arrivingHere = isMigrationTarget(ngm);
         List<GuestNodePlacement> placement = arrivingHere
                 ? migration(ngm).map(MigrationTarget::getPlacement).orElse(List.of())
-                : Optional.ofNullable(ngm.getStatus()).map(NumaGuestMemoryStatus::getPlacement).orElse(List.of());
+                : Optional.ofNullable(ngm.getStatus())
+                        .map(NumaGuestMemoryStatus::getPlacement)
+                        .orElse(List.of());
         GuestNodePlacement placed = placement.stream()
                 .filter(p -> p.getGuestNode() != null && p.getGuestNode() == guestNode && p.getPolicy() != null)
                 .findFirst()
-                .orElseThrow(() -> new AgentException(ErrorCode.BUSY, "guest node " + guestNode + " of NumaGuestMemory "
-                        + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName() + " is not placed "
-                        + (arrivingHere ? "on migration target node " + nodeName + " yet (see its MigrationTargetReady condition)"
-                                : "yet (see its Placed condition)")
-                        + "; retry shortly"));
-        return Optional.of(new GuestNodePolicy(guestNode, placed.getPolicy(),
-                placed.getHostNodes() == null ? List.of() : placed.getHostNodes(), null, Boolean.TRUE.equals(asked.get().getMigrate())));
+                .orElseThrow(() -> new AgentException(
+                        ErrorCode.BUSY,
+                        "guest node " + guestNode + " of NumaGuestMemory "
+                                + ngm.getMetadata().getNamespace() + "/"
+                                + ngm.getMetadata().getName() + " is not placed "
+                                + (arrivingHere
+                                        ? "on migration target node " + nodeName
+                                                + " yet (see its MigrationTargetReady condition)"
+                                        : "yet (see its Placed condition)")
+                                + "; retry shortly"));
+        return Optional.of(new GuestNodePolicy(
+                guestNode,
+                placed.getPolicy(),
+                placed.getHostNodes() == null ? List.of() : placed.getHostNodes(),
+                null,
+                Boolean.TRUE.equals(asked.get().getMigrate())));
     }
 
     /**

@@ -1,17 +1,5 @@
 package io.numaguest.agent.kubernetes;
 
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
-import java.util.logging.Level;
-import java.util.logging.Logger;
-
 import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.OwnerReference;
 import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
@@ -26,6 +14,17 @@ import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.topology.NumaZones;
 import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import io.numaguest.api.topology.v1alpha2.Zone;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Publishes this node's NUMA topology as the NodeResourceTopology (topology.node.k8s.io/v1alpha2,
@@ -61,10 +60,15 @@ public final class NodeTopologyPublisher {
 
     /** Whether the cluster serves the NodeResourceTopology version this agent writes. */
     public boolean crdPresent() {
-        CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions()
-                .withName(NodeResourceTopology.CRD_NAME).get();
-        return crd != null && crd.getSpec().getVersions().stream()
-                .anyMatch(v -> NodeResourceTopology.VERSION.equals(v.getName()) && Boolean.TRUE.equals(v.getServed()));
+        CustomResourceDefinition crd = client.apiextensions()
+                .v1()
+                .customResourceDefinitions()
+                .withName(NodeResourceTopology.CRD_NAME)
+                .get();
+        return crd != null
+                && crd.getSpec().getVersions().stream()
+                        .anyMatch(v ->
+                                NodeResourceTopology.VERSION.equals(v.getName()) && Boolean.TRUE.equals(v.getServed()));
     }
 
     /**
@@ -79,7 +83,8 @@ public final class NodeTopologyPublisher {
         NodeResourceTopology published = NumaZones.nodeResourceTopology(contract(nodeName, topology.get()));
         List<Zone> zones = published.getZones();
         var nodeResourceTopologies = client.resources(NodeResourceTopology.class);
-        NodeResourceTopology existing = nodeResourceTopologies.withName(nodeName).get();
+        NodeResourceTopology existing =
+                nodeResourceTopologies.withName(nodeName).get();
         if (existing == null) {
             published.getMetadata().setLabels(Map.of(MANAGED_BY_LABEL, MANAGER));
             published.getMetadata().setOwnerReferences(ownerNode());
@@ -111,7 +116,8 @@ public final class NodeTopologyPublisher {
      * until it works again) and never ends the schedule.
      */
     public ScheduledFuture<?> start(ScheduledExecutorService executor, Duration period) {
-        return executor.scheduleWithFixedDelay(this::publishLoggingFailures, 0, period.toMillis(), TimeUnit.MILLISECONDS);
+        return executor.scheduleWithFixedDelay(
+                this::publishLoggingFailures, 0, period.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     private void publishLoggingFailures() {
@@ -122,8 +128,10 @@ public final class NodeTopologyPublisher {
             }
             failing = false;
         } catch (RuntimeException e) {
-            LOG.log(failing ? Level.FINE : Level.WARNING,
-                    "Cannot publish NodeResourceTopology " + nodeName + " (retrying every period): " + e.getMessage(), e);
+            LOG.log(
+                    failing ? Level.FINE : Level.WARNING,
+                    "Cannot publish NodeResourceTopology " + nodeName + " (retrying every period): " + e.getMessage(),
+                    e);
             failing = true;
         }
     }
@@ -170,11 +178,17 @@ public final class NodeTopologyPublisher {
             }
             List<NumaNode.HugePages> hugepages = new ArrayList<>();
             for (HugePagePool pool : node.hugepages()) {
-                hugepages.add(new NumaNode.HugePages(pool.pageSizeBytes(), pool.total() * pool.pageSizeBytes(),
-                        pool.free() * pool.pageSizeBytes()));
+                hugepages.add(new NumaNode.HugePages(
+                        pool.pageSizeBytes(), pool.total() * pool.pageSizeBytes(), pool.free() * pool.pageSizeBytes()));
             }
-            numaNodes.add(new NumaNode(node.id(), node.memTotalBytes(), node.memFreeBytes(), node.cpus().size(), distances,
-                    hugepages, host.allowedMems().contains(node.id())));
+            numaNodes.add(new NumaNode(
+                    node.id(),
+                    node.memTotalBytes(),
+                    node.memFreeBytes(),
+                    node.cpus().size(),
+                    distances,
+                    hugepages,
+                    host.allowedMems().contains(node.id())));
         }
         return new NumaTopology(nodeName, numaNodes);
     }

@@ -1,16 +1,15 @@
 package io.numaguest.agent.kubernetes;
 
-import java.nio.file.Path;
-import java.util.Optional;
-
-import io.numaguest.agent.nativeaccess.PeerCredentials;
-import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.PeerProcess;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.PodReference;
+import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * Kubernetes mode: a process may act for a VM only from the pod that the VM's NumaGuestMemory
@@ -42,26 +41,44 @@ public final class PodAuthorizer implements PeerAuthorizer {
         Optional<String> podUid = process.cgroup().flatMap(PodCgroup::podUid);
         if (vm == null) {
             if (!policies.hasSynced() && podUid.isPresent()) {
-                throw new AgentException(ErrorCode.BUSY, "the agent is still reading the NumaGuestMemory objects of its node; retry shortly");
+                throw new AgentException(
+                        ErrorCode.BUSY,
+                        "the agent is still reading the NumaGuestMemory objects of its node; retry shortly");
             }
-            boolean targeted = podUid.isPresent() && policies.all().stream().anyMatch(ngm -> podUid.get().equals(targetUid(ngm).orElse(null)));
+            boolean targeted = podUid.isPresent()
+                    && policies.all().stream()
+                            .anyMatch(ngm -> podUid.get().equals(targetUid(ngm).orElse(null)));
             if (targeted || (peer.uid() == 0 && podUid.isEmpty())) {
                 return;
             }
             throw forbidden(peer, podUid, "it is not the target pod of any NumaGuestMemory on node " + nodeName);
         }
         if (podUid.isEmpty()) {
-            throw forbidden(peer, podUid, "it runs in no Kubernetes pod; in Kubernetes mode only a VM's pod may apply its policy");
+            throw forbidden(
+                    peer,
+                    podUid,
+                    "it runs in no Kubernetes pod; in Kubernetes mode only a VM's pod may apply its policy");
         }
-        NumaGuestMemory ngm = policies.forVm(vm).orElseThrow(() -> forbidden(peer, podUid,
-                "no NumaGuestMemory on node " + nodeName + " names VM " + vm));
-        PodReference target = policies.podServedHere(ngm).filter(pod -> pod.getUid() != null).orElseThrow(() ->
-                new AgentException(ErrorCode.BUSY, "NumaGuestMemory for VM " + vm + " has no target pod on node " + nodeName
-                        + " yet (see its Scheduled condition, or MigrationTargetReady during a migration); retry shortly"));
+        NumaGuestMemory ngm = policies.forVm(vm)
+                .orElseThrow(
+                        () -> forbidden(peer, podUid, "no NumaGuestMemory on node " + nodeName + " names VM " + vm));
+        PodReference target = policies.podServedHere(ngm)
+                .filter(pod -> pod.getUid() != null)
+                .orElseThrow(
+                        () -> new AgentException(
+                                ErrorCode.BUSY,
+                                "NumaGuestMemory for VM " + vm + " has no target pod on node " + nodeName
+                                        + " yet (see its Scheduled condition, or MigrationTargetReady during a migration); retry shortly"));
         if (!target.getUid().equals(podUid.get())) {
-            throw forbidden(peer, podUid, "NumaGuestMemory " + ngm.getMetadata().getNamespace() + "/" + ngm.getMetadata().getName()
-                    + (policies.isMigrationTarget(ngm) ? " migrates to node " + nodeName + " in pod " : " targets pod ")
-                    + target.getName() + " (" + target.getUid() + ")");
+            throw forbidden(
+                    peer,
+                    podUid,
+                    "NumaGuestMemory " + ngm.getMetadata().getNamespace() + "/"
+                            + ngm.getMetadata().getName()
+                            + (policies.isMigrationTarget(ngm)
+                                    ? " migrates to node " + nodeName + " in pod "
+                                    : " targets pod ")
+                            + target.getName() + " (" + target.getUid() + ")");
         }
     }
 
@@ -70,7 +87,9 @@ public final class PodAuthorizer implements PeerAuthorizer {
     }
 
     private static AgentException forbidden(PeerCredentials peer, Optional<String> podUid, String why) {
-        return new AgentException(ErrorCode.FORBIDDEN, "process " + peer.pid()
-                + podUid.map(uid -> " (pod " + uid + ")").orElse("") + " may not ask this: " + why);
+        return new AgentException(
+                ErrorCode.FORBIDDEN,
+                "process " + peer.pid()
+                        + podUid.map(uid -> " (pod " + uid + ")").orElse("") + " may not ask this: " + why);
     }
 }

@@ -42,8 +42,7 @@ public final class PodCgroup {
     private static final Pattern POD_UID =
             Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
-    private PodCgroup() {
-    }
+    private PodCgroup() {}
 
     /** The pod UID of process {@code pid}, or empty when it is in no pod or has exited (its proc entry is gone). */
     public static Optional<String> podUidOf(Path proc, int pid) {

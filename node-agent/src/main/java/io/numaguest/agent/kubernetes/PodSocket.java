@@ -1,5 +1,10 @@
 package io.numaguest.agent.kubernetes;
 
+import io.numaguest.agent.nativeaccess.Errno;
+import io.numaguest.agent.nativeaccess.FileStat;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.NativeException;
+import io.numaguest.agent.nativeaccess.SeqPacketSocket;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -10,12 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Pattern;
-
-import io.numaguest.agent.nativeaccess.Errno;
-import io.numaguest.agent.nativeaccess.FileStat;
-import io.numaguest.agent.nativeaccess.KernelFiles;
-import io.numaguest.agent.nativeaccess.NativeException;
-import io.numaguest.agent.nativeaccess.SeqPacketSocket;
 
 /**
  * One virt-launcher pod's socket to the agent, {@code agent.sock} in the emptyDir the pod shares
@@ -34,10 +33,12 @@ final class PodSocket implements AutoCloseable {
     static final String SOCKET_NAME = "agent.sock";
     /** QEMU runs as its own user (107 in KubeVirt): who reaches this directory may connect; the peer check decides. */
     static final int SOCKET_MODE = 0666;
+
     private static final int BACKLOG = 16;
     private static final String EMPTY_DIRS = "volumes/kubernetes.io~empty-dir";
     /** Only a UID as kubelet writes it may become a path component: never "..", never a slash. */
-    private static final Pattern POD_UID = Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+    private static final Pattern POD_UID =
+            Pattern.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
 
     private final String podUid;
     private final Path shownAs;
@@ -58,16 +59,13 @@ final class PodSocket implements AutoCloseable {
     /** What became of a try to bind a pod's socket. */
     sealed interface Outcome {
         /** Bound: serve it. */
-        record Bound(PodSocket socket) implements Outcome {
-        }
+        record Bound(PodSocket socket) implements Outcome {}
 
         /** None of the share directories exists (yet): the hook has not started; try again later. */
-        record Absent() implements Outcome {
-        }
+        record Absent() implements Outcome {}
 
         /** The directory is there but unusable (a link, not a directory, bind refused): said why, try again later. */
-        record Refused(String why) implements Outcome {
-        }
+        record Refused(String why) implements Outcome {}
     }
 
     /**
@@ -89,8 +87,9 @@ final class PodSocket implements AutoCloseable {
                     continue;
                 }
                 return new Outcome.Refused("cannot open " + shownAs + " without following links: " + e.getMessage()
-                        + (e.errno() == Errno.ELOOP || e.errno() == Errno.ENOTDIR ? " (a component is a link or not a directory:"
-                        + " something in the pod replaced it)" : ""));
+                        + (e.errno() == Errno.ELOOP || e.errno() == Errno.ENOTDIR
+                                ? " (a component is a link or not a directory:" + " something in the pod replaced it)"
+                                : ""));
             }
             try {
                 return new Outcome.Bound(bindIn(podUid, shownAs, fd));
@@ -133,13 +132,15 @@ final class PodSocket implements AutoCloseable {
             throw new IOException(e.getMessage(), e);
         }
         try {
-            Map<String, Object> attributes = Files.readAttributes(socket, "unix:mode,dev,ino", LinkOption.NOFOLLOW_LINKS);
+            Map<String, Object> attributes =
+                    Files.readAttributes(socket, "unix:mode,dev,ino", LinkOption.NOFOLLOW_LINKS);
             int mode = (Integer) attributes.get("mode");
             if (!FileStat.isSocket(mode) || (mode & 07777) != SOCKET_MODE) {
                 throw new IOException("it was replaced right after the bind (now a " + FileStat.typeName(mode) + ")");
             }
-            return new PodSocket(podUid, shownAs.resolve(SOCKET_NAME), directoryFd, listener,
-                    (Long) attributes.get("dev"), (Long) attributes.get("ino"));
+            return new PodSocket(
+                    podUid, shownAs.resolve(SOCKET_NAME), directoryFd, listener, (Long) attributes.get("dev"), (Long)
+                            attributes.get("ino"));
         } catch (IOException | RuntimeException e) {
             listener.close();
             throw e;
@@ -170,7 +171,8 @@ final class PodSocket implements AutoCloseable {
 
     private Optional<Boolean> sameFile() {
         try {
-            Map<String, Object> attributes = Files.readAttributes(inHeldDirectory(directoryFd), "unix:dev,ino", LinkOption.NOFOLLOW_LINKS);
+            Map<String, Object> attributes =
+                    Files.readAttributes(inHeldDirectory(directoryFd), "unix:dev,ino", LinkOption.NOFOLLOW_LINKS);
             return Optional.of((Long) attributes.get("dev") == device && (Long) attributes.get("ino") == inode);
         } catch (NoSuchFileException gone) {
             return Optional.empty();

@@ -1,12 +1,11 @@
 package io.numaguest.agent.kubernetes;
 
-import java.util.Optional;
-
-import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.server.PeerAuthorizer;
 import io.numaguest.agent.server.PeerProcess;
+import java.util.Optional;
 
 /**
  * The check of a per-pod socket: the peer must be a process of the pod the socket was opened for
@@ -27,9 +26,11 @@ final class PodSocketAuthorizer implements PeerAuthorizer {
     public void authorize(PeerProcess peer, VmRef vm) throws AgentException {
         Optional<String> peerPod = peer.cgroup().flatMap(PodCgroup::podUid);
         if (!peerPod.equals(Optional.of(podUid))) {
-            throw new AgentException(ErrorCode.FORBIDDEN, "process " + peer.credentials().pid()
-                    + peerPod.map(uid -> " (pod " + uid + ")").orElse(" (in no pod)")
-                    + " may not use this socket: it serves only the processes of pod " + podUid);
+            throw new AgentException(
+                    ErrorCode.FORBIDDEN,
+                    "process " + peer.credentials().pid()
+                            + peerPod.map(uid -> " (pod " + uid + ")").orElse(" (in no pod)")
+                            + " may not use this socket: it serves only the processes of pod " + podUid);
         }
         podCheck.authorize(peer, vm);
     }

@@ -1,5 +1,10 @@
 package io.numaguest.agent.kubernetes;
 
+import io.numaguest.agent.server.AgentMetrics;
+import io.numaguest.agent.server.AgentServer;
+import io.numaguest.agent.server.ConnectionLimits;
+import io.numaguest.agent.server.PeerAuthorizer;
+import io.numaguest.agent.server.RequestHandler;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -15,13 +20,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import java.util.logging.Logger;
-
-import io.numaguest.agent.server.AgentMetrics;
-import io.numaguest.agent.server.AgentServer;
-import io.numaguest.agent.server.ConnectionLimits;
-import io.numaguest.agent.server.PeerAuthorizer;
-import io.numaguest.agent.server.RequestHandler;
-import io.numaguest.api.v1alpha1.NumaGuestMemory;
 
 /**
  * The per-pod sockets (docs/vmm-integration.md, "The library and the socket"): one listening
@@ -44,10 +42,10 @@ public final class PodSockets implements AutoCloseable {
     private final Map<String, Served> served = new HashMap<>();
     /** The last refusal said per pod, so that a retry every interval logs it once. */
     private final Map<String, String> refusals = new HashMap<>();
+
     private boolean closed;
 
-    private record Served(PodSocket socket, AgentServer server) {
-    }
+    private record Served(PodSocket socket, AgentServer server) {}
 
     /**
      * @param podsDir    the kubelet's pods directory as the agent sees it (e.g. /var/lib/kubelet/pods)
@@ -57,9 +55,14 @@ public final class PodSockets implements AutoCloseable {
      * @param podCheck   the node socket's pod check, which each pod's socket applies after its own
      * @param limits     each pod socket's connection limits
      */
-    public PodSockets(Path podsDir, List<String> shareDirs, Supplier<Set<String>> targetPods,
-                      Function<PeerAuthorizer, RequestHandler> handlers, PeerAuthorizer podCheck, ConnectionLimits limits,
-                      AgentMetrics metrics) {
+    public PodSockets(
+            Path podsDir,
+            List<String> shareDirs,
+            Supplier<Set<String>> targetPods,
+            Function<PeerAuthorizer, RequestHandler> handlers,
+            PeerAuthorizer podCheck,
+            ConnectionLimits limits,
+            AgentMetrics metrics) {
         this.podsDir = podsDir;
         this.shareDirs = List.copyOf(shareDirs);
         this.targetPods = targetPods;
@@ -117,7 +120,8 @@ public final class PodSockets implements AutoCloseable {
                 LOG.info(() -> "listening for pod " + uid + " on " + socket.shownAs());
             }
             case PodSocket.Outcome.Absent absent -> {
-                // The hook has not made the directory yet (or the pod runs on another node): the next round looks again.
+                // The hook has not made the directory yet (or the pod runs on another node): the next round looks
+                // again.
             }
             case PodSocket.Outcome.Refused refused -> {
                 if (!refused.why().equals(refusals.put(uid, refused.why()))) {

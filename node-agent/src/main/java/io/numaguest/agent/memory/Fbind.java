@@ -1,13 +1,12 @@
 package io.numaguest.agent.memory;
 
-import java.util.List;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.nativeaccess.Extent;
 import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.policy.GuestNodePolicy;
+import java.util.List;
 
 /**
  * The unmerged fbind() syscall of the November 2024 RFC, by the number an operator configured for a
@@ -35,7 +34,9 @@ final class Fbind implements PlacementMechanism {
         } catch (NativeException e) {
             throw new AgentException(ErrorCode.POLICY_REJECTED, "fbind (syscall " + syscallNumber + ") refused", e);
         }
-        return RegionOutcome.placed(file, policy, name()).verified(false)
-                .notes(List.of("fbind's policy cannot be read back: the kernel accepted it, nothing verified it")).build();
+        return RegionOutcome.placed(file, policy, name())
+                .verified(false)
+                .notes(List.of("fbind's policy cannot be read back: the kernel accepted it, nothing verified it"))
+                .build();
     }
 }

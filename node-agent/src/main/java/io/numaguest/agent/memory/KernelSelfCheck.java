@@ -1,9 +1,5 @@
 package io.numaguest.agent.memory;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Set;
-
 import io.numaguest.agent.nativeaccess.Errno;
 import io.numaguest.agent.nativeaccess.Extent;
 import io.numaguest.agent.nativeaccess.KernelFiles;
@@ -13,6 +9,9 @@ import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.NodeMask;
 import io.numaguest.agent.nativeaccess.NumaMode;
 import io.numaguest.agent.nativeaccess.PageMove;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
 
 /**
  * Runs each system call the agent depends on once, at start, on a one-page memfd: a container's
@@ -43,13 +42,17 @@ public record KernelSelfCheck(List<String> fatal, List<String> degraded) {
                     mapping.census(PAGE, List.of(new Extent(0, PAGE)));
                 } catch (NativeException e) {
                     degraded.add(e.call() + " failed (" + Errno.describe(e.errno()) + "): page counts will be missing"
-                            + (e.errno() == Errno.EPERM ? "; the container's seccomp profile denies it (see the chart's "
-                            + "agent.seccompProfile)" : ""));
+                            + (e.errno() == Errno.EPERM
+                                    ? "; the container's seccomp profile denies it (see the chart's "
+                                            + "agent.seccompProfile)"
+                                    : ""));
                 }
             }
         } catch (NativeException e) {
-            fatal.add(e.call() + " failed (" + Errno.describe(e.errno()) + ")" + (e.errno() == Errno.EPERM
-                    ? ": the container's seccomp profile or a missing CAP_SYS_NICE denies it" : ""));
+            fatal.add(e.call() + " failed (" + Errno.describe(e.errno()) + ")"
+                    + (e.errno() == Errno.EPERM
+                            ? ": the container's seccomp profile or a missing CAP_SYS_NICE denies it"
+                            : ""));
         } finally {
             if (fd >= 0) {
                 KernelFiles.close(fd);

@@ -1,8 +1,5 @@
 package io.numaguest.agent.memory;
 
-import java.util.ArrayList;
-import java.util.List;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.nativeaccess.Extent;
@@ -12,6 +9,8 @@ import io.numaguest.agent.nativeaccess.Mapping;
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.PageMove;
 import io.numaguest.agent.policy.GuestNodePolicy;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * mbind() on a shared mapping of the agent's, which on shmem (memfd, tmpfs) and guest_memfd
@@ -47,26 +46,37 @@ final class MbindSharedPolicy implements PlacementMechanism {
         } catch (NativeException e) {
             // The policy is set (mbind returned 0); only the proof is missing.
             notes.add("the policy could not be read back, so it is not verified: " + e.getMessage());
-            return outcome.verified(false).pagesByHostNode(PageCounter.pagesByHostNode(file, range, policy.hostNodes(), notes))
-                    .notes(notes).build();
+            return outcome.verified(false)
+                    .pagesByHostNode(PageCounter.pagesByHostNode(file, range, policy.hostNodes(), notes))
+                    .notes(notes)
+                    .build();
         }
         KernelPolicy observed = readBack.mismatch(wanted);
         if (observed != null) {
-            ErrorCode code = file.kind() == FdKind.GUEST_MEMFD ? ErrorCode.UNSUPPORTED_MEMORY : ErrorCode.POLICY_REJECTED;
-            throw new AgentException(code, "the kernel did not keep the policy: a fresh mapping reads "
-                    + PolicyReadBack.describe(observed) + " where " + PolicyReadBack.describe(wanted) + " was set"
-                    + (code == ErrorCode.UNSUPPORTED_MEMORY ? "; this kernel's guest_memfd keeps no shared policy" : ""));
+            ErrorCode code =
+                    file.kind() == FdKind.GUEST_MEMFD ? ErrorCode.UNSUPPORTED_MEMORY : ErrorCode.POLICY_REJECTED;
+            throw new AgentException(
+                    code,
+                    "the kernel did not keep the policy: a fresh mapping reads "
+                            + PolicyReadBack.describe(observed) + " where " + PolicyReadBack.describe(wanted)
+                            + " was set"
+                            + (code == ErrorCode.UNSUPPORTED_MEMORY
+                                    ? "; this kernel's guest_memfd keeps no shared policy"
+                                    : ""));
         }
         if (file.allocatedBytes() > 0) {
             if (file.kind() == FdKind.GUEST_MEMFD) {
-                notes.add("the guest_memfd already had " + file.allocatedBytes() + " bytes allocated; those pages cannot "
-                        + "move and keep the placement they were allocated with");
+                notes.add(
+                        "the guest_memfd already had " + file.allocatedBytes() + " bytes allocated; those pages cannot "
+                                + "move and keep the placement they were allocated with");
             } else if (move == PageMove.NONE) {
                 notes.add("pages allocated before this policy were not moved (migrate: false)");
             }
         }
-        return outcome.verified(true).pagesByHostNode(PageCounter.pagesByHostNode(file, range, policy.hostNodes(), notes))
-                .notes(notes).build();
+        return outcome.verified(true)
+                .pagesByHostNode(PageCounter.pagesByHostNode(file, range, policy.hostNodes(), notes))
+                .notes(notes)
+                .build();
     }
 
     /** How far migrate: true can go for this file and this agent; what it cannot do goes to {@code notes}. */
@@ -84,16 +94,21 @@ final class MbindSharedPolicy implements PlacementMechanism {
         return canMoveAll ? PageMove.MOVE_ALL : PageMove.MOVE;
     }
 
-    private static void bind(GuestMemoryFile file, Extent range, GuestNodePolicy policy, KernelPolicy wanted, PageMove move)
+    private static void bind(
+            GuestMemoryFile file, Extent range, GuestNodePolicy policy, KernelPolicy wanted, PageMove move)
             throws AgentException {
         List<Extent> resident;
         try {
-            resident = move == PageMove.NONE || file.allocatedBytes() == 0 ? List.of()
+            resident = move == PageMove.NONE || file.allocatedBytes() == 0
+                    ? List.of()
                     : KernelFiles.dataExtents(file.fd(), range.offset(), range.length());
         } catch (NativeException e) {
             throw new AgentException(ErrorCode.INTERNAL, "finding the region's allocated pages (SEEK_DATA) failed", e);
         }
-        try (Mapping mapping = Mapping.mapShared(file.fd(), range.offset(), range.length(),
+        try (Mapping mapping = Mapping.mapShared(
+                file.fd(),
+                range.offset(),
+                range.length(),
                 resident.isEmpty() ? Mapping.Access.NONE : Mapping.Access.READ)) {
             // MPOL_MF_MOVE moves only pages present in this mapping's page tables: fault in those the file has.
             for (Extent extent : resident) {
@@ -101,8 +116,8 @@ final class MbindSharedPolicy implements PlacementMechanism {
             }
             mapping.bind(wanted, move);
         } catch (NativeException e) {
-            throw new AgentException(ErrorCode.POLICY_REJECTED, "mbind(" + policy.policy() + " " + policy.hostNodes()
-                    + ") refused", e);
+            throw new AgentException(
+                    ErrorCode.POLICY_REJECTED, "mbind(" + policy.policy() + " " + policy.hostNodes() + ") refused", e);
         }
     }
 }

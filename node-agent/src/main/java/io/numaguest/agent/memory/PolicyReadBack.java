@@ -26,7 +26,9 @@ record PolicyReadBack(KernelPolicy firstPage, KernelPolicy lastPage) {
 
     /** Whether a read-back policy is the one set. Older kernels report Local as Preferred with no nodes. */
     static boolean matches(KernelPolicy wanted, KernelPolicy observed) {
-        if (wanted.mode() == NumaMode.LOCAL && observed.mode() == NumaMode.PREFERRED && observed.nodes().isEmpty()) {
+        if (wanted.mode() == NumaMode.LOCAL
+                && observed.mode() == NumaMode.PREFERRED
+                && observed.nodes().isEmpty()) {
             return true;
         }
         return wanted.equals(observed);
@@ -34,7 +36,14 @@ record PolicyReadBack(KernelPolicy firstPage, KernelPolicy lastPage) {
 
     static String describe(KernelPolicy policy) {
         MemoryPolicy named = KernelModes.policyOf(policy.mode());
-        String flags = policy.flags().isEmpty() ? "" : " " + policy.flags().stream().map(PolicyFlag::of).map(Enum::name).sorted().toList();
+        String flags = policy.flags().isEmpty()
+                ? ""
+                : " "
+                        + policy.flags().stream()
+                                .map(PolicyFlag::of)
+                                .map(Enum::name)
+                                .sorted()
+                                .toList();
         return named + (named.takesHostNodes() ? " " + policy.nodes() : "") + flags;
     }
 }

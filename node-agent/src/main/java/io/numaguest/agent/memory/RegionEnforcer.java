@@ -1,13 +1,5 @@
 package io.numaguest.agent.memory;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Optional;
-import java.util.OptionalLong;
-import java.util.Set;
-import java.util.concurrent.locks.ReentrantLock;
-import java.util.stream.Collectors;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.nativeaccess.Errno;
@@ -19,6 +11,13 @@ import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.agent.policy.KernelModes;
 import io.numaguest.agent.policy.PolicyFlag;
 import io.numaguest.api.v1alpha1.MemoryPolicy;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.stream.Collectors;
 
 /**
  * Puts a guest node's policy on a region of guest memory with the mechanism its kind needs
@@ -60,21 +59,29 @@ public final class RegionEnforcer {
         long page = file.pageSizeBytes();
         long size = file.sizeBytes();
         if (offset % page != 0) {
-            throw new AgentException(ErrorCode.BAD_REQUEST, "offset " + offset + " is not a multiple of the "
-                    + file.kind().wireName() + " page size " + page);
+            throw new AgentException(
+                    ErrorCode.BAD_REQUEST,
+                    "offset " + offset + " is not a multiple of the "
+                            + file.kind().wireName() + " page size " + page);
         }
         long effectiveLength = length == null ? size - offset : length;
         if (effectiveLength <= 0) {
-            throw new AgentException(ErrorCode.BAD_REQUEST, "the region is empty: the file is " + size
-                    + " bytes and the region starts at " + offset + (size == 0 ? " (size the file with ftruncate first)" : ""));
+            throw new AgentException(
+                    ErrorCode.BAD_REQUEST,
+                    "the region is empty: the file is " + size + " bytes and the region starts at " + offset
+                            + (size == 0 ? " (size the file with ftruncate first)" : ""));
         }
         if (effectiveLength % page != 0) {
-            throw new AgentException(ErrorCode.BAD_REQUEST, "length " + effectiveLength + " is not a multiple of the "
-                    + file.kind().wireName() + " page size " + page);
+            throw new AgentException(
+                    ErrorCode.BAD_REQUEST,
+                    "length " + effectiveLength + " is not a multiple of the "
+                            + file.kind().wireName() + " page size " + page);
         }
         if (offset + effectiveLength > size || offset + effectiveLength < 0) {
-            throw new AgentException(ErrorCode.BAD_REQUEST, "the region " + offset + "+" + effectiveLength
-                    + " ends past the end of the file (" + size + " bytes)");
+            throw new AgentException(
+                    ErrorCode.BAD_REQUEST,
+                    "the region " + offset + "+" + effectiveLength + " ends past the end of the file (" + size
+                            + " bytes)");
         }
         return new Extent(offset, effectiveLength);
     }
@@ -91,9 +98,10 @@ public final class RegionEnforcer {
     private PlacementMechanism guestMemfdMechanism(GuestMemoryFile file) throws AgentException {
         String unsupported;
         if (!file.sharedPolicy()) {
-            unsupported = "this kernel's guest_memfd (an anonymous inode, before Linux 6.19) keeps no shared NUMA policy: "
-                    + "mbind would set only the agent's own mapping, which guest_memfd allocation ignores; "
-                    + "run Linux 6.19 or newer";
+            unsupported =
+                    "this kernel's guest_memfd (an anonymous inode, before Linux 6.19) keeps no shared NUMA policy: "
+                            + "mbind would set only the agent's own mapping, which guest_memfd allocation ignores; "
+                            + "run Linux 6.19 or newer";
         } else {
             try (Mapping probe = Mapping.mapShared(file.fd(), 0, file.pageSizeBytes(), Mapping.Access.NONE)) {
                 return mbind;
@@ -117,7 +125,9 @@ public final class RegionEnforcer {
         PlacementMechanism placement = switch (mechanism) {
             case MBIND -> mbind;
             case HUGETLB_PREFAULT -> hugetlbPrefault;
-            case FBIND -> fbind.orElseThrow(() -> new IllegalStateException("fbind was planned, but no syscall number is configured"));
+            case FBIND ->
+                fbind.orElseThrow(
+                        () -> new IllegalStateException("fbind was planned, but no syscall number is configured"));
         };
         ReentrantLock lock = fileLocks[Long.hashCode(file.inode()) & (LOCK_STRIPES - 1)];
         lock.lock();
@@ -131,7 +141,8 @@ public final class RegionEnforcer {
     /** What the kernel says about the region now, without changing anything. */
     public RegionOutcome query(GuestMemoryFile file, Extent range) throws AgentException {
         if (file.kind() == FdKind.GUEST_MEMFD && mechanismFor(file) != PolicyMechanism.MBIND) {
-            throw new AgentException(ErrorCode.UNSUPPORTED_MEMORY, "this guest_memfd cannot be mapped, so its policy cannot be read");
+            throw new AgentException(
+                    ErrorCode.UNSUPPORTED_MEMORY, "this guest_memfd cannot be mapped, so its policy cannot be read");
         }
         PolicyReadBack readBack;
         try {
@@ -142,7 +153,8 @@ public final class RegionEnforcer {
         KernelPolicy observed = readBack.firstPage();
         List<String> notes = new ArrayList<>();
         if (!observed.equals(readBack.lastPage())) {
-            notes.add("the policy differs within the region: its last page has " + PolicyReadBack.describe(readBack.lastPage()));
+            notes.add("the policy differs within the region: its last page has "
+                    + PolicyReadBack.describe(readBack.lastPage()));
         }
         MemoryPolicy policy = KernelModes.policyOf(observed.mode());
         List<Integer> nodes = policy.takesHostNodes() ? observed.nodes().nodes() : List.of();
@@ -152,6 +164,8 @@ public final class RegionEnforcer {
                     + "where its huge pages are is not observable without faulting them");
         }
         return RegionOutcome.observed(file, policy, nodes, flags)
-                .pagesByHostNode(PageCounter.pagesByHostNode(file, range, nodes, notes)).notes(notes).build();
+                .pagesByHostNode(PageCounter.pagesByHostNode(file, range, nodes, notes))
+                .notes(notes)
+                .build();
     }
 }

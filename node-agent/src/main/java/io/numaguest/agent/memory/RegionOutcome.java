@@ -1,22 +1,28 @@
 package io.numaguest.agent.memory;
 
+import io.numaguest.agent.policy.GuestNodePolicy;
+import io.numaguest.agent.policy.PolicyFlag;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.SortedMap;
-
-import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.agent.policy.PolicyFlag;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /**
  * What the agent did to, or found on, one region. {@code mechanism} is null for a query.
  * {@code pagesByHostNode} is null where no method shows where pages are (guest_memfd, a hugetlbfs query).
  * Built by name: {@link #placed}, {@link #observed} or {@link #builder()}.
  */
-public record RegionOutcome(FdKind kind, MemoryPolicy policy, List<Integer> hostNodes, Set<PolicyFlag> flags,
-                            PolicyMechanism mechanism, boolean verified, long pageSizeBytes,
-                            SortedMap<Integer, Long> pagesByHostNode, List<String> notes) {
+public record RegionOutcome(
+        FdKind kind,
+        MemoryPolicy policy,
+        List<Integer> hostNodes,
+        Set<PolicyFlag> flags,
+        PolicyMechanism mechanism,
+        boolean verified,
+        long pageSizeBytes,
+        SortedMap<Integer, Long> pagesByHostNode,
+        List<String> notes) {
     public RegionOutcome {
         hostNodes = List.copyOf(hostNodes);
         flags = Set.copyOf(flags);
@@ -25,13 +31,24 @@ public record RegionOutcome(FdKind kind, MemoryPolicy policy, List<Integer> host
 
     /** An apply's outcome: the file's kind and page size, the policy as asked, the mechanism that set it. */
     public static Builder placed(GuestMemoryFile file, GuestNodePolicy policy, PolicyMechanism mechanism) {
-        return builder().kind(file.kind()).pageSizeBytes(file.pageSizeBytes()).policy(policy.policy())
-                .hostNodes(policy.hostNodes()).flags(policy.flags()).mechanism(mechanism);
+        return builder()
+                .kind(file.kind())
+                .pageSizeBytes(file.pageSizeBytes())
+                .policy(policy.policy())
+                .hostNodes(policy.hostNodes())
+                .flags(policy.flags())
+                .mechanism(mechanism);
     }
 
     /** A query's outcome: the file's kind and page size, the policy as the kernel reports it. */
-    public static Builder observed(GuestMemoryFile file, MemoryPolicy policy, List<Integer> hostNodes, Set<PolicyFlag> flags) {
-        return builder().kind(file.kind()).pageSizeBytes(file.pageSizeBytes()).policy(policy).hostNodes(hostNodes).flags(flags);
+    public static Builder observed(
+            GuestMemoryFile file, MemoryPolicy policy, List<Integer> hostNodes, Set<PolicyFlag> flags) {
+        return builder()
+                .kind(file.kind())
+                .pageSizeBytes(file.pageSizeBytes())
+                .policy(policy)
+                .hostNodes(hostNodes)
+                .flags(flags);
     }
 
     public static Builder builder() {
@@ -42,7 +59,8 @@ public record RegionOutcome(FdKind kind, MemoryPolicy policy, List<Integer> host
     public RegionOutcome unverified(String why) {
         List<String> more = new ArrayList<>(notes);
         more.add(why);
-        return new RegionOutcome(kind, policy, hostNodes, flags, mechanism, false, pageSizeBytes, pagesByHostNode, more);
+        return new RegionOutcome(
+                kind, policy, hostNodes, flags, mechanism, false, pageSizeBytes, pagesByHostNode, more);
     }
 
     /** Every field by name; unset ones are empty, false or null. */
@@ -57,8 +75,7 @@ public record RegionOutcome(FdKind kind, MemoryPolicy policy, List<Integer> host
         private SortedMap<Integer, Long> pagesByHostNode;
         private List<String> notes = List.of();
 
-        private Builder() {
-        }
+        private Builder() {}
 
         public Builder kind(FdKind kind) {
             this.kind = kind;
@@ -107,7 +124,8 @@ public record RegionOutcome(FdKind kind, MemoryPolicy policy, List<Integer> host
         }
 
         public RegionOutcome build() {
-            return new RegionOutcome(kind, policy, hostNodes, flags, mechanism, verified, pageSizeBytes, pagesByHostNode, notes);
+            return new RegionOutcome(
+                    kind, policy, hostNodes, flags, mechanism, verified, pageSizeBytes, pagesByHostNode, notes);
         }
     }
 }

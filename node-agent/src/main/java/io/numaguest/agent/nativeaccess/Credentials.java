@@ -4,8 +4,7 @@ import java.util.OptionalInt;
 
 /** The agent's own user, and group names as the system's group database (NSS) resolves them. */
 public final class Credentials {
-    private Credentials() {
-    }
+    private Credentials() {}
 
     public static int effectiveUid() {
         return Libc.geteuid();

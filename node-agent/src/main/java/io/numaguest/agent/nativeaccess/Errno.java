@@ -29,8 +29,7 @@ public final class Errno {
     public static final int ECONNRESET = 104;
     public static final int ECONNREFUSED = 111;
 
-    private Errno() {
-    }
+    private Errno() {}
 
     /** "EINVAL (22): Invalid argument" style text for logs and error messages. */
     public static String describe(int errno) {

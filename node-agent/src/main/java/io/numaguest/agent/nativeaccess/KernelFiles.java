@@ -12,8 +12,7 @@ public final class KernelFiles {
     public static final int MFD_CLOEXEC = 0x1;
     public static final int MFD_HUGETLB = 0x4;
 
-    private KernelFiles() {
-    }
+    private KernelFiles() {}
 
     /** What /proc/self/fd/FD links to: "/memfd:NAME (deleted)", "anon_inode:[kvm-gmem]", a path. */
     public static String linkTarget(int fd) throws NativeException {
@@ -61,8 +60,13 @@ public final class KernelFiles {
     public static void close(int fd) {
         int errno = Libc.close(fd);
         if (errno != 0) {
-            LOG.log(Level.SEVERE, "close(" + fd + ") failed: " + Errno.describe(errno) + (errno == Errno.EBADF
-                    ? "; a descriptor closed twice is a bug in the agent (report it)" : ""), new IllegalStateException("closed here"));
+            LOG.log(
+                    Level.SEVERE,
+                    "close(" + fd + ") failed: " + Errno.describe(errno)
+                            + (errno == Errno.EBADF
+                                    ? "; a descriptor closed twice is a bug in the agent (report it)"
+                                    : ""),
+                    new IllegalStateException("closed here"));
         }
     }
 

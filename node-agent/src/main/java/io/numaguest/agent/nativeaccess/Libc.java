@@ -1,5 +1,15 @@
 package io.numaguest.agent.nativeaccess;
 
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
+import static java.lang.foreign.MemoryLayout.paddingLayout;
+import static java.lang.foreign.MemoryLayout.sequenceLayout;
+import static java.lang.foreign.MemoryLayout.structLayout;
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
 import java.lang.foreign.AddressLayout;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -14,16 +24,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.OptionalInt;
-
-import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
-import static java.lang.foreign.MemoryLayout.paddingLayout;
-import static java.lang.foreign.MemoryLayout.sequenceLayout;
-import static java.lang.foreign.MemoryLayout.structLayout;
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
-import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * Every downcall of the agent, as typed methods: Java values in, Java values out, a failed call
@@ -62,6 +62,7 @@ final class Libc {
     private static final int SO_PEERCRED = 17;
     /** Linux 6.5+: a pidfd of the process that connected, taken at connect(2). */
     private static final int SO_PEERPIDFD = 77;
+
     private static final int SCM_RIGHTS = 1;
     private static final int SO_RCVTIMEO = 20;
     static final int SHUT_RD = 0;
@@ -75,10 +76,18 @@ final class Libc {
     private static final AddressLayout POINTER = ADDRESS;
 
     private static final StructLayout STAT = structLayout(
-            JAVA_LONG.withName("st_dev"), JAVA_LONG.withName("st_ino"), JAVA_LONG.withName("st_nlink"),
-            JAVA_INT.withName("st_mode"), JAVA_INT.withName("st_uid"), JAVA_INT.withName("st_gid"), paddingLayout(4),
-            JAVA_LONG.withName("st_rdev"), JAVA_LONG.withName("st_size"), JAVA_LONG.withName("st_blksize"),
-            JAVA_LONG.withName("st_blocks"), sequenceLayout(6, JAVA_LONG).withName("st_atim_mtim_ctim"),
+            JAVA_LONG.withName("st_dev"),
+            JAVA_LONG.withName("st_ino"),
+            JAVA_LONG.withName("st_nlink"),
+            JAVA_INT.withName("st_mode"),
+            JAVA_INT.withName("st_uid"),
+            JAVA_INT.withName("st_gid"),
+            paddingLayout(4),
+            JAVA_LONG.withName("st_rdev"),
+            JAVA_LONG.withName("st_size"),
+            JAVA_LONG.withName("st_blksize"),
+            JAVA_LONG.withName("st_blocks"),
+            sequenceLayout(6, JAVA_LONG).withName("st_atim_mtim_ctim"),
             sequenceLayout(3, JAVA_LONG).withName("glibc_reserved"));
     private static final VarHandle ST_DEV = field(STAT, "st_dev");
     private static final VarHandle ST_INO = field(STAT, "st_ino");
@@ -87,37 +96,55 @@ final class Libc {
     private static final VarHandle ST_BLOCKS = field(STAT, "st_blocks");
 
     private static final StructLayout STATFS = structLayout(
-            JAVA_LONG.withName("f_type"), JAVA_LONG.withName("f_bsize"), JAVA_LONG.withName("f_blocks"),
-            JAVA_LONG.withName("f_bfree"), JAVA_LONG.withName("f_bavail"), JAVA_LONG.withName("f_files"),
-            JAVA_LONG.withName("f_ffree"), sequenceLayout(2, JAVA_INT).withName("f_fsid"), JAVA_LONG.withName("f_namelen"),
-            JAVA_LONG.withName("f_frsize"), JAVA_LONG.withName("f_flags"), sequenceLayout(4, JAVA_LONG).withName("f_spare"));
+            JAVA_LONG.withName("f_type"),
+            JAVA_LONG.withName("f_bsize"),
+            JAVA_LONG.withName("f_blocks"),
+            JAVA_LONG.withName("f_bfree"),
+            JAVA_LONG.withName("f_bavail"),
+            JAVA_LONG.withName("f_files"),
+            JAVA_LONG.withName("f_ffree"),
+            sequenceLayout(2, JAVA_INT).withName("f_fsid"),
+            JAVA_LONG.withName("f_namelen"),
+            JAVA_LONG.withName("f_frsize"),
+            JAVA_LONG.withName("f_flags"),
+            sequenceLayout(4, JAVA_LONG).withName("f_spare"));
     private static final VarHandle F_TYPE = field(STATFS, "f_type");
     private static final VarHandle F_BSIZE = field(STATFS, "f_bsize");
 
     /** The nodemask get_mempolicy fills, after the mode word it fills too. */
     private static final StructLayout MEMPOLICY = structLayout(
-            JAVA_INT.withName("mode"), paddingLayout(4), sequenceLayout(NodeMask.WORDS, JAVA_LONG).withName("nodemask"));
+            JAVA_INT.withName("mode"),
+            paddingLayout(4),
+            sequenceLayout(NodeMask.WORDS, JAVA_LONG).withName("nodemask"));
+
     private static final VarHandle MEMPOLICY_MODE = field(MEMPOLICY, "mode");
     private static final long MEMPOLICY_NODEMASK = MEMPOLICY.byteOffset(groupElement("nodemask"));
 
     private static final StructLayout GROUP = structLayout(
-            POINTER.withName("gr_name"), POINTER.withName("gr_passwd"), JAVA_INT.withName("gr_gid"), paddingLayout(4),
+            POINTER.withName("gr_name"),
+            POINTER.withName("gr_passwd"),
+            JAVA_INT.withName("gr_gid"),
+            paddingLayout(4),
             POINTER.withName("gr_mem"));
     private static final VarHandle GR_GID = field(GROUP, "gr_gid");
 
-    private static final StructLayout UCRED = structLayout(JAVA_INT.withName("pid"), JAVA_INT.withName("uid"), JAVA_INT.withName("gid"));
+    private static final StructLayout UCRED =
+            structLayout(JAVA_INT.withName("pid"), JAVA_INT.withName("uid"), JAVA_INT.withName("gid"));
     private static final VarHandle UCRED_PID = field(UCRED, "pid");
     private static final VarHandle UCRED_UID = field(UCRED, "uid");
     private static final VarHandle UCRED_GID = field(UCRED, "gid");
 
-    private static final StructLayout TIMEVAL = structLayout(JAVA_LONG.withName("tv_sec"), JAVA_LONG.withName("tv_usec"));
+    private static final StructLayout TIMEVAL =
+            structLayout(JAVA_LONG.withName("tv_sec"), JAVA_LONG.withName("tv_usec"));
     private static final VarHandle TV_SEC = field(TIMEVAL, "tv_sec");
     private static final VarHandle TV_USEC = field(TIMEVAL, "tv_usec");
 
     /** sun_path less its terminating NUL: the longest path a Unix socket can have. */
     static final int SUN_PATH_MAX = 107;
+
     private static final StructLayout SOCKADDR_UN = structLayout(
-            JAVA_SHORT.withName("sun_family"), sequenceLayout(SUN_PATH_MAX + 1, JAVA_BYTE).withName("sun_path"));
+            JAVA_SHORT.withName("sun_family"),
+            sequenceLayout(SUN_PATH_MAX + 1, JAVA_BYTE).withName("sun_path"));
     private static final VarHandle SUN_FAMILY = field(SOCKADDR_UN, "sun_family");
     private static final long SUN_PATH = SOCKADDR_UN.byteOffset(groupElement("sun_path"));
 
@@ -126,10 +153,15 @@ final class Libc {
     private static final VarHandle IOV_LEN = field(IOVEC, "iov_len");
 
     private static final StructLayout MSGHDR = structLayout(
-            POINTER.withName("msg_name"), JAVA_INT.withName("msg_namelen"), paddingLayout(4),
-            POINTER.withName("msg_iov"), JAVA_LONG.withName("msg_iovlen"),
-            POINTER.withName("msg_control"), JAVA_LONG.withName("msg_controllen"),
-            JAVA_INT.withName("msg_flags"), paddingLayout(4));
+            POINTER.withName("msg_name"),
+            JAVA_INT.withName("msg_namelen"),
+            paddingLayout(4),
+            POINTER.withName("msg_iov"),
+            JAVA_LONG.withName("msg_iovlen"),
+            POINTER.withName("msg_control"),
+            JAVA_LONG.withName("msg_controllen"),
+            JAVA_INT.withName("msg_flags"),
+            paddingLayout(4));
     private static final VarHandle MSG_NAME = field(MSGHDR, "msg_name");
     private static final VarHandle MSG_NAMELEN = field(MSGHDR, "msg_namelen");
     private static final VarHandle MSG_IOV = field(MSGHDR, "msg_iov");
@@ -141,6 +173,7 @@ final class Libc {
     /** A control message's header; its data (here: the fds) follows at {@link #CMSG_DATA}. */
     private static final StructLayout CMSGHDR = structLayout(
             JAVA_LONG.withName("cmsg_len"), JAVA_INT.withName("cmsg_level"), JAVA_INT.withName("cmsg_type"));
+
     private static final VarHandle CMSG_LEN = field(CMSGHDR, "cmsg_len");
     private static final VarHandle CMSG_LEVEL = field(CMSGHDR, "cmsg_level");
     private static final VarHandle CMSG_TYPE = field(CMSGHDR, "cmsg_type");
@@ -186,13 +219,18 @@ final class Libc {
     private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(groupElement("errno"));
 
     static {
-        if (!"amd64".equals(System.getProperty("os.arch")) || !System.getProperty("os.name").startsWith("Linux")) {
+        if (!"amd64".equals(System.getProperty("os.arch"))
+                || !System.getProperty("os.name").startsWith("Linux")) {
             throw new UnsupportedOperationException("numaguest's native layer supports Linux on x86_64 only; this is "
                     + System.getProperty("os.name") + " on " + System.getProperty("os.arch"));
         }
         Linker linker = Linker.nativeLinker();
         SymbolLookup libc = linker.defaultLookup();
-        MMAP = handle(linker, libc, "mmap", FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+        MMAP = handle(
+                linker,
+                libc,
+                "mmap",
+                FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
         MUNMAP = handle(linker, libc, "munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
         MADVISE = handle(linker, libc, "madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
         MEMFD_CREATE = handle(linker, libc, "memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
@@ -202,27 +240,49 @@ final class Libc {
         READLINK = handle(linker, libc, "readlink", FunctionDescriptor.of(JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG));
         LSEEK = handle(linker, libc, "lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
         CLOSE = handle(linker, libc, "close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-        FCNTL = linker.downcallHandle(libc.find("fcntl").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT),
-                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(2));
+        FCNTL = linker.downcallHandle(
+                libc.find("fcntl").orElseThrow(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT),
+                Linker.Option.captureCallState("errno"),
+                Linker.Option.firstVariadicArg(2));
         SOCKET = handle(linker, libc, "socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
         BIND = handle(linker, libc, "bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         LISTEN = handle(linker, libc, "listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-        ACCEPT4 = handle(linker, libc, "accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        ACCEPT4 =
+                handle(linker, libc, "accept4", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
         CONNECT = handle(linker, libc, "connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         SENDMSG = handle(linker, libc, "sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
         RECVMSG = handle(linker, libc, "recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-        GETSOCKOPT = handle(linker, libc, "getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-        SETSOCKOPT = handle(linker, libc, "setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        GETSOCKOPT = handle(
+                linker,
+                libc,
+                "getsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        SETSOCKOPT = handle(
+                linker,
+                libc,
+                "setsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
         SHUTDOWN = handle(linker, libc, "shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
         UMASK = handle(linker, libc, "umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-        FCHOWNAT = handle(linker, libc, "fchownat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));
-        OPENAT = linker.downcallHandle(libc.find("openat").orElseThrow(), FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(3));
+        FCHOWNAT = handle(
+                linker,
+                libc,
+                "fchownat",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT));
+        OPENAT = linker.downcallHandle(
+                libc.find("openat").orElseThrow(),
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+                Linker.Option.captureCallState("errno"),
+                Linker.Option.firstVariadicArg(3));
         GETEUID = handle(linker, libc, "geteuid", FunctionDescriptor.of(JAVA_INT));
         GETGRNAM = handle(linker, libc, "getgrnam", FunctionDescriptor.of(ADDRESS, ADDRESS));
-        SYSCALL6 = linker.downcallHandle(libc.find("syscall").orElseThrow(),
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
-                Linker.Option.captureCallState("errno"), Linker.Option.firstVariadicArg(1));
+        SYSCALL6 = linker.downcallHandle(
+                libc.find("syscall").orElseThrow(),
+                FunctionDescriptor.of(
+                        JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG),
+                Linker.Option.captureCallState("errno"),
+                Linker.Option.firstVariadicArg(1));
     }
 
     /** The calling thread's errno slot and struct scratch; freed with the thread. */
@@ -235,12 +295,13 @@ final class Libc {
 
     private static final ThreadLocal<ThreadScratch> SCRATCH = ThreadLocal.withInitial(ThreadScratch::allocate);
 
-    private Libc() {
-    }
+    private Libc() {}
 
     private static MethodHandle handle(Linker linker, SymbolLookup libc, String name, FunctionDescriptor descriptor) {
-        return linker.downcallHandle(libc.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)),
-                descriptor, Linker.Option.captureCallState("errno"));
+        return linker.downcallHandle(
+                libc.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name)),
+                descriptor,
+                Linker.Option.captureCallState("errno"));
     }
 
     private static VarHandle field(StructLayout layout, String name) {
@@ -303,11 +364,13 @@ final class Libc {
         MemorySegment group;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cName = arena.allocateFrom(name);
-            group = (MemorySegment) GETGRNAM.invokeExact(errnoSlot(), cName); // NULL, never -1, when there is no such group
+            group = (MemorySegment)
+                    GETGRNAM.invokeExact(errnoSlot(), cName); // NULL, never -1, when there is no such group
         } catch (Throwable t) {
             throw unexpected(t);
         }
-        return group.equals(MemorySegment.NULL) ? OptionalInt.empty()
+        return group.equals(MemorySegment.NULL)
+                ? OptionalInt.empty()
                 : OptionalInt.of((int) GR_GID.get(group.reinterpret(GROUP.byteSize()), 0L));
     }
 
@@ -316,7 +379,8 @@ final class Libc {
         MemorySegment slot = errnoSlot();
         long result;
         try {
-            result = (long) SYSCALL6.invokeExact(slot, SYS_PIDFD_SEND_SIGNAL, (long) pidfd, (long) signal, 0L, 0L, 0L, 0L);
+            result = (long)
+                    SYSCALL6.invokeExact(slot, SYS_PIDFD_SEND_SIGNAL, (long) pidfd, (long) signal, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -339,8 +403,12 @@ final class Libc {
             throw unexpected(t);
         }
         check(result, "fstat", slot);
-        return new FileStat((long) ST_DEV.get(stat, 0L), (long) ST_INO.get(stat, 0L), (int) ST_MODE.get(stat, 0L),
-                (long) ST_SIZE.get(stat, 0L), (long) ST_BLOCKS.get(stat, 0L));
+        return new FileStat(
+                (long) ST_DEV.get(stat, 0L),
+                (long) ST_INO.get(stat, 0L),
+                (int) ST_MODE.get(stat, 0L),
+                (long) ST_SIZE.get(stat, 0L),
+                (long) ST_BLOCKS.get(stat, 0L));
     }
 
     static FsStat fstatfs(int fd) throws NativeException {
@@ -495,8 +563,15 @@ final class Libc {
         MemorySegment mask = nodemask(policy.nodes());
         long result;
         try {
-            result = (long) SYSCALL6.invokeExact(slot, syscallNumber, (long) fd, (long) policy.modeWord(), mask.address(),
-                    NodeMask.MAXNODE_ARG, 0L, 0L);
+            result = (long) SYSCALL6.invokeExact(
+                    slot,
+                    syscallNumber,
+                    (long) fd,
+                    (long) policy.modeWord(),
+                    mask.address(),
+                    NodeMask.MAXNODE_ARG,
+                    0L,
+                    0L);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -538,8 +613,11 @@ final class Libc {
             throw unexpected(t);
         }
         if (result == -1) {
-            throw new NativeException(advice == MADV_POPULATE_WRITE ? "madvise(MADV_POPULATE_WRITE)"
-                    : advice == MADV_POPULATE_READ ? "madvise(MADV_POPULATE_READ)" : "madvise", errno(slot));
+            throw new NativeException(
+                    advice == MADV_POPULATE_WRITE
+                            ? "madvise(MADV_POPULATE_WRITE)"
+                            : advice == MADV_POPULATE_READ ? "madvise(MADV_POPULATE_READ)" : "madvise",
+                    errno(slot));
         }
     }
 
@@ -549,8 +627,15 @@ final class Libc {
         MemorySegment mask = nodemask(policy.nodes());
         long result;
         try {
-            result = (long) SYSCALL6.invokeExact(slot, SYS_MBIND, address, length, (long) policy.modeWord(), mask.address(),
-                    NodeMask.MAXNODE_ARG, (long) move.flag);
+            result = (long) SYSCALL6.invokeExact(
+                    slot,
+                    SYS_MBIND,
+                    address,
+                    length,
+                    (long) policy.modeWord(),
+                    mask.address(),
+                    NodeMask.MAXNODE_ARG,
+                    (long) move.flag);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -563,15 +648,25 @@ final class Libc {
         MemorySegment policy = scratch(MEMPOLICY);
         long result;
         try {
-            result = (long) SYSCALL6.invokeExact(slot, SYS_GET_MEMPOLICY, policy.address(), policy.address() + MEMPOLICY_NODEMASK,
-                    NodeMask.MAXNODE_ARG, address, (long) MPOL_F_ADDR, 0L);
+            result = (long) SYSCALL6.invokeExact(
+                    slot,
+                    SYS_GET_MEMPOLICY,
+                    policy.address(),
+                    policy.address() + MEMPOLICY_NODEMASK,
+                    NodeMask.MAXNODE_ARG,
+                    address,
+                    (long) MPOL_F_ADDR,
+                    0L);
         } catch (Throwable t) {
             throw unexpected(t);
         }
         check(result, "get_mempolicy", slot);
         int modeWord = (int) MEMPOLICY_MODE.get(policy, 0L);
-        return new KernelPolicy(NumaMode.of(NumaModeFlag.stripFlags(modeWord)), NumaModeFlag.decode(modeWord),
-                NodeMask.fromWords(policy.asSlice(MEMPOLICY_NODEMASK, NodeMask.WORDS * Long.BYTES).toArray(JAVA_LONG)));
+        return new KernelPolicy(
+                NumaMode.of(NumaModeFlag.stripFlags(modeWord)),
+                NumaModeFlag.decode(modeWord),
+                NodeMask.fromWords(policy.asSlice(MEMPOLICY_NODEMASK, NodeMask.WORDS * Long.BYTES)
+                        .toArray(JAVA_LONG)));
     }
 
     /**
@@ -582,7 +677,8 @@ final class Libc {
         MemorySegment slot = errnoSlot();
         long result;
         try {
-            result = (long) SYSCALL6.invokeExact(slot, SYS_MOVE_PAGES, 0L, (long) count, pages.address(), 0L, status.address(), 0L);
+            result = (long) SYSCALL6.invokeExact(
+                    slot, SYS_MOVE_PAGES, 0L, (long) count, pages.address(), 0L, status.address(), 0L);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -688,7 +784,8 @@ final class Libc {
             throw unexpected(t);
         }
         check(result, "getsockopt(SO_PEERCRED)", slot);
-        return new PeerCredentials((int) UCRED_PID.get(option, 0L), (int) UCRED_UID.get(option, 0L), (int) UCRED_GID.get(option, 0L));
+        return new PeerCredentials(
+                (int) UCRED_PID.get(option, 0L), (int) UCRED_UID.get(option, 0L), (int) UCRED_GID.get(option, 0L));
     }
 
     /** getsockopt(SO_PEERPIDFD): the connecting process's pidfd, or -1 when the kernel predates it (ENOPROTOOPT). */
@@ -740,8 +837,7 @@ final class Libc {
      * What recvmsg reported: bytes received, the descriptors that came with them (the caller owns
      * and must close them), and its MSG_* flags.
      */
-    record Received(long bytes, int[] fds, int flags) {
-    }
+    record Received(long bytes, int[] fds, int flags) {}
 
     /**
      * recvmsg(MSG_CMSG_CLOEXEC) of one message into {@code buffer}, its control messages into
@@ -758,7 +854,8 @@ final class Libc {
                 throw unexpected(t);
             }
         } while (interrupted(result, "recvmsg", slot));
-        return new Received(result, receivedFds(control, (long) MSG_CONTROLLEN.get(header, 0L)), (int) MSG_FLAGS.get(header, 0L));
+        return new Received(
+                result, receivedFds(control, (long) MSG_CONTROLLEN.get(header, 0L)), (int) MSG_FLAGS.get(header, 0L));
     }
 
     /**
@@ -775,7 +872,8 @@ final class Libc {
         if (fds.length == 0) {
             header = messageHeader(data, length, MemorySegment.NULL, 0);
         } else {
-            MemorySegment control = SCRATCH.get().structs().asSlice(MSGHDR.byteSize() + IOVEC.byteSize(), controlSpace(fds.length));
+            MemorySegment control =
+                    SCRATCH.get().structs().asSlice(MSGHDR.byteSize() + IOVEC.byteSize(), controlSpace(fds.length));
             control.fill((byte) 0);
             CMSG_LEN.set(control, 0L, CMSG_DATA + (long) Integer.BYTES * fds.length);
             CMSG_LEVEL.set(control, 0L, SOL_SOCKET);
@@ -799,7 +897,8 @@ final class Libc {
     }
 
     /** The thread's scratch as a msghdr with one iovec over {@code data} (the iovec right after the header). */
-    private static MemorySegment messageHeader(MemorySegment data, long length, MemorySegment control, long controlLength) {
+    private static MemorySegment messageHeader(
+            MemorySegment data, long length, MemorySegment control, long controlLength) {
         MemorySegment structs = SCRATCH.get().structs();
         MemorySegment header = structs.asSlice(0, MSGHDR.byteSize());
         MemorySegment iov = structs.asSlice(MSGHDR.byteSize(), IOVEC.byteSize());
@@ -824,7 +923,8 @@ final class Libc {
             if (cmsgLength < CMSG_DATA || offset + cmsgLength > controlLength) {
                 break;
             }
-            if ((int) CMSG_LEVEL.get(control, offset) == SOL_SOCKET && (int) CMSG_TYPE.get(control, offset) == SCM_RIGHTS) {
+            if ((int) CMSG_LEVEL.get(control, offset) == SOL_SOCKET
+                    && (int) CMSG_TYPE.get(control, offset) == SCM_RIGHTS) {
                 int count = (int) ((cmsgLength - CMSG_DATA) / Integer.BYTES);
                 int[] all = Arrays.copyOf(fds, fds.length + count);
                 MemorySegment.copy(control, JAVA_INT, offset + CMSG_DATA, all, fds.length, count);

@@ -1,13 +1,13 @@
 package io.numaguest.agent.nativeaccess;
 
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeMap;
-
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * A MAP_SHARED mapping of a file range in the agent's address space. The agent never reads or writes
@@ -30,6 +30,7 @@ public final class Mapping implements AutoCloseable {
 
     /** move_pages() is asked about this many pages per call, bounding the scratch arrays. */
     private static final int CENSUS_BATCH = 4096;
+
     private static final KernelPolicy LOCAL = new KernelPolicy(NumaMode.LOCAL, Set.of(), NodeMask.empty());
 
     private final long address;
@@ -114,7 +115,8 @@ public final class Mapping implements AutoCloseable {
             throw new IllegalStateException("mapping already unmapped");
         }
         if (offset < 0 || rangeLength < 0 || offset + rangeLength > length) {
-            throw new IndexOutOfBoundsException("range " + offset + "+" + rangeLength + " outside mapping of " + length);
+            throw new IndexOutOfBoundsException(
+                    "range " + offset + "+" + rangeLength + " outside mapping of " + length);
         }
     }
 

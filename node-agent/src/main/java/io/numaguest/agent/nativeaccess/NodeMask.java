@@ -1,12 +1,12 @@
 package io.numaguest.agent.nativeaccess;
 
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
-
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * A set of NUMA node ids in the kernel's nodemask encoding: an array of unsigned longs, bit n of the

@@ -2,7 +2,10 @@ package io.numaguest.agent.nativeaccess;
 
 /** A descriptor's access mode. O_PATH descriptors name a file but allow neither mmap nor I/O. */
 public enum OpenMode {
-    READ_ONLY, WRITE_ONLY, READ_WRITE, PATH_ONLY;
+    READ_ONLY,
+    WRITE_ONLY,
+    READ_WRITE,
+    PATH_ONLY;
 
     private static final int O_ACCMODE = 03;
     private static final int O_PATH = 010000000;

@@ -5,5 +5,4 @@ package io.numaguest.agent.nativeaccess;
  * {@code payloadTruncated}: the message was longer than the buffer. {@code fdsTruncated}: the
  * sender attached more descriptors than the receiver accepts; the kernel closed the excess.
  */
-public record ReceivedMessage(byte[] payload, int[] fds, boolean payloadTruncated, boolean fdsTruncated) {
-}
+public record ReceivedMessage(byte[] payload, int[] fds, boolean payloadTruncated, boolean fdsTruncated) {}

@@ -1,13 +1,13 @@
 package io.numaguest.agent.nativeaccess;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
-
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 
 /**
  * An AF_UNIX SOCK_SEQPACKET socket, listening or connected, on plain FFM.
@@ -23,10 +23,12 @@ public final class SeqPacketSocket implements AutoCloseable {
     private final int fd;
     /** Buffers for the connection's receive/send calls; shared so another thread may close it. */
     private final Arena arena = Arena.ofShared();
+
     private MemorySegment receiveBuffer;
     private MemorySegment receiveControl;
     /** Grown by doubling to the largest message sent; reused for every send. */
     private MemorySegment sendBuffer;
+
     private volatile boolean closed;
 
     private SeqPacketSocket(int fd) {
@@ -127,14 +129,18 @@ public final class SeqPacketSocket implements AutoCloseable {
             return null; // EOF; a zero-length SEQPACKET message is indistinguishable and is treated alike
         }
         byte[] payload = receiveBuffer.asSlice(0, received.bytes()).toArray(JAVA_BYTE);
-        return new ReceivedMessage(payload, received.fds(), (received.flags() & Libc.MSG_TRUNC) != 0,
+        return new ReceivedMessage(
+                payload,
+                received.fds(),
+                (received.flags() & Libc.MSG_TRUNC) != 0,
                 (received.flags() & Libc.MSG_CTRUNC) != 0);
     }
 
     /** Sends one message, with descriptors attached as SCM_RIGHTS when given. Not for concurrent use. */
     public void send(byte[] payload, int... fds) throws NativeException {
         if (sendBuffer == null || sendBuffer.byteSize() < payload.length) {
-            sendBuffer = arena.allocate(Math.max(payload.length, sendBuffer == null ? 4096 : 2 * sendBuffer.byteSize()), 8);
+            sendBuffer =
+                    arena.allocate(Math.max(payload.length, sendBuffer == null ? 4096 : 2 * sendBuffer.byteSize()), 8);
         }
         MemorySegment.copy(payload, 0, sendBuffer, JAVA_BYTE, 0, payload.length);
         Libc.sendmsg(fd, sendBuffer, payload.length, fds);

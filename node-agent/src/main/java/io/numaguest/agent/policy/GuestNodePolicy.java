@@ -1,22 +1,21 @@
 package io.numaguest.agent.policy;
 
+import io.numaguest.agent.nativeaccess.KernelPolicy;
+import io.numaguest.agent.nativeaccess.NodeMask;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.EnumSet;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 
-import io.numaguest.agent.nativeaccess.KernelPolicy;
-import io.numaguest.agent.nativeaccess.NodeMask;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
-
 /**
  * What guest NUMA node {@code guestNode} of a VM gets: a policy over host nodes. The constructor
  * enforces the shape rules the kernel (and the CRD's validation) impose, so a policy that exists
  * is one the kernel can be asked to apply.
  */
-public record GuestNodePolicy(int guestNode, MemoryPolicy policy, List<Integer> hostNodes, Set<PolicyFlag> flags,
-                              boolean migrate) {
+public record GuestNodePolicy(
+        int guestNode, MemoryPolicy policy, List<Integer> hostNodes, Set<PolicyFlag> flags, boolean migrate) {
     public static final int MAX_GUEST_NODE = 63;
 
     public GuestNodePolicy {
@@ -29,12 +28,13 @@ public record GuestNodePolicy(int guestNode, MemoryPolicy policy, List<Integer> 
         hostNodes = hostNodes == null ? List.of() : List.copyOf(hostNodes);
         flags = flags == null || flags.isEmpty() ? Set.of() : Set.copyOf(EnumSet.copyOf(flags));
         if (new HashSet<>(hostNodes).size() != hostNodes.size()) {
-            throw new IllegalArgumentException("guest node " + guestNode + ": hostNodes " + hostNodes + " repeat a node");
+            throw new IllegalArgumentException(
+                    "guest node " + guestNode + ": hostNodes " + hostNodes + " repeat a node");
         }
         if (!policy.takesHostNodes()) {
             if (!hostNodes.isEmpty() || !flags.isEmpty()) {
-                throw new IllegalArgumentException("guest node " + guestNode + ": policy " + policy
-                        + " takes no hostNodes and no flags");
+                throw new IllegalArgumentException(
+                        "guest node " + guestNode + ": policy " + policy + " takes no hostNodes and no flags");
             }
         } else if (hostNodes.isEmpty()) {
             throw new IllegalArgumentException("guest node " + guestNode + ": policy " + policy + " needs hostNodes");
@@ -43,18 +43,21 @@ public record GuestNodePolicy(int guestNode, MemoryPolicy policy, List<Integer> 
                     + ": Preferred takes exactly one host node (use PreferredMany for several), got " + hostNodes);
         }
         if (flags.size() > 1) {
-            throw new IllegalArgumentException("guest node " + guestNode + ": StaticNodes and RelativeNodes exclude each other");
+            throw new IllegalArgumentException(
+                    "guest node " + guestNode + ": StaticNodes and RelativeNodes exclude each other");
         }
         for (int node : hostNodes) {
             if (node < 0 || node >= NodeMask.MAX_NODES) {
-                throw new IllegalArgumentException("guest node " + guestNode + ": host node " + node
-                        + " is outside 0.." + (NodeMask.MAX_NODES - 1));
+                throw new IllegalArgumentException("guest node " + guestNode + ": host node " + node + " is outside 0.."
+                        + (NodeMask.MAX_NODES - 1));
             }
         }
     }
 
     public KernelPolicy toKernel() {
-        return new KernelPolicy(KernelModes.of(policy),
-                flags.stream().map(PolicyFlag::kernelFlag).collect(Collectors.toSet()), NodeMask.of(hostNodes));
+        return new KernelPolicy(
+                KernelModes.of(policy),
+                flags.stream().map(PolicyFlag::kernelFlag).collect(Collectors.toSet()),
+                NodeMask.of(hostNodes));
     }
 }

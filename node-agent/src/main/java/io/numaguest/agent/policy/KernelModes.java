@@ -5,8 +5,7 @@ import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /** The kernel mode (MPOL_*) behind each policy of the API, and back. */
 public final class KernelModes {
-    private KernelModes() {
-    }
+    private KernelModes() {}
 
     public static NumaMode of(MemoryPolicy policy) {
         return switch (policy) {

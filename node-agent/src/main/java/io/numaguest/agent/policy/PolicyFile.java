@@ -1,5 +1,12 @@
 package io.numaguest.agent.policy;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumSet;
@@ -9,15 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import org.yaml.snakeyaml.error.MarkedYAMLException;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /**
  * Parses the standalone policy file. Every problem is reported with its path in the file
@@ -28,14 +27,14 @@ public final class PolicyFile {
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION) // a key given twice is a mistake, not an override
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS) // a second document would be ignored otherwise
             .build();
-    private static final java.util.regex.Pattern NAME_LIKE = java.util.regex.Pattern.compile("[A-Za-z][A-Za-z0-9_.-]{0,39}");
+    private static final java.util.regex.Pattern NAME_LIKE =
+            java.util.regex.Pattern.compile("[A-Za-z][A-Za-z0-9_.-]{0,39}");
     private static final String YAML_EVENT = "<org.yaml.snakeyaml.events.";
     private static final Set<String> FILE_FIELDS = Set.of("vms");
     private static final Set<String> VM_FIELDS = Set.of("name", "namespace", "guestNodes");
     private static final Set<String> GUEST_NODE_FIELDS = Set.of("guestNode", "policy", "hostNodes", "flags", "migrate");
 
-    private PolicyFile() {
-    }
+    private PolicyFile() {}
 
     /** The policies of a file, by VM and guest node. */
     public static Map<VmRef, Map<Integer, GuestNodePolicy>> parse(String yaml) throws InvalidPolicyFileException {
@@ -53,7 +52,8 @@ public final class PolicyFile {
         requireObject(root, "the file", FILE_FIELDS);
         JsonNode vms = root.path("vms");
         if (vms.isMissingNode() || vms.isNull()) {
-            throw new InvalidPolicyFileException("vms: missing or empty; list the VMs, or write 'vms: []' to clear every policy");
+            throw new InvalidPolicyFileException(
+                    "vms: missing or empty; list the VMs, or write 'vms: []' to clear every policy");
         }
         if (!vms.isArray()) {
             throw new InvalidPolicyFileException("vms: must be a list");
@@ -72,7 +72,8 @@ public final class PolicyFile {
         return table;
     }
 
-    private static Map<Integer, GuestNodePolicy> guestNodes(JsonNode list, String path) throws InvalidPolicyFileException {
+    private static Map<Integer, GuestNodePolicy> guestNodes(JsonNode list, String path)
+            throws InvalidPolicyFileException {
         if (!list.isArray()) {
             throw new InvalidPolicyFileException(path + ": must be a list of guest nodes");
         }
@@ -86,7 +87,8 @@ public final class PolicyFile {
             List<Integer> hostNodes = new ArrayList<>();
             for (JsonNode node : list(entry, "hostNodes", at)) {
                 if (!node.canConvertToExactIntegral() || !node.canConvertToInt()) {
-                    throw new InvalidPolicyFileException(at + ".hostNodes: " + quoted(node.asText()) + " is not a node number");
+                    throw new InvalidPolicyFileException(
+                            at + ".hostNodes: " + quoted(node.asText()) + " is not a node number");
                 }
                 hostNodes.add(node.intValue());
             }
@@ -117,7 +119,9 @@ public final class PolicyFile {
      * content must not reach the log.
      */
     static String quoted(String text) {
-        return NAME_LIKE.matcher(text).matches() ? "'" + text + "'" : "(a value of " + text.length() + " characters, not shown)";
+        return NAME_LIKE.matcher(text).matches()
+                ? "'" + text + "'"
+                : "(a value of " + text.length() + " characters, not shown)";
     }
 
     /**
@@ -126,7 +130,8 @@ public final class PolicyFile {
      */
     private static String yamlProblem(JsonProcessingException e) {
         if (e.getCause() instanceof MarkedYAMLException marked && marked.getProblemMark() != null) {
-            return withoutFileText(String.valueOf(marked.getProblem())) + " (line " + (marked.getProblemMark().getLine() + 1) + ")";
+            return withoutFileText(String.valueOf(marked.getProblem())) + " (line "
+                    + (marked.getProblemMark().getLine() + 1) + ")";
         }
         return withoutFileText(e.getOriginalMessage().lines().findFirst().orElse("unreadable"))
                 + (e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")");
@@ -139,7 +144,8 @@ public final class PolicyFile {
      */
     private static String withoutFileText(String parserMessage) {
         String message = parserMessage;
-        // Jackson names the YAML event it met by its toString, which carries the file's anchor, tag or value: keep the kind only.
+        // Jackson names the YAML event it met by its toString, which carries the file's anchor, tag or value: keep the
+        // kind only.
         int event = message.indexOf(YAML_EVENT);
         if (event >= 0) {
             String kind = message.substring(event + YAML_EVENT.length()).replaceFirst("(?s)^([A-Za-z]*).*", "$1");
@@ -154,12 +160,15 @@ public final class PolicyFile {
         int last = message.lastIndexOf('\'');
         if (first >= 0 && last > first) {
             String piece = message.substring(first + 1, last);
-            message = message.substring(0, first) + (piece.length() <= 2 ? "'" + piece + "'" : quoted(piece)) + message.substring(last + 1);
+            message = message.substring(0, first)
+                    + (piece.length() <= 2 ? "'" + piece + "'" : quoted(piece))
+                    + message.substring(last + 1);
         }
         return message;
     }
 
-    private static void requireObject(JsonNode node, String path, Set<String> fields) throws InvalidPolicyFileException {
+    private static void requireObject(JsonNode node, String path, Set<String> fields)
+            throws InvalidPolicyFileException {
         if (!node.isObject()) {
             throw new InvalidPolicyFileException(path + ": must be a mapping");
         }
@@ -210,7 +219,8 @@ public final class PolicyFile {
         return value;
     }
 
-    private static <E extends Enum<E>> E enumValue(Class<E> type, String text, String path) throws InvalidPolicyFileException {
+    private static <E extends Enum<E>> E enumValue(Class<E> type, String text, String path)
+            throws InvalidPolicyFileException {
         try {
             return Enum.valueOf(type, text);
         } catch (IllegalArgumentException e) {

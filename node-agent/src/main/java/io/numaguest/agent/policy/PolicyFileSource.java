@@ -37,7 +37,8 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
     private volatile Map<VmRef, Map<Integer, GuestNodePolicy>> policies;
     private volatile String lastSeenContent;
 
-    private PolicyFileSource(Path file, Map<VmRef, Map<Integer, GuestNodePolicy>> policies, String content, Duration pollInterval) {
+    private PolicyFileSource(
+            Path file, Map<VmRef, Map<Integer, GuestNodePolicy>> policies, String content, Duration pollInterval) {
         this.file = file;
         this.policies = policies;
         this.lastSeenContent = content;
@@ -46,11 +47,13 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
             thread.setDaemon(true);
             return thread;
         });
-        poller.scheduleWithFixedDelay(this::reloadIfChanged, pollInterval.toMillis(), pollInterval.toMillis(), TimeUnit.MILLISECONDS);
+        poller.scheduleWithFixedDelay(
+                this::reloadIfChanged, pollInterval.toMillis(), pollInterval.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /** Loads the file now; a file that cannot be used at start is an error, not an empty policy set. */
-    public static PolicyFileSource open(Path file, Duration pollInterval) throws IOException, InvalidPolicyFileException {
+    public static PolicyFileSource open(Path file, Duration pollInterval)
+            throws IOException, InvalidPolicyFileException {
         String content = read(file);
         Map<VmRef, Map<Integer, GuestNodePolicy>> policies = PolicyFile.parse(content);
         LOG.info(() -> "policy file " + file + " loaded: " + describe(policies));
@@ -99,7 +102,8 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
             warn("policy file " + file + " cannot be read, keeping the last good policies: "
                     + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));
         } catch (Throwable e) { // a parser bug, StackOverflowError, OutOfMemoryError: the poller must survive
-            warn("policy file " + file + " could not be loaded, keeping the last good policies: " + e.getClass().getName());
+            warn("policy file " + file + " could not be loaded, keeping the last good policies: "
+                    + e.getClass().getName());
             LOG.log(Level.FINE, "policy file reload failed", e);
         }
     }
@@ -112,8 +116,7 @@ public final class PolicyFileSource implements PolicySource, AutoCloseable {
         }
         lastWarning = warning;
         lastWarningNanos = now;
-        LOG.warning(warning + " (repeated at most every " + REPEAT_WARNING.toMinutes()
-                + " minutes while it lasts)");
+        LOG.warning(warning + " (repeated at most every " + REPEAT_WARNING.toMinutes() + " minutes while it lasts)");
     }
 
     private static String describe(Map<VmRef, Map<Integer, GuestNodePolicy>> policies) {

@@ -1,8 +1,7 @@
 package io.numaguest.agent.policy;
 
-import java.util.Optional;
-
 import io.numaguest.agent.error.AgentException;
+import java.util.Optional;
 
 /** Where the agent learns which policy a VM's guest node gets: the policy file, or the cluster. */
 public interface PolicySource {

@@ -1,5 +1,14 @@
 package io.numaguest.agent.protocol;
 
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.policy.GuestNodePolicy;
+import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.request.Request;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
@@ -10,17 +19,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
-
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-
-import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.error.ErrorCode;
-import io.numaguest.agent.request.Request;
 
 /** Turns one message's bytes into a {@link Request}, or says precisely what is wrong with them. */
 public final class RequestParser {
@@ -39,33 +37,38 @@ public final class RequestParser {
     private static final Set<String> VM_FIELDS = Set.of("namespace", "name");
     private static final Set<String> REGION_FIELDS = Set.of("fd", "guestNode", "offset", "length");
 
-    private RequestParser() {
-    }
+    private RequestParser() {}
 
     public static Request parse(byte[] payload, int fdCount) throws InvalidRequestException {
         JsonNode root;
         try {
             // Jackson's byte parser lets overlong forms and surrogates through; the protocol says UTF-8.
-            StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(payload));
+            StandardCharsets.UTF_8
+                    .newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(payload));
         } catch (CharacterCodingException e) {
             throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST, "the message is not valid UTF-8");
         }
         try {
             root = JSON.readTree(payload);
         } catch (IOException e) {
-            throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST, "the message is not JSON: "
-                    + firstLine(e.getMessage()));
+            throw new InvalidRequestException(
+                    null, ErrorCode.BAD_REQUEST, "the message is not JSON: " + firstLine(e.getMessage()));
         }
         if (root == null || !root.isObject()) {
             throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST, "the message must be a JSON object");
         }
         JsonNode idNode = root.path("id");
-        String id = idNode.isTextual() && !idNode.asText().isEmpty()
-                && idNode.asText().codePointCount(0, idNode.asText().length()) <= MAX_ID_LENGTH ? idNode.asText() : null;
+        String id = idNode.isTextual()
+                        && !idNode.asText().isEmpty()
+                        && idNode.asText().codePointCount(0, idNode.asText().length()) <= MAX_ID_LENGTH
+                ? idNode.asText()
+                : null;
         if (id == null) {
-            throw new InvalidRequestException(null, ErrorCode.BAD_REQUEST,
-                    "id: required, a string of 1 to " + MAX_ID_LENGTH + " characters");
+            throw new InvalidRequestException(
+                    null, ErrorCode.BAD_REQUEST, "id: required, a string of 1 to " + MAX_ID_LENGTH + " characters");
         }
         try {
             return parseObject(root, id, fdCount);
@@ -80,15 +83,17 @@ public final class RequestParser {
             throw new FieldError("version: required, the number " + VERSION);
         }
         if (!version.canConvertToInt() || version.intValue() != VERSION) {
-            throw new FieldError(ErrorCode.UNSUPPORTED_VERSION, "version " + version.asText()
-                    + " is not supported; this agent speaks version " + VERSION);
+            throw new FieldError(
+                    ErrorCode.UNSUPPORTED_VERSION,
+                    "version " + version.asText() + " is not supported; this agent speaks version " + VERSION);
         }
         String opText = root.path("op").isTextual() ? root.path("op").asText() : null;
         Request.Op op;
         try {
             op = Request.Op.valueOf(opText == null ? "" : opText);
         } catch (IllegalArgumentException e) {
-            throw new FieldError("op: required, one of hello, apply, query" + (opText == null ? "" : " (got '" + opText + "')"));
+            throw new FieldError(
+                    "op: required, one of hello, apply, query" + (opText == null ? "" : " (got '" + opText + "')"));
         }
         if (op == Request.Op.hello) {
             requireKnownFields(root, "request", HELLO_FIELDS);
@@ -131,8 +136,9 @@ public final class RequestParser {
             requireKnownFields(region, at, REGION_FIELDS);
             int fd = (int) number(region, "fd", at, 0, Integer.MAX_VALUE, null);
             if (fd >= fdCount) {
-                throw new FieldError(ErrorCode.BAD_FD, at + ".fd: index " + fd + ", but the message carries "
-                        + fdCount + " descriptor(s)");
+                throw new FieldError(
+                        ErrorCode.BAD_FD,
+                        at + ".fd: index " + fd + ", but the message carries " + fdCount + " descriptor(s)");
             }
             int guestNode = (int) number(region, "guestNode", at, 0, GuestNodePolicy.MAX_GUEST_NODE, null);
             long offset = number(region, "offset", at, 0, Long.MAX_VALUE, 0L);
@@ -143,14 +149,19 @@ public final class RequestParser {
     }
 
     /** A whole number field within [min, max]; {@code fallback} null means required. */
-    private static long number(JsonNode parent, String field, String at, long min, long max, Long fallback) throws FieldError {
+    private static long number(JsonNode parent, String field, String at, long min, long max, Long fallback)
+            throws FieldError {
         JsonNode value = parent.path(field);
         if (value.isMissingNode() && fallback != null) {
             return fallback;
         }
-        if (!value.isIntegralNumber() || !value.canConvertToLong() || value.longValue() < min || value.longValue() > max) {
-            throw new FieldError(at + "." + field + ": " + (value.isMissingNode() ? "required, " : "")
-                    + "a whole number from " + min + " to " + max + (value.isMissingNode() ? "" : " (got " + value + ")"));
+        if (!value.isIntegralNumber()
+                || !value.canConvertToLong()
+                || value.longValue() < min
+                || value.longValue() > max) {
+            throw new FieldError(
+                    at + "." + field + ": " + (value.isMissingNode() ? "required, " : "") + "a whole number from " + min
+                            + " to " + max + (value.isMissingNode() ? "" : " (got " + value + ")"));
         }
         return value.longValue();
     }

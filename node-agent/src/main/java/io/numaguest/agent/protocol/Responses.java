@@ -1,14 +1,7 @@
 package io.numaguest.agent.protocol;
 
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.util.List;
-import java.util.Map;
-
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
-
 import io.numaguest.agent.error.Refusal;
 import io.numaguest.agent.memory.PolicyMechanism;
 import io.numaguest.agent.memory.RegionOutcome;
@@ -19,6 +12,11 @@ import io.numaguest.agent.topology.HostNode;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.HugePagePool;
 import io.numaguest.agent.topology.NodeList;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Turns results into the response messages of protocol v1: the only place where a result becomes
@@ -30,8 +28,7 @@ public final class Responses {
     /** An apply's answer for one region is about 300 bytes. */
     private static final int EXPECTED_BYTES = 512;
 
-    private Responses() {
-    }
+    private Responses() {}
 
     /** The response to request {@code id} (null when no id could be read) that came to {@code result}. */
     public static byte[] encode(String id, Result result) {
@@ -137,7 +134,8 @@ public final class Responses {
         numbers(json, "hostNodes", outcome.hostNodes());
         if (!outcome.flags().isEmpty()) {
             json.writeArrayFieldStart("flags");
-            for (String flag : outcome.flags().stream().map(PolicyFlag::name).sorted().toList()) {
+            for (String flag :
+                    outcome.flags().stream().map(PolicyFlag::name).sorted().toList()) {
                 json.writeString(flag);
             }
             json.writeEndArray();

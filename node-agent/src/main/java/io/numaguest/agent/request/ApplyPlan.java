@@ -1,9 +1,8 @@
 package io.numaguest.agent.request;
 
-import java.util.List;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.policy.VmRef;
+import java.util.List;
 
 /** What {@link ApplyPlanner} made of an apply: every region ready, or the first one that is not. */
 public sealed interface ApplyPlan {
@@ -19,6 +18,5 @@ public sealed interface ApplyPlan {
     }
 
     /** A region failed validation, so nothing is applied. */
-    record Rejected(VmRef vm, Vmm vmm, int guestNode, AgentException failure) implements ApplyPlan {
-    }
+    record Rejected(VmRef vm, Vmm vmm, int guestNode, AgentException failure) implements ApplyPlan {}
 }

@@ -1,13 +1,5 @@
 package io.numaguest.agent.request;
 
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.SortedSet;
-import java.util.function.Supplier;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.memory.GuestMemoryFile;
@@ -19,6 +11,13 @@ import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.agent.policy.PolicySource;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.NodeList;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.SortedSet;
+import java.util.function.Supplier;
 
 /**
  * Validates every region of a request before anything is applied, so that a bad region changes
@@ -56,8 +55,10 @@ public final class ApplyPlanner {
             try {
                 InspectedRegion region = inspect(i, asked, fds, files, inspected);
                 if (region.file().openMode() != OpenMode.READ_WRITE) {
-                    throw new AgentException(ErrorCode.BAD_FD, "descriptor is open read-only: the agent sets a file's policy "
-                            + "(and moves its pages) only through a descriptor open read-write, as the VMM's own is");
+                    throw new AgentException(
+                            ErrorCode.BAD_FD,
+                            "descriptor is open read-only: the agent sets a file's policy "
+                                    + "(and moves its pages) only through a descriptor open read-write, as the VMM's own is");
                 }
                 GuestNodePolicy policy = policyFor(request, asked);
                 String caveat = vmmCaveat(policy, vmm);
@@ -95,8 +96,13 @@ public final class ApplyPlanner {
     }
 
     /** The descriptor inspected once per request however many regions name it, the range checked against it. */
-    private InspectedRegion inspect(int index, Request.RegionRequest asked, int[] fds, Map<Integer, GuestMemoryFile> files,
-                                    List<InspectedRegion> earlier) throws AgentException {
+    private InspectedRegion inspect(
+            int index,
+            Request.RegionRequest asked,
+            int[] fds,
+            Map<Integer, GuestMemoryFile> files,
+            List<InspectedRegion> earlier)
+            throws AgentException {
         GuestMemoryFile file = files.get(asked.fd());
         if (file == null) {
             file = GuestMemoryFile.inspect(fds[asked.fd()]);
@@ -108,8 +114,10 @@ public final class ApplyPlanner {
     }
 
     private GuestNodePolicy policyFor(Request request, Request.RegionRequest region) throws AgentException {
-        GuestNodePolicy policy = policies.find(request.vm(), region.guestNode()).orElseThrow(() -> new AgentException(
-                ErrorCode.NO_POLICY, "no policy for guest node " + region.guestNode() + " of VM " + request.vm()));
+        GuestNodePolicy policy = policies.find(request.vm(), region.guestNode())
+                .orElseThrow(() -> new AgentException(
+                        ErrorCode.NO_POLICY,
+                        "no policy for guest node " + region.guestNode() + " of VM " + request.vm()));
         for (int node : policy.hostNodes()) {
             Optional<String> unusable = topology.unusableReason(node);
             if (unusable.isPresent()) {
@@ -117,8 +125,10 @@ public final class ApplyPlanner {
                 unusable = topology.unusableReason(node);
             }
             if (unusable.isPresent()) {
-                throw new AgentException(ErrorCode.POLICY_REJECTED, "policy " + policy.policy() + " " + policy.hostNodes()
-                        + " cannot be applied: " + unusable.get());
+                throw new AgentException(
+                        ErrorCode.POLICY_REJECTED,
+                        "policy " + policy.policy() + " " + policy.hostNodes() + " cannot be applied: "
+                                + unusable.get());
             }
         }
         return policy;
@@ -131,15 +141,20 @@ public final class ApplyPlanner {
      */
     private static String vmmCaveat(GuestNodePolicy policy, Vmm vmm) throws AgentException {
         Optional<SortedSet<Integer>> vmmMems = vmm.memsAllowed();
-        if (vmmMems.isEmpty() || !policy.policy().takesHostNodes() || vmmMems.get().containsAll(policy.hostNodes())) {
+        if (vmmMems.isEmpty()
+                || !policy.policy().takesHostNodes()
+                || vmmMems.get().containsAll(policy.hostNodes())) {
             return null;
         }
-        List<Integer> usable = policy.hostNodes().stream().filter(vmmMems.get()::contains).toList();
-        String mems = "the VMM (pid " + vmm.credentials().pid() + ") may allocate only on host nodes " + NodeList.format(vmmMems.get())
-                + " (its cpuset's mems)";
+        List<Integer> usable =
+                policy.hostNodes().stream().filter(vmmMems.get()::contains).toList();
+        String mems = "the VMM (pid " + vmm.credentials().pid() + ") may allocate only on host nodes "
+                + NodeList.format(vmmMems.get()) + " (its cpuset's mems)";
         if (usable.isEmpty()) {
-            throw new AgentException(ErrorCode.POLICY_REJECTED, mems + ", so the kernel would ignore a policy on host nodes "
-                    + policy.hostNodes() + ": place this guest node within the VMM's cpuset, or widen it");
+            throw new AgentException(
+                    ErrorCode.POLICY_REJECTED,
+                    mems + ", so the kernel would ignore a policy on host nodes " + policy.hostNodes()
+                            + ": place this guest node within the VMM's cpuset, or widen it");
         }
         return mems + ": of host nodes " + policy.hostNodes() + " only " + usable + " can be used";
     }
@@ -148,11 +163,19 @@ public final class ApplyPlanner {
     private static void checkNoOverlap(List<InspectedRegion> earlier, int fdIndex, GuestMemoryFile file, Extent range)
             throws AgentException {
         for (InspectedRegion other : earlier) {
-            boolean sameFile = other.file().device() == file.device() && other.file().inode() == file.inode();
-            if (sameFile && other.range().offset() < range.end() && range.offset() < other.range().end()) {
-                throw new AgentException(ErrorCode.BAD_REQUEST, "overlaps the region of guest node "
-                        + other.request().guestNode() + (other.request().fd() == fdIndex ? " on the same descriptor"
-                        : " on descriptor " + other.request().fd() + ", which is the same file (inode " + file.inode() + ")"));
+            boolean sameFile =
+                    other.file().device() == file.device() && other.file().inode() == file.inode();
+            if (sameFile
+                    && other.range().offset() < range.end()
+                    && range.offset() < other.range().end()) {
+                throw new AgentException(
+                        ErrorCode.BAD_REQUEST,
+                        "overlaps the region of guest node "
+                                + other.request().guestNode()
+                                + (other.request().fd() == fdIndex
+                                        ? " on the same descriptor"
+                                        : " on descriptor " + other.request().fd() + ", which is the same file (inode "
+                                                + file.inode() + ")"));
             }
         }
     }

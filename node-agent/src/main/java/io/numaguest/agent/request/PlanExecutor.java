@@ -1,14 +1,13 @@
 package io.numaguest.agent.request;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.logging.Level;
-import java.util.logging.Logger;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.memory.RegionEnforcer;
 import io.numaguest.agent.memory.RegionOutcome;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Carries out a plan region by region, in order, through the {@link RegionEnforcer}. The first
@@ -46,20 +45,27 @@ public final class PlanExecutor {
                 continue;
             }
             try {
-                RegionOutcome outcome = enforcer.apply(region.file(), region.range(), planned.policy(), planned.mechanism());
+                RegionOutcome outcome =
+                        enforcer.apply(region.file(), region.range(), planned.policy(), planned.mechanism());
                 if (planned.vmmCaveat() != null) {
                     outcome = outcome.unverified(planned.vmmCaveat());
                 }
                 results.add(new RegionResult.Applied(region.request(), region.range(), outcome));
-                observer.applied(plan.vm(), plan.vmm().credentials(), region.request().guestNode(), outcome);
+                observer.applied(
+                        plan.vm(), plan.vmm().credentials(), region.request().guestNode(), outcome);
             } catch (AgentException | RuntimeException e) {
                 if (e instanceof RuntimeException) {
-                    LOG.log(Level.SEVERE, "applying " + region.context() + " of request " + requestId + " failed unexpectedly", e);
+                    LOG.log(
+                            Level.SEVERE,
+                            "applying " + region.context() + " of request " + requestId + " failed unexpectedly",
+                            e);
                 }
-                failure = e instanceof AgentException refusal ? refusal.within(region.context())
+                failure = e instanceof AgentException refusal
+                        ? refusal.within(region.context())
                         : new AgentException(ErrorCode.INTERNAL, region.context() + ": the agent failed: " + e);
                 results.add(new RegionResult.Failed(region.request(), region.range(), failure.refusal()));
-                observer.refused(plan.vm(), plan.vmm().credentials(), region.request().guestNode(), failure);
+                observer.refused(
+                        plan.vm(), plan.vmm().credentials(), region.request().guestNode(), failure);
             }
         }
         return failure == null ? new Result.Ok(results) : new Result.Refused(failure.refusal(), results);
@@ -70,7 +76,8 @@ public final class PlanExecutor {
         List<RegionResult> results = new ArrayList<>(regions.size());
         for (InspectedRegion region : regions) {
             try {
-                results.add(new RegionResult.Observed(region.request(), region.range(), enforcer.query(region.file(), region.range())));
+                results.add(new RegionResult.Observed(
+                        region.request(), region.range(), enforcer.query(region.file(), region.range())));
             } catch (AgentException e) {
                 return Result.refused(e.within(region.context()));
             }

@@ -11,18 +11,14 @@ public sealed interface RegionResult {
     Extent range();
 
     /** The policy is set; {@code outcome} says how and how far it is verified. */
-    record Applied(Request.RegionRequest request, Extent range, RegionOutcome outcome) implements RegionResult {
-    }
+    record Applied(Request.RegionRequest request, Extent range, RegionOutcome outcome) implements RegionResult {}
 
     /** Applying this region failed; later regions were not attempted. */
-    record Failed(Request.RegionRequest request, Extent range, Refusal refusal) implements RegionResult {
-    }
+    record Failed(Request.RegionRequest request, Extent range, Refusal refusal) implements RegionResult {}
 
     /** Not attempted, since an earlier region failed. */
-    record NotAttempted(Request.RegionRequest request, Extent range) implements RegionResult {
-    }
+    record NotAttempted(Request.RegionRequest request, Extent range) implements RegionResult {}
 
     /** A query's answer: what the kernel holds for the region. */
-    record Observed(Request.RegionRequest request, Extent range, RegionOutcome outcome) implements RegionResult {
-    }
+    record Observed(Request.RegionRequest request, Extent range, RegionOutcome outcome) implements RegionResult {}
 }

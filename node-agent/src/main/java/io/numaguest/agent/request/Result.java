@@ -1,17 +1,21 @@
 package io.numaguest.agent.request;
 
-import java.util.List;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.Refusal;
 import io.numaguest.agent.memory.PolicyMechanism;
 import io.numaguest.agent.topology.HostTopology;
+import java.util.List;
 
 /** What a request came to, before anything is JSON: {@code protocol} turns it into the response. */
 public sealed interface Result {
     /** hello's answer: who the agent is, the host's NUMA topology, the mechanisms it can use. */
-    record Hello(String agentVersion, String nodeName, long pageSizeBytes, HostTopology topology,
-                 List<PolicyMechanism> mechanisms) implements Result {
+    record Hello(
+            String agentVersion,
+            String nodeName,
+            long pageSizeBytes,
+            HostTopology topology,
+            List<PolicyMechanism> mechanisms)
+            implements Result {
         public Hello {
             mechanisms = List.copyOf(mechanisms);
         }

@@ -1,15 +1,14 @@
 package io.numaguest.agent.server;
 
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-
-import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 
 /**
  * The agent's Prometheus metrics. Each counter is registered once, at its first increment (so
@@ -20,6 +19,7 @@ public final class AgentMetrics {
     private final MeterRegistry registry;
     /** Request counters by op, then by result. */
     private final Map<String, Map<String, Counter>> requests = new ConcurrentHashMap<>();
+
     private final Map<String, Counter> regionsApplied = new ConcurrentHashMap<>();
     private final AtomicInteger fdsHeld = new AtomicInteger();
     private final AtomicInteger connections = new AtomicInteger();
@@ -28,9 +28,11 @@ public final class AgentMetrics {
     public AgentMetrics(MeterRegistry registry) {
         this.registry = registry;
         Gauge.builder("numaguest_agent_fds_held", fdsHeld, AtomicInteger::get)
-                .description("Descriptors received from VMMs and not yet closed").register(registry);
+                .description("Descriptors received from VMMs and not yet closed")
+                .register(registry);
         Gauge.builder("numaguest_agent_connections", connections, AtomicInteger::get)
-                .description("Open client connections").register(registry);
+                .description("Open client connections")
+                .register(registry);
         applyLatency = Timer.builder("numaguest_agent_apply_duration")
                 .description("Time to validate, apply, verify and count one apply request")
                 .publishPercentileHistogram()
@@ -52,21 +54,31 @@ public final class AgentMetrics {
         Map<String, Counter> byResult = requests.computeIfAbsent(op, o -> new ConcurrentHashMap<>());
         Counter counter = byResult.get(result);
         if (counter == null) { // get first: the builder lambda captures op
-            counter = byResult.computeIfAbsent(result, r -> Counter.builder("numaguest_agent_requests")
-                    .description("Requests by operation and result").tag("op", op).tag("result", r).register(registry));
+            counter = byResult.computeIfAbsent(
+                    result,
+                    r -> Counter.builder("numaguest_agent_requests")
+                            .description("Requests by operation and result")
+                            .tag("op", op)
+                            .tag("result", r)
+                            .register(registry));
         }
         counter.increment();
     }
 
     /** @param limit "total" (--max-connections) or "peer" (--max-connections-per-peer) */
     public void slotsExhausted(String limit) {
-        Counter.builder("numaguest_agent_connection_slots_exhausted").description("Connections refused with BUSY for want of a slot, by limit")
-                .tag("limit", limit).register(registry).increment();
+        Counter.builder("numaguest_agent_connection_slots_exhausted")
+                .description("Connections refused with BUSY for want of a slot, by limit")
+                .tag("limit", limit)
+                .register(registry)
+                .increment();
     }
 
     public void idleClosed() {
-        Counter.builder("numaguest_agent_connections_idle_closed").description("Connections closed after --idle-timeout without a request")
-                .register(registry).increment();
+        Counter.builder("numaguest_agent_connections_idle_closed")
+                .description("Connections closed after --idle-timeout without a request")
+                .register(registry)
+                .increment();
     }
 
     public void applyLatency(long nanos) {
@@ -76,8 +88,12 @@ public final class AgentMetrics {
     public void regionApplied(String mechanism) {
         Counter counter = regionsApplied.get(mechanism);
         if (counter == null) {
-            counter = regionsApplied.computeIfAbsent(mechanism, m -> Counter.builder("numaguest_agent_regions_applied")
-                    .description("Regions that got their policy, by mechanism").tag("mechanism", m).register(registry));
+            counter = regionsApplied.computeIfAbsent(
+                    mechanism,
+                    m -> Counter.builder("numaguest_agent_regions_applied")
+                            .description("Regions that got their policy, by mechanism")
+                            .tag("mechanism", m)
+                            .register(registry));
         }
         counter.increment();
     }

@@ -1,5 +1,18 @@
 package io.numaguest.agent.server;
 
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.error.Refusal;
+import io.numaguest.agent.nativeaccess.Errno;
+import io.numaguest.agent.nativeaccess.FileStat;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.NativeException;
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.nativeaccess.Pidfd;
+import io.numaguest.agent.nativeaccess.ReceivedMessage;
+import io.numaguest.agent.nativeaccess.SeqPacketSocket;
+import io.numaguest.agent.protocol.RequestParser;
+import io.numaguest.agent.protocol.Responses;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -7,11 +20,11 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
-import java.time.Duration;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
@@ -20,20 +33,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-
-import io.numaguest.agent.nativeaccess.Errno;
-import io.numaguest.agent.nativeaccess.FileStat;
-import io.numaguest.agent.nativeaccess.KernelFiles;
-import io.numaguest.agent.nativeaccess.NativeException;
-import io.numaguest.agent.nativeaccess.PeerCredentials;
-import io.numaguest.agent.nativeaccess.Pidfd;
-import io.numaguest.agent.error.AgentException;
-import io.numaguest.agent.nativeaccess.ReceivedMessage;
-import io.numaguest.agent.nativeaccess.SeqPacketSocket;
-import io.numaguest.agent.error.ErrorCode;
-import io.numaguest.agent.error.Refusal;
-import io.numaguest.agent.protocol.RequestParser;
-import io.numaguest.agent.protocol.Responses;
 
 /**
  * The agent's socket: accepts VMM connections and answers their requests, one platform thread per
@@ -49,17 +48,21 @@ public final class AgentServer implements AutoCloseable {
     private static final int DRAIN_MESSAGES = 4;
     /** How long a SIGTERM waits for requests in flight. */
     private static final Duration STOP_DRAIN = Duration.ofSeconds(5);
-    private static final long EXHAUSTED_WARNING_INTERVAL_NANOS = Duration.ofMinutes(1).toNanos();
+
+    private static final long EXHAUSTED_WARNING_INTERVAL_NANOS =
+            Duration.ofMinutes(1).toNanos();
 
     private final Path socketPath;
     private final ConnectionLimits limits;
     private final Map<String, Integer> perPeer = new ConcurrentHashMap<>();
-    private final AtomicLong lastExhaustedWarning = new AtomicLong(System.nanoTime() - EXHAUSTED_WARNING_INTERVAL_NANOS);
-    private final ThreadPoolExecutor refusals = new ThreadPoolExecutor(2, 2, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
-        Thread thread = new Thread(r, "agent-refusals");
-        thread.setDaemon(true);
-        return thread;
-    });
+    private final AtomicLong lastExhaustedWarning =
+            new AtomicLong(System.nanoTime() - EXHAUSTED_WARNING_INTERVAL_NANOS);
+    private final ThreadPoolExecutor refusals =
+            new ThreadPoolExecutor(2, 2, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(64), r -> {
+                Thread thread = new Thread(r, "agent-refusals");
+                thread.setDaemon(true);
+                return thread;
+            });
     private final AgentMetrics metrics;
     private volatile RequestHandler handler;
     private final Set<SeqPacketSocket> open = ConcurrentHashMap.newKeySet();
@@ -69,6 +72,7 @@ public final class AgentServer implements AutoCloseable {
     private SeqPacketSocket listener;
     /** (device, inode) of the socket file this agent bound, so that it removes that file and no other. */
     private FileId boundFile;
+
     private Thread acceptor;
     private volatile boolean stopping;
 
@@ -85,7 +89,8 @@ public final class AgentServer implements AutoCloseable {
      *
      * @param shownAs the socket as log lines name it
      */
-    public static AgentServer onListener(SeqPacketSocket listener, Path shownAs, ConnectionLimits limits, AgentMetrics metrics) {
+    public static AgentServer onListener(
+            SeqPacketSocket listener, Path shownAs, ConnectionLimits limits, AgentMetrics metrics) {
         AgentServer server = new AgentServer(shownAs, limits, metrics);
         server.listener = listener;
         return server;
@@ -114,8 +119,10 @@ public final class AgentServer implements AutoCloseable {
             listener = SeqPacketSocket.listen(staging, 128, SOCKET_MODE);
         } catch (NativeException e) {
             if (e.errno() == Errno.EADDRINUSE) {
-                throw new IOException(staging + " exists: the agent binds its socket under that name before moving it to "
-                        + socketPath + "; remove it (no live process has pid " + ProcessHandle.current().pid() + " but this agent)");
+                throw new IOException(
+                        staging + " exists: the agent binds its socket under that name before moving it to "
+                                + socketPath + "; remove it (no live process has pid "
+                                + ProcessHandle.current().pid() + " but this agent)");
             }
             throw e;
         }
@@ -128,8 +135,9 @@ public final class AgentServer implements AutoCloseable {
             boundFile = fileId(socketPath);
             if (!staged.equals(boundFile)) {
                 boundFile = null;
-                throw new IOException(socketPath + " is not the socket the agent bound: it was replaced while the agent "
-                        + "moved it into place; someone else writes in " + directory);
+                throw new IOException(
+                        socketPath + " is not the socket the agent bound: it was replaced while the agent "
+                                + "moved it into place; someone else writes in " + directory);
             }
         } catch (IOException | RuntimeException e) {
             listener.close();
@@ -145,14 +153,17 @@ public final class AgentServer implements AutoCloseable {
         int socketBytes = socket.toString().getBytes(StandardCharsets.UTF_8).length;
         int stagingBytes = staging.toString().getBytes(StandardCharsets.UTF_8).length;
         if (socketBytes > limit) {
-            throw new IOException("--socket " + socket + " is " + socketBytes + " bytes; a Unix socket path can have at most "
-                    + limit + ": choose a shorter path");
+            throw new IOException("--socket " + socket + " is " + socketBytes
+                    + " bytes; a Unix socket path can have at most " + limit + ": choose a shorter path");
         }
         if (stagingBytes > limit) {
-            throw new IOException("--socket " + socket + " is " + socketBytes + " bytes, but the agent binds it first as "
-                    + staging.getFileName() + " in the same directory, " + stagingBytes + " bytes, over the Unix socket limit of "
-                    + limit + ": choose a path of at most " + (limit - (stagingBytes - socketBytes))
-                    + " bytes, or a socket file name at least " + staging.getFileName().toString().length() + " characters long");
+            throw new IOException(
+                    "--socket " + socket + " is " + socketBytes + " bytes, but the agent binds it first as "
+                            + staging.getFileName() + " in the same directory, " + stagingBytes
+                            + " bytes, over the Unix socket limit of "
+                            + limit + ": choose a path of at most " + (limit - (stagingBytes - socketBytes))
+                            + " bytes, or a socket file name at least "
+                            + staging.getFileName().toString().length() + " characters long");
         }
     }
 
@@ -161,20 +172,24 @@ public final class AgentServer implements AutoCloseable {
      * (device, inode) from the same lstat, so that what was checked is what gets moved into place.
      */
     private static FileId checkStagedSocket(Path staging, OptionalInt group) throws IOException {
-        Map<String, Object> attributes = Files.readAttributes(staging, "unix:mode,gid,dev,ino", LinkOption.NOFOLLOW_LINKS);
+        Map<String, Object> attributes =
+                Files.readAttributes(staging, "unix:mode,gid,dev,ino", LinkOption.NOFOLLOW_LINKS);
         int mode = (Integer) attributes.get("mode");
         int gid = (Integer) attributes.get("gid");
-        if (!FileStat.isSocket(mode) || (mode & 07777) != SOCKET_MODE || (group.isPresent() && gid != group.getAsInt())) {
-            throw new IOException(staging + " is not the socket the agent bound (it is a " + FileStat.typeName(mode) + " of mode 0"
-                    + Integer.toOctalString(mode & 07777) + ", group " + gid + "): it was replaced while the agent set it up; "
-                    + "someone else writes in " + staging.getParent());
+        if (!FileStat.isSocket(mode)
+                || (mode & 07777) != SOCKET_MODE
+                || (group.isPresent() && gid != group.getAsInt())) {
+            throw new IOException(
+                    staging + " is not the socket the agent bound (it is a " + FileStat.typeName(mode) + " of mode 0"
+                            + Integer.toOctalString(mode & 07777) + ", group " + gid
+                            + "): it was replaced while the agent set it up; "
+                            + "someone else writes in " + staging.getParent());
         }
         return new FileId((Long) attributes.get("dev"), (Long) attributes.get("ino"));
     }
 
     /** A file's (device, inode): which file a name leads to, links not followed. */
-    private record FileId(long device, long inode) {
-    }
+    private record FileId(long device, long inode) {}
 
     private static FileId fileId(Path path) throws IOException {
         Map<String, Object> attributes = Files.readAttributes(path, "unix:dev,ino", LinkOption.NOFOLLOW_LINKS);
@@ -197,11 +212,13 @@ public final class AgentServer implements AutoCloseable {
             return;
         }
         if (!FileStat.isSocket(mode)) {
-            throw new IOException(socketPath + " exists and is a " + FileStat.typeName(mode) + ", not a socket: the agent "
-                    + "replaces only a stale socket file; move it away or choose another --socket");
+            throw new IOException(
+                    socketPath + " exists and is a " + FileStat.typeName(mode) + ", not a socket: the agent "
+                            + "replaces only a stale socket file; move it away or choose another --socket");
         }
         try (SeqPacketSocket probe = SeqPacketSocket.connect(socketPath)) {
-            throw new IOException("another agent is listening on " + socketPath + ": stop it first or choose another --socket");
+            throw new IOException(
+                    "another agent is listening on " + socketPath + ": stop it first or choose another --socket");
         } catch (NativeException e) {
             if (e.errno() != Errno.ECONNREFUSED) {
                 throw new IOException("cannot tell whether " + socketPath + " is in use: " + e.getMessage());
@@ -224,18 +241,25 @@ public final class AgentServer implements AutoCloseable {
                 continue;
             }
             if (open.size() >= limits.maxConnections()) {
-                slotsExhausted("total", "the agent serves its maximum of " + limits.maxConnections() + " connections (--max-connections)");
-                refuseOffThread(connection, busy("the agent serves its maximum of " + limits.maxConnections()
-                        + " connections; retry with backoff"));
+                slotsExhausted(
+                        "total",
+                        "the agent serves its maximum of " + limits.maxConnections()
+                                + " connections (--max-connections)");
+                refuseOffThread(
+                        connection,
+                        busy("the agent serves its maximum of " + limits.maxConnections()
+                                + " connections; retry with backoff"));
                 continue;
             }
             open.add(connection);
             metrics.connections().incrementAndGet();
             try {
-                Thread worker = new Thread(null, () -> serve(connection), "agent-conn-" + connectionCounter.incrementAndGet(), 512 * 1024);
+                Thread worker = new Thread(
+                        null, () -> serve(connection), "agent-conn-" + connectionCounter.incrementAndGet(), 512 * 1024);
                 worker.setDaemon(true);
                 worker.start();
-            } catch (Throwable e) { // OutOfMemoryError "unable to create native thread": refuse this one, keep accepting
+            } catch (
+                    Throwable e) { // OutOfMemoryError "unable to create native thread": refuse this one, keep accepting
                 LOG.log(Level.SEVERE, "cannot start a thread for a new connection", e);
                 open.remove(connection);
                 metrics.connections().decrementAndGet();
@@ -254,8 +278,9 @@ public final class AgentServer implements AutoCloseable {
         long now = System.nanoTime();
         long last = lastExhaustedWarning.get();
         if (now - last >= EXHAUSTED_WARNING_INTERVAL_NANOS && lastExhaustedWarning.compareAndSet(last, now)) {
-            LOG.warning("connection refused with BUSY: " + what + "; see numaguest_agent_connection_slots_exhausted_total "
-                    + "(this warning at most once a minute)");
+            LOG.warning(
+                    "connection refused with BUSY: " + what + "; see numaguest_agent_connection_slots_exhausted_total "
+                            + "(this warning at most once a minute)");
         }
     }
 
@@ -318,11 +343,15 @@ public final class AgentServer implements AutoCloseable {
             peerKey = peerKey(process);
             int fromPeer = perPeer.merge(peerKey, 1, Integer::sum);
             if (fromPeer > limits.maxPerPeer()) {
-                slotsExhausted("peer", "process " + peer.pid() + " and others of its cgroup hold " + limits.maxPerPeer()
-                        + " connections (--max-connections-per-peer)");
+                slotsExhausted(
+                        "peer",
+                        "process " + peer.pid() + " and others of its cgroup hold " + limits.maxPerPeer()
+                                + " connections (--max-connections-per-peer)");
                 metrics.request("connect", ErrorCode.BUSY.name());
-                refuse(connection, busy("this peer (its cgroup) already holds the maximum of " + limits.maxPerPeer()
-                        + " connections per peer; close one or retry with backoff"));
+                refuse(
+                        connection,
+                        busy("this peer (its cgroup) already holds the maximum of " + limits.maxPerPeer()
+                                + " connections per peer; close one or retry with backoff"));
                 return;
             }
             RequestHandler.Peer connected = handler.peer(process);
@@ -334,7 +363,8 @@ public final class AgentServer implements AutoCloseable {
                 } catch (NativeException e) {
                     if (e.errno() == Errno.EAGAIN) {
                         metrics.idleClosed();
-                        LOG.fine(() -> "closing the connection of pid " + peer.pid() + ": no request for " + limits.idleTimeout());
+                        LOG.fine(() -> "closing the connection of pid " + peer.pid() + ": no request for "
+                                + limits.idleTimeout());
                         return;
                     }
                     throw e;
@@ -379,7 +409,9 @@ public final class AgentServer implements AutoCloseable {
      * unit) are one peer, so forking does not multiply its share. The pid when the cgroup is unreadable.
      */
     private static String peerKey(PeerProcess peer) {
-        return peer.cgroup().map(String::trim).orElse("pid " + peer.credentials().pid());
+        return peer.cgroup()
+                .map(String::trim)
+                .orElse("pid " + peer.credentials().pid());
     }
 
     private static void sleepQuietly() {
@@ -405,7 +437,8 @@ public final class AgentServer implements AutoCloseable {
             return;
         }
         try {
-            // Checked, then unlinked: only a writer in the directory could swap it in between, and the directory has none.
+            // Checked, then unlinked: only a writer in the directory could swap it in between, and the directory has
+            // none.
             if (boundFile.equals(fileId(socketPath))) {
                 Files.delete(socketPath);
             } else {
@@ -441,7 +474,8 @@ public final class AgentServer implements AutoCloseable {
             sleepQuietly(10);
         }
         if (!open.isEmpty()) {
-            LOG.warning(open.size() + " request(s) still running after " + STOP_DRAIN + ": their connections are closed unanswered");
+            LOG.warning(open.size() + " request(s) still running after " + STOP_DRAIN
+                    + ": their connections are closed unanswered");
         }
         // Wake every worker left; each closes its own connection on the way out.
         open.forEach(SeqPacketSocket::shutdown);

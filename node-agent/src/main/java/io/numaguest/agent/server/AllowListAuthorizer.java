@@ -1,12 +1,11 @@
 package io.numaguest.agent.server;
 
-import java.util.HashSet;
-import java.util.Set;
-
-import io.numaguest.agent.nativeaccess.PeerCredentials;
-import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.policy.VmRef;
+import java.util.HashSet;
+import java.util.Set;
 
 /**
  * Standalone mode: a peer is allowed when its uid, its gid, or one of its supplementary groups
@@ -15,6 +14,7 @@ import io.numaguest.agent.error.ErrorCode;
 public final class AllowListAuthorizer implements PeerAuthorizer {
     private final Set<Integer> uids;
     private final Set<Integer> gids;
+
     public AllowListAuthorizer(Set<Integer> uids, Set<Integer> gids) {
         this.uids = Set.copyOf(uids);
         this.gids = Set.copyOf(gids);
@@ -31,9 +31,11 @@ public final class AllowListAuthorizer implements PeerAuthorizer {
                 return;
             }
         }
-        throw new AgentException(ErrorCode.FORBIDDEN, "process " + peer.pid() + " (uid " + peer.uid() + ", gid "
-                + peer.gid() + ") is not allowed: allowed uids " + uids + ", gids " + gids
-                + " (agent flags --allow-uid/--allow-gid, or the socket's group)");
+        throw new AgentException(
+                ErrorCode.FORBIDDEN,
+                "process " + peer.pid() + " (uid " + peer.uid() + ", gid "
+                        + peer.gid() + ") is not allowed: allowed uids " + uids + ", gids " + gids
+                        + " (agent flags --allow-uid/--allow-gid, or the socket's group)");
     }
 
     private static Set<Integer> supplementaryGroups(String status) {

@@ -1,5 +1,6 @@
 package io.numaguest.agent.server;
 
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -19,8 +20,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import java.util.logging.Logger;
 
-import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-
 /**
  * Serves GET /metrics (Prometheus text format), /healthz and /readyz, exactly those paths, over
  * plain HTTP/1.1, one request per connection. The kubelet's probes come here, so no client can hold
@@ -33,6 +32,7 @@ public final class MetricsServer implements AutoCloseable {
     private static final int QUEUED_CONNECTIONS = 32;
     /** A probe's request is a few hundred bytes; whoever takes longer than this to send it is dropped. */
     static final int REQUEST_DEADLINE_MILLIS = 2000;
+
     private static final int MAX_REQUEST_HEAD_BYTES = 8192;
 
     private final ServerSocket listener;
@@ -46,7 +46,8 @@ public final class MetricsServer implements AutoCloseable {
      * @param address where to listen; null for every address
      * @throws java.net.BindException when the port is taken
      */
-    public MetricsServer(InetAddress address, int port, PrometheusMeterRegistry registry, BooleanSupplier ready) throws IOException {
+    public MetricsServer(InetAddress address, int port, PrometheusMeterRegistry registry, BooleanSupplier ready)
+            throws IOException {
         this.registry = registry;
         this.ready = ready;
         listener = new ServerSocket();
@@ -57,11 +58,12 @@ public final class MetricsServer implements AutoCloseable {
             listener.close();
             throw e;
         }
-        workers = new ThreadPoolExecutor(WORKERS, WORKERS, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUED_CONNECTIONS), r -> {
-            Thread thread = new Thread(r, "metrics-http-" + workerCounter.incrementAndGet());
-            thread.setDaemon(true);
-            return thread;
-        });
+        workers = new ThreadPoolExecutor(
+                WORKERS, WORKERS, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(QUEUED_CONNECTIONS), r -> {
+                    Thread thread = new Thread(r, "metrics-http-" + workerCounter.incrementAndGet());
+                    thread.setDaemon(true);
+                    return thread;
+                });
         acceptor = new Thread(this::acceptLoop, "metrics-http-acceptor");
         acceptor.setDaemon(true);
         acceptor.start();
@@ -93,7 +95,8 @@ public final class MetricsServer implements AutoCloseable {
     private void serve(Socket connection) {
         try (connection) {
             connection.setSoTimeout(REQUEST_DEADLINE_MILLIS);
-            String requestLine = readRequestHead(connection.getInputStream(), System.nanoTime() + REQUEST_DEADLINE_MILLIS * 1_000_000L);
+            String requestLine = readRequestHead(
+                    connection.getInputStream(), System.nanoTime() + REQUEST_DEADLINE_MILLIS * 1_000_000L);
             if (requestLine == null) {
                 return;
             }
@@ -136,22 +139,36 @@ public final class MetricsServer implements AutoCloseable {
         }
         String path = parts[1].split("\\?", 2)[0];
         switch (path) {
-            case "/metrics" -> write(out, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", registry.scrape(), !head);
+            case "/metrics" ->
+                write(out, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", registry.scrape(), !head);
             case "/healthz" -> write(out, 200, "OK", "text/plain", "ok\n", !head);
             case "/readyz" -> {
                 boolean isReady = ready.getAsBoolean();
-                write(out, isReady ? 200 : 503, isReady ? "OK" : "Service Unavailable", "text/plain",
-                        isReady ? "ready\n" : "not ready\n", !head);
+                write(
+                        out,
+                        isReady ? 200 : 503,
+                        isReady ? "OK" : "Service Unavailable",
+                        "text/plain",
+                        isReady ? "ready\n" : "not ready\n",
+                        !head);
             }
-            default -> write(out, 404, "Not Found", "text/plain", "not found: the agent serves /metrics, /healthz and /readyz\n", !head);
+            default ->
+                write(
+                        out,
+                        404,
+                        "Not Found",
+                        "text/plain",
+                        "not found: the agent serves /metrics, /healthz and /readyz\n",
+                        !head);
         }
     }
 
-    private static void write(OutputStream out, int status, String reason, String contentType, String body, boolean withBody)
+    private static void write(
+            OutputStream out, int status, String reason, String contentType, String body, boolean withBody)
             throws IOException {
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        String head = "HTTP/1.1 " + status + " " + reason + "\r\nContent-Type: " + contentType + "\r\nContent-Length: " + bytes.length
-                + "\r\nConnection: close\r\n\r\n";
+        String head = "HTTP/1.1 " + status + " " + reason + "\r\nContent-Type: " + contentType + "\r\nContent-Length: "
+                + bytes.length + "\r\nConnection: close\r\n\r\n";
         out.write(head.getBytes(StandardCharsets.ISO_8859_1));
         if (withBody) {
             out.write(bytes);

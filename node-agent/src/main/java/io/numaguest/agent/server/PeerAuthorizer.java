@@ -1,7 +1,7 @@
 package io.numaguest.agent.server;
 
-import io.numaguest.agent.policy.VmRef;
 import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.policy.VmRef;
 
 /**
  * Decides whether a connected process may make a request. Standalone agents check uids and gids;

@@ -1,15 +1,14 @@
 package io.numaguest.agent.server;
 
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.nativeaccess.NativeException;
+import io.numaguest.agent.nativeaccess.PeerCredentials;
+import io.numaguest.agent.nativeaccess.Pidfd;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
-
-import io.numaguest.agent.nativeaccess.NativeException;
-import io.numaguest.agent.nativeaccess.PeerCredentials;
-import io.numaguest.agent.nativeaccess.Pidfd;
-import io.numaguest.agent.error.AgentException;
-import io.numaguest.agent.error.ErrorCode;
 
 /**
  * What the agent knows of a connected peer, read from /proc once when it connects and kept for the
@@ -24,10 +23,12 @@ import io.numaguest.agent.error.ErrorCode;
  *
  * @param pinned whether a pidfd proved the files are the connecting process's
  */
-public record PeerProcess(PeerCredentials credentials, Optional<String> status, Optional<String> cgroup, boolean pinned) {
+public record PeerProcess(
+        PeerCredentials credentials, Optional<String> status, Optional<String> cgroup, boolean pinned) {
 
     /** Reads the peer's files now, checked against its pidfd when there is one. */
-    public static PeerProcess identify(Path proc, PeerCredentials credentials, Optional<Pidfd> pidfd) throws AgentException {
+    public static PeerProcess identify(Path proc, PeerCredentials credentials, Optional<Pidfd> pidfd)
+            throws AgentException {
         PeerProcess read = read(proc, credentials);
         if (pidfd.isEmpty()) {
             return read;
@@ -45,12 +46,15 @@ public record PeerProcess(PeerCredentials credentials, Optional<String> status, 
     /** Reads the peer's files now, trusting the pid (no pidfd). */
     public static PeerProcess read(Path proc, PeerCredentials credentials) {
         Path dir = proc.resolve(Integer.toString(credentials.pid()));
-        return new PeerProcess(credentials, readQuietly(dir.resolve("status")), readQuietly(dir.resolve("cgroup")), false);
+        return new PeerProcess(
+                credentials, readQuietly(dir.resolve("status")), readQuietly(dir.resolve("cgroup")), false);
     }
 
     static AgentException exited(PeerCredentials credentials) {
-        return new AgentException(ErrorCode.FORBIDDEN, "process " + credentials.pid() + ", which connected, has exited: its pid "
-                + "may name another process now, so the connection cannot be attributed; connect from the process that asks");
+        return new AgentException(
+                ErrorCode.FORBIDDEN,
+                "process " + credentials.pid() + ", which connected, has exited: its pid "
+                        + "may name another process now, so the connection cannot be attributed; connect from the process that asks");
     }
 
     private static Optional<String> readQuietly(Path file) {

@@ -1,10 +1,5 @@
 package io.numaguest.agent.server;
 
-import java.util.List;
-import java.util.function.Supplier;
-import java.util.logging.Level;
-import java.util.logging.Logger;
-
 import io.numaguest.agent.error.AgentException;
 import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.error.Refusal;
@@ -24,6 +19,10 @@ import io.numaguest.agent.request.Result;
 import io.numaguest.agent.request.Vmm;
 import io.numaguest.agent.topology.HostTopology;
 import io.numaguest.agent.topology.MemsAllowed;
+import java.util.List;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
 /**
  * Answers one message: parse it, authorize the peer for it, then hello, or plan and execute an
@@ -36,12 +35,10 @@ public final class RequestHandler {
     private static final long BASE_PAGE_SIZE = 4096;
 
     /** Identity reported by hello. */
-    public record AgentIdentity(String version, String nodeName) {
-    }
+    public record AgentIdentity(String version, String nodeName) {}
 
     /** A connected peer: what was read of its process at connect, and the VMM it is to the request path. */
-    public record Peer(PeerProcess process, Vmm vmm) {
-    }
+    public record Peer(PeerProcess process, Vmm vmm) {}
 
     private final AgentIdentity identity;
     private final PeerAuthorizer authorizer;
@@ -50,8 +47,14 @@ public final class RequestHandler {
     private final PlanExecutor executor;
     private final AgentMetrics metrics;
 
-    public RequestHandler(AgentIdentity identity, PolicySource policies, PeerAuthorizer authorizer, RegionEnforcer enforcer,
-                          Supplier<HostTopology> topologyReader, AgentMetrics metrics, ApplyObserver observer) {
+    public RequestHandler(
+            AgentIdentity identity,
+            PolicySource policies,
+            PeerAuthorizer authorizer,
+            RegionEnforcer enforcer,
+            Supplier<HostTopology> topologyReader,
+            AgentMetrics metrics,
+            ApplyObserver observer) {
         this.identity = identity;
         this.authorizer = authorizer;
         this.enforcer = enforcer;
@@ -86,8 +89,13 @@ public final class RequestHandler {
             id = request.id();
             authorizer.authorize(peer.process(), request.vm());
             result = switch (request.op()) {
-                case hello -> new Result.Hello(identity.version(), identity.nodeName(), BASE_PAGE_SIZE, planner.refreshTopology(),
-                        enforcer.mechanisms());
+                case hello ->
+                    new Result.Hello(
+                            identity.version(),
+                            identity.nodeName(),
+                            BASE_PAGE_SIZE,
+                            planner.refreshTopology(),
+                            enforcer.mechanisms());
                 case apply -> apply(request, message.fds(), peer.vmm());
                 case query -> executor.query(planner.planQuery(request, message.fds()));
             };
@@ -97,7 +105,10 @@ public final class RequestHandler {
         } catch (AgentException e) {
             result = Result.refused(e);
         } catch (RuntimeException | Error e) {
-            LOG.log(Level.SEVERE, "request " + id + " from pid " + peer.vmm().credentials().pid() + " failed unexpectedly", e);
+            LOG.log(
+                    Level.SEVERE,
+                    "request " + id + " from pid " + peer.vmm().credentials().pid() + " failed unexpectedly",
+                    e);
             result = new Result.Refused(new Refusal(ErrorCode.INTERNAL, "the agent failed: " + e), List.of());
         } finally {
             for (int fd : message.fds()) {
@@ -123,8 +134,8 @@ public final class RequestHandler {
         List<RegionResult> regions = switch (result) {
             case Result.Ok ok -> ok.regions();
             case Result.Refused refused -> {
-                LOG.fine(() -> "request from pid " + peer.vmm().credentials().pid() + " refused, " + refused.refusal().code()
-                        + ": " + refused.refusal().message());
+                LOG.fine(() -> "request from pid " + peer.vmm().credentials().pid() + " refused, "
+                        + refused.refusal().code() + ": " + refused.refusal().message());
                 yield refused.regions();
             }
             case Result.Hello hello -> List.of();
@@ -138,12 +149,14 @@ public final class RequestHandler {
 
     private static Request parse(ReceivedMessage message) throws InvalidRequestException, AgentException {
         if (message.payloadTruncated()) {
-            throw new AgentException(ErrorCode.BAD_REQUEST, "the message is longer than "
-                    + RequestParser.MAX_MESSAGE_BYTES + " bytes");
+            throw new AgentException(
+                    ErrorCode.BAD_REQUEST, "the message is longer than " + RequestParser.MAX_MESSAGE_BYTES + " bytes");
         }
         if (message.fdsTruncated()) {
-            throw new AgentException(ErrorCode.BAD_REQUEST, "the message carries more than " + RequestParser.MAX_FDS
-                    + " descriptors: send at most " + RequestParser.MAX_FDS + " per request");
+            throw new AgentException(
+                    ErrorCode.BAD_REQUEST,
+                    "the message carries more than " + RequestParser.MAX_FDS + " descriptors: send at most "
+                            + RequestParser.MAX_FDS + " per request");
         }
         return RequestParser.parse(message.payload(), message.fds().length);
     }

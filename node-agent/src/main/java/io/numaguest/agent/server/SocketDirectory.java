@@ -1,5 +1,7 @@
 package io.numaguest.agent.server;
 
+import io.numaguest.agent.nativeaccess.Credentials;
+import io.numaguest.agent.nativeaccess.KernelFiles;
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -8,9 +10,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Map;
 import java.util.OptionalInt;
 import java.util.logging.Logger;
-
-import io.numaguest.agent.nativeaccess.Credentials;
-import io.numaguest.agent.nativeaccess.KernelFiles;
 
 /**
  * The socket's directory must be writable by nobody but the agent's user and root: whoever can
@@ -21,16 +20,17 @@ final class SocketDirectory {
     private static final Logger LOG = Logger.getLogger(SocketDirectory.class.getName());
     private static final int GROUP_OR_OTHERS_WRITE = 0022;
 
-    private SocketDirectory() {
-    }
+    private SocketDirectory() {}
 
     /** Creates the directory 0750 (of the socket's group, if given) when absent; refuses one others may write. */
     static void prepare(Path directory, OptionalInt group) throws IOException {
         Files.createDirectories(directory.getParent());
         try {
-            Files.createDirectory(directory, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
+            Files.createDirectory(
+                    directory, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
             if (group.isPresent()) {
-                KernelFiles.changeGroupNoFollow(directory, group.getAsInt()); // VMMs of that group must reach the socket
+                KernelFiles.changeGroupNoFollow(
+                        directory, group.getAsInt()); // VMMs of that group must reach the socket
             }
             LOG.info(() -> "created socket directory " + directory);
         } catch (FileAlreadyExistsException exists) {
@@ -44,11 +44,14 @@ final class SocketDirectory {
         int mode = (Integer) attributes.get("mode") & 07777;
         int agentUid = Credentials.effectiveUid();
         if (owner != agentUid && owner != 0) {
-            throw new IOException("socket directory " + directory + " is owned by uid " + owner + ", neither the agent's user (uid "
-                    + agentUid + ") nor root: its owner could replace the agent's socket; remove the directory or choose another --socket");
+            throw new IOException(
+                    "socket directory " + directory + " is owned by uid " + owner + ", neither the agent's user (uid "
+                            + agentUid
+                            + ") nor root: its owner could replace the agent's socket; remove the directory or choose another --socket");
         }
         if ((mode & GROUP_OR_OTHERS_WRITE) != 0) {
-            throw new IOException("socket directory " + directory + " has mode 0" + Integer.toOctalString(mode) + ": users other than "
+            throw new IOException("socket directory " + directory + " has mode 0" + Integer.toOctalString(mode)
+                    + ": users other than "
                     + "its owner may write in it (sticky bit or not, they can put their own socket in the agent's place); "
                     + "chmod go-w it or choose another --socket");
         }

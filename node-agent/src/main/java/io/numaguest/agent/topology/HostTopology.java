@@ -29,14 +29,17 @@ public record HostTopology(List<HostNode> nodes, SortedSet<Integer> memoryNodes,
     /** Why memory cannot be placed on host node {@code id}, or empty when it can. */
     public Optional<String> unusableReason(int id) {
         if (node(id).isEmpty()) {
-            return Optional.of("host node " + id + " does not exist on this host (nodes: " + NodeList.format(nodeIds()) + ")");
+            return Optional.of(
+                    "host node " + id + " does not exist on this host (nodes: " + NodeList.format(nodeIds()) + ")");
         }
         if (!memoryNodes.contains(id)) {
-            return Optional.of("host node " + id + " has no memory (nodes with memory: " + NodeList.format(memoryNodes) + ")");
+            return Optional.of(
+                    "host node " + id + " has no memory (nodes with memory: " + NodeList.format(memoryNodes) + ")");
         }
         if (!allowedMems.contains(id)) {
-            return Optional.of("host node " + id + " is outside this agent's allowed mems ("
-                    + NodeList.format(allowedMems) + "): give the agent a cpuset that includes every node it places memory on");
+            return Optional.of(
+                    "host node " + id + " is outside this agent's allowed mems (" + NodeList.format(allowedMems)
+                            + "): give the agent a cpuset that includes every node it places memory on");
         }
         return Optional.empty();
     }

@@ -14,8 +14,7 @@ import java.util.SortedSet;
 public final class MemsAllowed {
     private static final String FIELD = "Mems_allowed_list:";
 
-    private MemsAllowed() {
-    }
+    private MemsAllowed() {}
 
     /** From the text of a /proc/PID/status; empty when it has no such line. */
     public static Optional<SortedSet<Integer>> fromStatus(String status) {

@@ -6,8 +6,7 @@ import java.util.TreeSet;
 
 /** The kernel's list format for CPUs and nodes ("0-3,8,10-11"), both ways. */
 public final class NodeList {
-    private NodeList() {
-    }
+    private NodeList() {}
 
     public static SortedSet<Integer> parse(String list) {
         SortedSet<Integer> ids = new TreeSet<>();

@@ -39,9 +39,11 @@ public final class SysfsTopology {
                 nodes.add(readNode(id, nodeRoot.resolve("node" + id)));
             }
             SortedSet<Integer> memoryNodes = NodeList.parse(Files.readString(nodeRoot.resolve("has_memory")));
-            return new HostTopology(nodes, memoryNodes, MemsAllowed.of(selfStatus).orElse(memoryNodes));
+            return new HostTopology(
+                    nodes, memoryNodes, MemsAllowed.of(selfStatus).orElse(memoryNodes));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the NUMA topology under " + nodeRoot + ": " + e.getMessage(), e);
+            throw new UncheckedIOException(
+                    "cannot read the NUMA topology under " + nodeRoot + ": " + e.getMessage(), e);
         }
     }
 
@@ -55,7 +57,7 @@ public final class SysfsTopology {
                 switch (m.group(1)) {
                     case "MemTotal" -> memTotal = bytes;
                     case "MemFree" -> memFree = bytes;
-                    default -> { }
+                    default -> {}
                 }
             }
         }
@@ -63,8 +65,13 @@ public final class SysfsTopology {
         for (String d : Files.readString(dir.resolve("distance")).trim().split("\\s+")) {
             distances.add(Integer.parseInt(d));
         }
-        return new HostNode(id, memTotal, memFree, NodeList.parse(Files.readString(dir.resolve("cpulist"))),
-                distances, hugepages(dir.resolve("hugepages")));
+        return new HostNode(
+                id,
+                memTotal,
+                memFree,
+                NodeList.parse(Files.readString(dir.resolve("cpulist"))),
+                distances,
+                hugepages(dir.resolve("hugepages")));
     }
 
     private static List<HugePagePool> hugepages(Path dir) throws IOException {
@@ -76,13 +83,15 @@ public final class SysfsTopology {
             for (Path size : sizes.sorted().toList()) {
                 Matcher m = HUGEPAGE_DIR.matcher(size.getFileName().toString());
                 if (m.matches()) {
-                    pools.add(new HugePagePool(Long.parseLong(m.group(1)) * 1024,
-                            Long.parseLong(Files.readString(size.resolve("nr_hugepages")).trim()),
-                            Long.parseLong(Files.readString(size.resolve("free_hugepages")).trim())));
+                    pools.add(new HugePagePool(
+                            Long.parseLong(m.group(1)) * 1024,
+                            Long.parseLong(Files.readString(size.resolve("nr_hugepages"))
+                                    .trim()),
+                            Long.parseLong(Files.readString(size.resolve("free_hugepages"))
+                                    .trim())));
                 }
             }
         }
         return pools;
     }
-
 }

@@ -1,16 +1,15 @@
 package io.numaguest.agent.guest;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
-
 import static io.numaguest.agent.guest.GuestVms.CPUSET_BIND_0_1;
 import static io.numaguest.agent.guest.GuestVms.CPUSET_BIND_1;
 import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A shared policy is evaluated in the task that allocates, and the kernel confines it to that task's
@@ -33,13 +32,14 @@ class CpusetInGuest {
         Files.createDirectories(CGROUP);
         Files.writeString(CGROUP.resolve("cpuset.cpus"), "0");
         Files.writeString(CGROUP.resolve("cpuset.mems"), "0");
-        assertThat(Files.readString(CGROUP.resolve("cpuset.mems.effective")).trim()).isEqualTo("0");
+        assertThat(Files.readString(CGROUP.resolve("cpuset.mems.effective")).trim())
+                .isEqualTo("0");
     }
 
     @Test
     void bindToANodeOutsideTheVmmsCpusetIsRefused() throws Exception {
-        VmmStandin.Run run = VmmStandin.runOrFail(socket, "cgroup", CGROUP.toString(), "memfd", "16M",
-                "apply", CPUSET_BIND_1.vm());
+        VmmStandin.Run run =
+                VmmStandin.runOrFail(socket, "cgroup", CGROUP.toString(), "memfd", "16M", "apply", CPUSET_BIND_1.vm());
         JsonNode response = run.apply(0);
         assertThat(response.path("ok").asBoolean()).as(run.output()).isFalse();
         assertThat(response.path("error").path("code").asText()).isEqualTo("POLICY_REJECTED");
@@ -49,8 +49,8 @@ class CpusetInGuest {
 
     @Test
     void bindPartlyOutsideTheCpusetIsAppliedButNotVerified() throws Exception {
-        VmmStandin.Run run = VmmStandin.runOrFail(socket, "cgroup", CGROUP.toString(), "memfd", "16M",
-                "apply", CPUSET_BIND_0_1.vm(), "touch", "census");
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                socket, "cgroup", CGROUP.toString(), "memfd", "16M", "apply", CPUSET_BIND_0_1.vm(), "touch", "census");
         JsonNode region = run.appliedRegion(0);
         assertThat(region.path("applied").asBoolean()).as(run.output()).isTrue();
         assertThat(region.path("verified").asBoolean()).as(run.output()).isFalse();

@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
 import org.junit.jupiter.api.extension.ParameterResolver;
@@ -47,7 +46,8 @@ public final class GuestAgents implements ParameterResolver {
 
     @Override
     public Object resolveParameter(ParameterContext parameter, ExtensionContext context) {
-        return context.getRoot().getStore(ExtensionContext.Namespace.GLOBAL)
+        return context.getRoot()
+                .getStore(ExtensionContext.Namespace.GLOBAL)
                 .computeIfAbsent(Pair.class, key -> start(), Pair.class);
     }
 
@@ -59,7 +59,8 @@ public final class GuestAgents implements ParameterResolver {
             Path policy = Files.writeString(run.resolve("policy.yaml"), "vms:\n" + GuestVms.policyFileEntries());
             Agent privileged = launch(run, logs, "agent", policy, List.of());
             // setpriv drops CAP_SYS_NICE from the bounding set, so root's exec of the JVM lacks it.
-            Agent unprivileged = launch(run, logs, "agent-no-sys-nice", policy, List.of("setpriv", "--bounding-set", "-sys_nice"));
+            Agent unprivileged =
+                    launch(run, logs, "agent-no-sys-nice", policy, List.of("setpriv", "--bounding-set", "-sys_nice"));
             for (Agent agent : List.of(privileged, unprivileged)) {
                 long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
                 while (!Files.exists(agent.socket()) && agent.process().isAlive() && System.nanoTime() < deadline) {
@@ -78,15 +79,33 @@ public final class GuestAgents implements ParameterResolver {
         }
     }
 
-    private static Agent launch(Path run, Path logs, String name, Path policy, List<String> wrapper) throws IOException {
+    private static Agent launch(Path run, Path logs, String name, Path policy, List<String> wrapper)
+            throws IOException {
         Path socket = run.resolve(name + ".sock");
         Path log = logs.resolve(name + ".log");
         List<String> command = new ArrayList<>(wrapper);
-        command.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:UseAVX=0", "-Xmx64m", "-jar", System.getProperty("agent.jar"),
-                "--socket", socket.toString(), "--policy-file", policy.toString(), "--metrics-port", "0",
-                "--node-name", "numa-guest", "--log-level", "FINE"));
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        command.addAll(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                "-XX:UseAVX=0",
+                "-Xmx64m",
+                "-jar",
+                System.getProperty("agent.jar"),
+                "--socket",
+                socket.toString(),
+                "--policy-file",
+                policy.toString(),
+                "--metrics-port",
+                "0",
+                "--node-name",
+                "numa-guest",
+                "--log-level",
+                "FINE"));
+        Process process = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
         return new Agent(socket, log, process);
     }
 }

@@ -1,15 +1,14 @@
 package io.numaguest.agent.guest;
 
-import java.nio.file.Path;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
-
 import static io.numaguest.agent.guest.GuestVms.GUEST_MEMFD_BIND_1;
 import static io.numaguest.agent.guest.GuestVms.GUEST_MEMFD_PRIVATE_BIND_1;
 import static io.numaguest.agent.guest.GuestVms.GUEST_MEMFD_UNMAPPABLE;
 import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A real KVM guest_memfd (the stand-in creates a VM with KVM_CREATE_VM and the file with
@@ -29,21 +28,34 @@ class GuestMemfdInGuest {
 
     private static void assertPlacedByMbind(VmmStandin.Run run) {
         assertThat(run.step("gmem").path("offeredFlags").asInt() & GUEST_MEMFD_FLAG_MMAP)
-                .as("KVM_CAP_GUEST_MEMFD_FLAGS offers GUEST_MEMFD_FLAG_MMAP: %s", run.output()).isNotZero();
+                .as("KVM_CAP_GUEST_MEMFD_FLAGS offers GUEST_MEMFD_FLAG_MMAP: %s", run.output())
+                .isNotZero();
         JsonNode region = run.appliedRegion(0);
         assertThat(run.apply(0).path("ok").asBoolean()).as(run.output()).isTrue();
         assertThat(region.path("fdKind").asText()).isEqualTo("guest_memfd");
         assertThat(region.path("mechanism").asText()).isEqualTo("mbind");
         assertThat(region.path("verified").asBoolean()).as(run.output()).isTrue();
         // The VMM's own fresh mapping reads the shared policy back.
-        assertThat(run.step("policy").path("first").path("mode").asInt()).as(run.output()).isEqualTo(2);
+        assertThat(run.step("policy").path("first").path("mode").asInt())
+                .as(run.output())
+                .isEqualTo(2);
         assertThat(run.step("policy").path("first").path("nodes").toString()).isEqualTo("[1]");
     }
 
     @Test
     void sharedGuestMemoryFaultedInLandsOnTheBoundNode() throws Exception {
-        VmmStandin.Run run = VmmStandin.runOrFail(socket, "cpu", "0", "gmem", "16M", "mmap,shared",
-                "apply", GUEST_MEMFD_BIND_1.vm(), "policy", "touch", "census");
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                socket,
+                "cpu",
+                "0",
+                "gmem",
+                "16M",
+                "mmap,shared",
+                "apply",
+                GUEST_MEMFD_BIND_1.vm(),
+                "policy",
+                "touch",
+                "census");
         assertPlacedByMbind(run);
         assertThat(run.pagesOn(1, 0)).as(run.output()).isEqualTo(PAGES);
     }
@@ -52,8 +64,19 @@ class GuestMemfdInGuest {
     void privateGuestMemoryAllocatedThroughTheFileLandsOnTheBoundNode() throws Exception {
         // Without INIT_SHARED the memory is private: no page table shows it, so count per node in
         // meminfo (guest_memfd folios are unevictable) around an fallocate, the path a guest fault takes.
-        VmmStandin.Run run = VmmStandin.runOrFail(socket, "cpu", "0", "gmem", "16M", "mmap",
-                "apply", GUEST_MEMFD_PRIVATE_BIND_1.vm(), "policy", "nodes", "fallocate", "nodes");
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                socket,
+                "cpu",
+                "0",
+                "gmem",
+                "16M",
+                "mmap",
+                "apply",
+                GUEST_MEMFD_PRIVATE_BIND_1.vm(),
+                "policy",
+                "nodes",
+                "fallocate",
+                "nodes");
         assertPlacedByMbind(run);
         long onNode1 = unevictableGrowthKiB(run, 1);
         long onNode0 = unevictableGrowthKiB(run, 0);
@@ -63,8 +86,16 @@ class GuestMemfdInGuest {
     }
 
     private static long unevictableGrowthKiB(VmmStandin.Run run, int node) {
-        return run.step("nodes", 1).path("nodes").path(String.valueOf(node)).path("unevictableKiB").asLong()
-                - run.step("nodes", 0).path("nodes").path(String.valueOf(node)).path("unevictableKiB").asLong();
+        return run.step("nodes", 1)
+                        .path("nodes")
+                        .path(String.valueOf(node))
+                        .path("unevictableKiB")
+                        .asLong()
+                - run.step("nodes", 0)
+                        .path("nodes")
+                        .path(String.valueOf(node))
+                        .path("unevictableKiB")
+                        .asLong();
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.numaguest.agent.guest;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -12,14 +13,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.platform.engine.DiscoverySelector;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.engine.discovery.ClassNameFilter;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
-import org.junit.platform.launcher.EngineFilter;
 import org.junit.platform.engine.support.descriptor.MethodSource;
+import org.junit.platform.launcher.EngineFilter;
 import org.junit.platform.launcher.TestExecutionListener;
 import org.junit.platform.launcher.TestIdentifier;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
@@ -34,20 +33,27 @@ import org.junit.platform.launcher.core.LauncherFactory;
 public final class GuestTestRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private GuestTestRunner() {
-    }
+    private GuestTestRunner() {}
 
     public static void main(String[] args) throws IOException {
         Path results = Path.of(args[0]);
         // Named classes (simple names), or every *InGuest class of this package.
         List<? extends DiscoverySelector> selectors = args.length > 1
-                ? Arrays.stream(args, 1, args.length).map(name -> DiscoverySelectors.selectClass(
-                        GuestTestRunner.class.getPackageName() + "." + name)).toList()
+                ? Arrays.stream(args, 1, args.length)
+                        .map(name ->
+                                DiscoverySelectors.selectClass(GuestTestRunner.class.getPackageName() + "." + name))
+                        .toList()
                 : List.of(DiscoverySelectors.selectPackage(GuestTestRunner.class.getPackageName()));
         try (Writer out = Files.newBufferedWriter(results)) {
-            LauncherFactory.create().execute(LauncherDiscoveryRequestBuilder.request().selectors(selectors)
-                    .filters(EngineFilter.includeEngines("junit-jupiter"), ClassNameFilter.includeClassNamePatterns(".*InGuest"))
-                    .build(), new JsonLines(out));
+            LauncherFactory.create()
+                    .execute(
+                            LauncherDiscoveryRequestBuilder.request()
+                                    .selectors(selectors)
+                                    .filters(
+                                            EngineFilter.includeEngines("junit-jupiter"),
+                                            ClassNameFilter.includeClassNamePatterns(".*InGuest"))
+                                    .build(),
+                            new JsonLines(out));
         }
     }
 
@@ -78,17 +84,22 @@ public final class GuestTestRunner {
                 return;
             }
             long nanos = System.nanoTime() - started.getOrDefault(test.getUniqueId(), System.nanoTime());
-            String message = result.getThrowable().map(GuestTestRunner::stackTrace).orElse("");
+            String message =
+                    result.getThrowable().map(GuestTestRunner::stackTrace).orElse("");
             write(test, result.getStatus().name(), message, nanos / 1e9);
         }
 
         private void write(TestIdentifier test, String status, String message, double seconds) {
             Map<String, Object> line = new LinkedHashMap<>();
-            line.put("name", test.getSource().filter(MethodSource.class::isInstance).map(MethodSource.class::cast)
-                    // Invocations of a parameterized test are told apart by their display name, "[1] ...".
-                    .map(method -> method.getJavaClass().getSimpleName() + "." + method.getMethodName()
-                            + (test.getDisplayName().startsWith("[") ? " " + test.getDisplayName() : ""))
-                    .orElse(test.getDisplayName()));
+            line.put(
+                    "name",
+                    test.getSource()
+                            .filter(MethodSource.class::isInstance)
+                            .map(MethodSource.class::cast)
+                            // Invocations of a parameterized test are told apart by their display name, "[1] ...".
+                            .map(method -> method.getJavaClass().getSimpleName() + "." + method.getMethodName()
+                                    + (test.getDisplayName().startsWith("[") ? " " + test.getDisplayName() : ""))
+                            .orElse(test.getDisplayName()));
             line.put("status", status);
             line.put("seconds", seconds);
             line.put("message", message);

@@ -42,9 +42,11 @@ enum GuestVms {
     }
 
     static String policyFileEntries() {
-        return List.of(values()).stream().map(vm -> "  - name: " + vm.vm() + "\n    guestNodes:\n      - guestNode: 0\n"
-                + "        policy: " + vm.policy + "\n"
-                + (vm.hostNodes == null ? "" : "        hostNodes: " + vm.hostNodes + "\n")
-                + "        migrate: " + vm.migrate + "\n").collect(Collectors.joining());
+        return List.of(values()).stream()
+                .map(vm -> "  - name: " + vm.vm() + "\n    guestNodes:\n      - guestNode: 0\n"
+                        + "        policy: " + vm.policy + "\n"
+                        + (vm.hostNodes == null ? "" : "        hostNodes: " + vm.hostNodes + "\n")
+                        + "        migrate: " + vm.migrate + "\n")
+                .collect(Collectors.joining());
     }
 }

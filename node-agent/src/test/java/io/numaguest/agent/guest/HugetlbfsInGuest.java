@@ -1,15 +1,14 @@
 package io.numaguest.agent.guest;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
+import static io.numaguest.agent.guest.GuestVms.HUGETLB_BIND_1;
+import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
-
-import static io.numaguest.agent.guest.GuestVms.HUGETLB_BIND_1;
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * hugetlbfs keeps no shared policy: the agent allocates the huge pages itself, under the policy.
@@ -30,26 +29,42 @@ class HugetlbfsInGuest {
     static void reserveHugePagesOnBothNodes() throws Exception {
         for (int node = 0; node < 2; node++) {
             Files.writeString(Path.of(POOL.formatted(node)), "8");
-            assertThat(Files.readString(Path.of(POOL.formatted(node))).trim()).as("huge pages reserved on node %d", node)
+            assertThat(Files.readString(Path.of(POOL.formatted(node))).trim())
+                    .as("huge pages reserved on node %d", node)
                     .isEqualTo("8");
         }
     }
 
     @Test
     void hugePagesComeFromNode1sPool() throws Exception {
-        VmmStandin.Run run = VmmStandin.runOrFail(socket, "cpu", "0", "hugetlb", HUGE_PAGES * 2 + "M", "nodes",
-                "apply", HUGETLB_BIND_1.vm(), "nodes", "touch", "census");
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                socket,
+                "cpu",
+                "0",
+                "hugetlb",
+                HUGE_PAGES * 2 + "M",
+                "nodes",
+                "apply",
+                HUGETLB_BIND_1.vm(),
+                "nodes",
+                "touch",
+                "census");
         JsonNode region = run.appliedRegion(0);
         assertThat(region.path("fdKind").asText()).isEqualTo("hugetlbfs");
         assertThat(region.path("mechanism").asText()).isEqualTo("hugetlb-prefault");
         assertThat(region.path("verified").asBoolean()).as(run.output()).isTrue();
-        assertThat(region.path("pagesByHostNode").path("1").asLong()).as(run.output()).isEqualTo(HUGE_PAGES);
+        assertThat(region.path("pagesByHostNode").path("1").asLong())
+                .as(run.output())
+                .isEqualTo(HUGE_PAGES);
         // Independently of the agent: node 1's pool shrank by the file's pages, node 0's did not ...
         JsonNode before = run.step("nodes", 0).path("nodes");
         JsonNode after = run.step("nodes", 1).path("nodes");
-        assertThat(before.path("1").path("freeHugePages").asLong() - after.path("1").path("freeHugePages").asLong())
-                .as(run.output()).isEqualTo(HUGE_PAGES);
-        assertThat(after.path("0").path("freeHugePages").asLong()).isEqualTo(before.path("0").path("freeHugePages").asLong());
+        assertThat(before.path("1").path("freeHugePages").asLong()
+                        - after.path("1").path("freeHugePages").asLong())
+                .as(run.output())
+                .isEqualTo(HUGE_PAGES);
+        assertThat(after.path("0").path("freeHugePages").asLong())
+                .isEqualTo(before.path("0").path("freeHugePages").asLong());
         // ... and the VMM, mapping the file afterwards, finds its pages on node 1.
         assertThat(run.pagesOn(1, 0)).as(run.output()).isEqualTo(HUGE_PAGES);
     }

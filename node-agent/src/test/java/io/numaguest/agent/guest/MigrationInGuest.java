@@ -1,12 +1,12 @@
 package io.numaguest.agent.guest;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
-
 import static io.numaguest.agent.guest.GuestVms.MIGRATE_TO_1;
 import static io.numaguest.agent.guest.GuestVms.MIGRATE_TO_1_UNPRIVILEGED;
 import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * migrate: true on memory a VMM already touched and keeps mapped: pages start on node 0 (the
@@ -25,25 +25,50 @@ class MigrationInGuest {
 
     @Test
     void pagesTheVmmKeepsMappedMoveToTheNewNode() throws Exception {
-        VmmStandin.Run run = VmmStandin.runOrFail(agents.privileged().socket(), "cpu", "0", "memfd", "16M", "touch", "census",
-                "apply", MIGRATE_TO_1.vm(), "census");
-        assertThat(run.pagesOn(0, 0)).as("before: the stand-in's pages start on node 0: %s", run.output()).isEqualTo(PAGES);
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                agents.privileged().socket(),
+                "cpu",
+                "0",
+                "memfd",
+                "16M",
+                "touch",
+                "census",
+                "apply",
+                MIGRATE_TO_1.vm(),
+                "census");
+        assertThat(run.pagesOn(0, 0))
+                .as("before: the stand-in's pages start on node 0: %s", run.output())
+                .isEqualTo(PAGES);
         JsonNode region = run.appliedRegion(0);
         assertThat(region.path("verified").asBoolean()).as(run.output()).isTrue();
-        assertThat(region.path("pagesByHostNode").path("1").asLong()).as(run.output()).isEqualTo(PAGES);
-        assertThat(run.pagesOn(1, 1)).as("after, in the VMM's own mapping: %s", run.output()).isEqualTo(PAGES);
+        assertThat(region.path("pagesByHostNode").path("1").asLong())
+                .as(run.output())
+                .isEqualTo(PAGES);
+        assertThat(run.pagesOn(1, 1))
+                .as("after, in the VMM's own mapping: %s", run.output())
+                .isEqualTo(PAGES);
     }
 
     @Test
     void anAgentWithoutSysNiceSaysWhichPagesStayed() throws Exception {
-        VmmStandin.Run run = VmmStandin.runOrFail(agents.withoutSysNice().socket(), "cpu", "0", "memfd", "16M", "touch",
-                "apply", MIGRATE_TO_1_UNPRIVILEGED.vm(), "census");
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                agents.withoutSysNice().socket(),
+                "cpu",
+                "0",
+                "memfd",
+                "16M",
+                "touch",
+                "apply",
+                MIGRATE_TO_1_UNPRIVILEGED.vm(),
+                "census");
         JsonNode region = run.appliedRegion(0);
         assertThat(region.path("applied").asBoolean()).as(run.output()).isTrue();
         assertThat(region.path("notes").toString()).contains("CAP_SYS_NICE");
         // The response's count is the kernel's: the pages the VMM maps stayed on node 0.
         assertThat(run.pagesOn(0, 0)).as(run.output()).isEqualTo(PAGES);
-        assertThat(region.path("pagesByHostNode").path("0").asLong()).as(run.output()).isEqualTo(PAGES);
+        assertThat(region.path("pagesByHostNode").path("0").asLong())
+                .as(run.output())
+                .isEqualTo(PAGES);
         assertThat(region.path("pagesByHostNode").path("1").asLong()).isZero();
     }
 }

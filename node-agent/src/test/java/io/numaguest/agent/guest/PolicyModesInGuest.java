@@ -1,14 +1,5 @@
 package io.numaguest.agent.guest;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtendWith;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
-
 import static io.numaguest.agent.guest.GuestVms.BIND_0;
 import static io.numaguest.agent.guest.GuestVms.DEFAULT;
 import static io.numaguest.agent.guest.GuestVms.INTERLEAVE_0_1;
@@ -16,6 +7,14 @@ import static io.numaguest.agent.guest.GuestVms.LOCAL;
 import static io.numaguest.agent.guest.GuestVms.WEIGHTED_INTERLEAVE_0_1;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Every policy mode on a memfd, on a host with two nodes: the stand-in VMM runs on CPU 0 (node 0),
@@ -29,6 +28,7 @@ class PolicyModesInGuest {
     private static final long PAGES = 16L * 1024 * 1024 / 4096;
     /** The kernel's MPOL_* numbers, as get_mempolicy reports them. */
     private static final int MPOL_DEFAULT = 0;
+
     private static final int MPOL_INTERLEAVE = 3;
     private static final int MPOL_LOCAL = 4;
     private static final int MPOL_WEIGHTED_INTERLEAVE = 6;
@@ -41,8 +41,19 @@ class PolicyModesInGuest {
     }
 
     private VmmStandin.Run applyThenTouch(GuestVms vm, int cpu) throws Exception {
-        VmmStandin.Run run = VmmStandin.runOrFail(socket, "cpu", String.valueOf(cpu), "memfd", SIZE, "apply", vm.vm(),
-                "touch", "census", "policy", "query", vm.vm());
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                socket,
+                "cpu",
+                String.valueOf(cpu),
+                "memfd",
+                SIZE,
+                "apply",
+                vm.vm(),
+                "touch",
+                "census",
+                "policy",
+                "query",
+                vm.vm());
         JsonNode region = run.appliedRegion(0);
         assertThat(run.apply(0).path("ok").asBoolean()).as(run.output()).isTrue();
         assertThat(region.path("policy").asText()).isEqualTo(vm.policy());
@@ -51,9 +62,11 @@ class PolicyModesInGuest {
         assertThat(run.pages(0)).isEqualTo(PAGES);
         assertThat(run.step("census").path("absent").asLong()).isZero();
         // The agent counts the pages where the VMM's own census found them.
-        JsonNode agentCount = run.step("query").path("response").path("regions").path(0).path("pagesByHostNode");
+        JsonNode agentCount =
+                run.step("query").path("response").path("regions").path(0).path("pagesByHostNode");
         for (int node = 0; node < 2; node++) {
-            assertThat(agentCount.path(String.valueOf(node)).asLong(0)).as("agent's count on node %d: %s", node, run.output())
+            assertThat(agentCount.path(String.valueOf(node)).asLong(0))
+                    .as("agent's count on node %d: %s", node, run.output())
                     .isEqualTo(run.pagesOn(node, 0));
         }
         return run;
@@ -62,8 +75,12 @@ class PolicyModesInGuest {
     private static void assertReadBack(VmmStandin.Run run, int mode, Integer... nodes) {
         for (String page : new String[] {"first", "last"}) {
             JsonNode observed = run.step("policy").path(page);
-            assertThat(observed.path("mode").asInt()).as("mode at the %s page: %s", page, run.output()).isEqualTo(mode);
-            assertThat(nodesOf(observed)).as("nodes at the %s page: %s", page, run.output()).containsExactly(nodes);
+            assertThat(observed.path("mode").asInt())
+                    .as("mode at the %s page: %s", page, run.output())
+                    .isEqualTo(mode);
+            assertThat(nodesOf(observed))
+                    .as("nodes at the %s page: %s", page, run.output())
+                    .containsExactly(nodes);
         }
     }
 
@@ -94,7 +111,9 @@ class PolicyModesInGuest {
 
     @Test
     void weightedInterleaveFollowsTheKernelsWeights() throws Exception {
-        assumeTrue(Files.isWritable(WEIGHTS.resolve("node1")), "this kernel offers no weighted interleave weights (" + WEIGHTS + ")");
+        assumeTrue(
+                Files.isWritable(WEIGHTS.resolve("node1")),
+                "this kernel offers no weighted interleave weights (" + WEIGHTS + ")");
         Files.writeString(WEIGHTS.resolve("node0"), "1");
         Files.writeString(WEIGHTS.resolve("node1"), "3");
         VmmStandin.Run run = applyThenTouch(WEIGHTED_INTERLEAVE_0_1, 0);
@@ -108,18 +127,35 @@ class PolicyModesInGuest {
     void localAllocatesOnTheNodeOfTheTouchingCpu() throws Exception {
         VmmStandin.Run run = applyThenTouch(LOCAL, 1);
         assertReadBack(run, MPOL_LOCAL);
-        assertThat(run.pagesOn(1, 0)).as("touched from CPU 1 (node 1): %s", run.output()).isEqualTo(PAGES);
+        assertThat(run.pagesOn(1, 0))
+                .as("touched from CPU 1 (node 1): %s", run.output())
+                .isEqualTo(PAGES);
     }
 
     @Test
     void defaultReplacesAnEarlierPolicy() throws Exception {
         // Bind {0} first, then Default for the same file: the kernel's default (local) must be back,
         // so pages touched from CPU 1 land on node 1, not on the node of the earlier policy.
-        VmmStandin.Run run = VmmStandin.runOrFail(socket, "cpu", "1", "memfd", SIZE, "apply", BIND_0.vm(),
-                "apply", DEFAULT.vm(), "touch", "census", "policy");
-        assertThat(run.appliedRegion(0).path("verified").asBoolean()).as(run.output()).isTrue();
+        VmmStandin.Run run = VmmStandin.runOrFail(
+                socket,
+                "cpu",
+                "1",
+                "memfd",
+                SIZE,
+                "apply",
+                BIND_0.vm(),
+                "apply",
+                DEFAULT.vm(),
+                "touch",
+                "census",
+                "policy");
+        assertThat(run.appliedRegion(0).path("verified").asBoolean())
+                .as(run.output())
+                .isTrue();
         assertThat(run.appliedRegion(1).path("policy").asText()).isEqualTo("Default");
-        assertThat(run.appliedRegion(1).path("verified").asBoolean()).as(run.output()).isTrue();
+        assertThat(run.appliedRegion(1).path("verified").asBoolean())
+                .as(run.output())
+                .isTrue();
         assertReadBack(run, MPOL_DEFAULT);
         assertThat(run.pagesOn(1, 0)).as(run.output()).isEqualTo(PAGES);
     }

@@ -1,14 +1,13 @@
 package io.numaguest.agent.guest;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * Runs the C VMM stand-in (node-agent/src/test/c/vmm-standin.c) with a sequence of steps and returns
@@ -17,8 +16,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 final class VmmStandin {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private VmmStandin() {
-    }
+    private VmmStandin() {}
 
     /** What one run reported, step by step; {@code failed} when a step's system call failed. */
     record Run(List<JsonNode> steps, boolean failed, String output) {
@@ -49,7 +47,10 @@ final class VmmStandin {
 
         /** Pages of the stand-in's own mapping on {@code node}, from its {@code index}-th census. */
         long pagesOn(int node, int index) {
-            return step("census", index).path("pagesByNode").path(String.valueOf(node)).asLong(0);
+            return step("census", index)
+                    .path("pagesByNode")
+                    .path(String.valueOf(node))
+                    .asLong(0);
         }
 
         long pages(int index) {
@@ -60,7 +61,9 @@ final class VmmStandin {
     static Run run(Path socket, String... steps) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(System.getProperty("vmm.standin"), "-s", socket.toString()));
         command.addAll(List.of(steps));
-        Process process = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        Process process = new ProcessBuilder(command)
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (!process.waitFor(2, TimeUnit.MINUTES)) {
             process.destroyForcibly();

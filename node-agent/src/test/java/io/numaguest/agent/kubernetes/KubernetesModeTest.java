@@ -1,18 +1,7 @@
 package io.numaguest.agent.kubernetes;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -33,13 +22,23 @@ import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import io.numaguest.api.v1alpha1.PodReference;
 import io.numaguest.api.v1alpha1.Target;
 import io.numaguest.api.v1alpha1.VirtualMachineInstanceRef;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 /**
  * A fault of the status.applied writer that needs a request refused at a chosen moment, which the
@@ -55,8 +54,10 @@ class KubernetesModeTest {
 
     KubernetesClient client;
     KubernetesMockServer server;
+
     @TempDir
     Path proc;
+
     private KubernetesPolicySource policies;
 
     @BeforeEach
@@ -71,8 +72,11 @@ class KubernetesModeTest {
 
     private NumaGuestMemory ngm(String name, String node, Target target, String podUid, GuestNodePlacement... placed) {
         NumaGuestMemory ngm = new NumaGuestMemory();
-        ngm.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace("vms")
-                .withLabels(Map.of(NumaGuestMemory.NODE_LABEL, node)).build());
+        ngm.setMetadata(new ObjectMetaBuilder()
+                .withName(name)
+                .withNamespace("vms")
+                .withLabels(Map.of(NumaGuestMemory.NODE_LABEL, node))
+                .build());
         NumaGuestMemorySpec spec = new NumaGuestMemorySpec();
         spec.setTarget(target);
         for (GuestNodePlacement p : placed) {
@@ -105,8 +109,10 @@ class KubernetesModeTest {
 
     private PeerCredentials processInPod(int pid, String podUid) throws Exception {
         Path dir = Files.createDirectories(proc.resolve(String.valueOf(pid)));
-        Files.writeString(dir.resolve("cgroup"), "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
-                + podUid.replace('-', '_') + ".slice/cri-containerd-" + "ab".repeat(32) + ".scope\n");
+        Files.writeString(
+                dir.resolve("cgroup"),
+                "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + podUid.replace('-', '_')
+                        + ".slice/cri-containerd-" + "ab".repeat(32) + ".scope\n");
         return new PeerCredentials(pid, 107, 107);
     }
 
@@ -116,14 +122,22 @@ class KubernetesModeTest {
 
     @Test
     void aWriteThatFailsWhileANewerOneIsQueuedDoesNotGiveUp() throws Exception {
-        ngm("vm1-memory", NODE, vmi("vm1"), POD_UID,
+        ngm(
+                "vm1-memory",
+                NODE,
+                vmi("vm1"),
+                POD_UID,
                 new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"),
                 new GuestNodePlacement(1, MemoryPolicy.Bind, List.of(0), "named"));
         awaitSeen(VM1);
         CountDownLatch firstWriteInFlight = new CountDownLatch(1);
         CountDownLatch secondEntryRecorded = new CountDownLatch(1);
-        // The first status write is held until the second entry is recorded, then refused (403 is not retried by the client).
-        server.expect().patch().withPath("/apis/numaguest.io/v1alpha1/namespaces/vms/numaguestmemories/vm1-memory/status?fieldManager=numaguest-agent")
+        // The first status write is held until the second entry is recorded, then refused (403 is not retried by the
+        // client).
+        server.expect()
+                .patch()
+                .withPath(
+                        "/apis/numaguest.io/v1alpha1/namespaces/vms/numaguestmemories/vm1-memory/status?fieldManager=numaguest-agent")
                 .andReply(403, request -> {
                     firstWriteInFlight.countDown();
                     try {
@@ -132,7 +146,8 @@ class KubernetesModeTest {
                         Thread.currentThread().interrupt();
                     }
                     return "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"reason\":\"Forbidden\",\"code\":403}";
-                }).once();
+                })
+                .once();
         List<LogRecord> logged = new CopyOnWriteArrayList<>();
         Handler capture = new Handler() {
             @Override
@@ -141,33 +156,46 @@ class KubernetesModeTest {
             }
 
             @Override
-            public void flush() {
-            }
+            public void flush() {}
 
             @Override
-            public void close() {
-            }
+            public void close() {}
         };
         Logger writerLog = Logger.getLogger(AppliedStatusWriter.class.getName());
         writerLog.addHandler(capture);
         try (AppliedStatusWriter writer = new AppliedStatusWriter(client, policies, proc)) {
             PeerCredentials vmm = processInPod(201, POD_UID);
-            RegionOutcome outcome = RegionOutcome.builder().kind(FdKind.MEMFD).policy(MemoryPolicy.Bind).hostNodes(List.of(0))
-                    .mechanism(PolicyMechanism.MBIND).verified(true).pageSizeBytes(4096)
-                    .pagesByHostNode(new TreeMap<>(Map.of(0, 0L))).build();
+            RegionOutcome outcome = RegionOutcome.builder()
+                    .kind(FdKind.MEMFD)
+                    .policy(MemoryPolicy.Bind)
+                    .hostNodes(List.of(0))
+                    .mechanism(PolicyMechanism.MBIND)
+                    .verified(true)
+                    .pageSizeBytes(4096)
+                    .pagesByHostNode(new TreeMap<>(Map.of(0, 0L)))
+                    .build();
             writer.applied(VM1, vmm, 0, outcome);
             assertThat(firstWriteInFlight.await(10, TimeUnit.SECONDS)).isTrue();
             writer.applied(VM1, vmm, 1, outcome);
             secondEntryRecorded.countDown();
 
-            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(client.resources(NumaGuestMemory.class)
-                    .inNamespace("vms").withName("vm1-memory").get().getStatus().getApplied())
-                    .extracting(GuestNodeApplied::getGuestNode).containsExactly(0, 1));
-            await().atMost(Duration.ofSeconds(10)).until(() -> logged.stream().anyMatch(r -> r.getMessage().contains("vms/vm1-memory")));
+            await().atMost(Duration.ofSeconds(10))
+                    .untilAsserted(() -> assertThat(client.resources(NumaGuestMemory.class)
+                                    .inNamespace("vms")
+                                    .withName("vm1-memory")
+                                    .get()
+                                    .getStatus()
+                                    .getApplied())
+                            .extracting(GuestNodeApplied::getGuestNode)
+                            .containsExactly(0, 1));
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> logged.stream().anyMatch(r -> r.getMessage().contains("vms/vm1-memory")));
         } finally {
             writerLog.removeHandler(capture);
         }
         assertThat(logged).as("nothing was given up").noneMatch(r -> r.getLevel() == Level.SEVERE);
-        assertThat(logged).anyMatch(r -> r.getLevel() == Level.WARNING && r.getMessage().contains("the write queued since carries these entries too"));
+        assertThat(logged)
+                .anyMatch(r -> r.getLevel() == Level.WARNING
+                        && r.getMessage().contains("the write queued since carries these entries too"));
     }
 }

@@ -1,5 +1,18 @@
 package io.numaguest.agent.kubernetes;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.numaguest.agent.memory.RegionEnforcer;
+import io.numaguest.agent.nativeaccess.FileStat;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.request.ApplyObserver;
+import io.numaguest.agent.server.AgentMetrics;
+import io.numaguest.agent.server.ConnectionLimits;
+import io.numaguest.agent.server.RequestHandler;
+import io.numaguest.agent.testing.VmmClient;
+import io.numaguest.agent.topology.SysfsTopology;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -8,24 +21,10 @@ import java.util.List;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import io.numaguest.agent.memory.RegionEnforcer;
-import io.numaguest.agent.nativeaccess.FileStat;
-import io.numaguest.agent.nativeaccess.KernelFiles;
-import io.numaguest.agent.server.AgentMetrics;
-import io.numaguest.agent.request.ApplyObserver;
-import io.numaguest.agent.server.ConnectionLimits;
-import io.numaguest.agent.server.RequestHandler;
-import io.numaguest.agent.testing.VmmClient;
-import io.numaguest.agent.topology.SysfsTopology;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * The per-pod sockets on a real kernel: a temporary directory stands in for the kubelet's pods
@@ -38,6 +37,7 @@ class PodSocketsTest {
 
     @TempDir
     Path root;
+
     private Path pods;
     private final Set<String> targets = ConcurrentHashMap.newKeySet();
     private PodSockets sockets;
@@ -47,10 +47,21 @@ class PodSocketsTest {
     void start() throws Exception {
         pods = Files.createDirectory(root.resolve("pods"));
         AgentMetrics metrics = new AgentMetrics(new SimpleMeterRegistry());
-        sockets = new PodSockets(pods, List.of(SHARE, "hook-sidecar-sockets/numaguest"), () -> Set.copyOf(targets),
-                check -> new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), (vm, guestNode) -> java.util.Optional.empty(),
-                        check, new RegionEnforcer(OptionalLong.empty(), true), SysfsTopology.host()::read, metrics, ApplyObserver.NONE),
-                (peer, vm) -> { }, new ConnectionLimits(2, 2, Duration.ofMinutes(1)), metrics);
+        sockets = new PodSockets(
+                pods,
+                List.of(SHARE, "hook-sidecar-sockets/numaguest"),
+                () -> Set.copyOf(targets),
+                check -> new RequestHandler(
+                        new RequestHandler.AgentIdentity("test", "node-a"),
+                        (vm, guestNode) -> java.util.Optional.empty(),
+                        check,
+                        new RegionEnforcer(OptionalLong.empty(), true),
+                        SysfsTopology.host()::read,
+                        metrics,
+                        ApplyObserver.NONE),
+                (peer, vm) -> {},
+                new ConnectionLimits(2, 2, Duration.ofMinutes(1)),
+                metrics);
     }
 
     @AfterEach
@@ -75,7 +86,9 @@ class PodSocketsTest {
         targets.add(POD);
         Path share = emptyDirs(POD).resolve(SHARE);
         sockets.reconcile();
-        assertThat(sockets.servedPods()).as("no shared directory yet: nothing to bind").isEmpty();
+        assertThat(sockets.servedPods())
+                .as("no shared directory yet: nothing to bind")
+                .isEmpty();
 
         Files.createDirectories(share);
         sockets.reconcile();
@@ -99,7 +112,8 @@ class PodSocketsTest {
         try (VmmClient host = connect(share)) {
             JsonNode answer = host.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
             assertThat(answer.path("error").path("code").asText()).isEqualTo("FORBIDDEN");
-            assertThat(answer.path("error").path("message").asText()).contains("serves only the processes of pod " + POD);
+            assertThat(answer.path("error").path("message").asText())
+                    .contains("serves only the processes of pod " + POD);
         }
     }
 
@@ -118,12 +132,14 @@ class PodSocketsTest {
         Files.writeString(share.resolve(PodSocket.SOCKET_NAME), "left over");
         sockets.reconcile();
         Path socket = share.resolve(PodSocket.SOCKET_NAME);
-        assertThat(FileStat.isSocket((Integer) Files.getAttribute(socket, "unix:mode", LinkOption.NOFOLLOW_LINKS))).isTrue();
+        assertThat(FileStat.isSocket((Integer) Files.getAttribute(socket, "unix:mode", LinkOption.NOFOLLOW_LINKS)))
+                .isTrue();
 
         Files.delete(socket);
         sockets.reconcile();
         assertThat(FileStat.isSocket((Integer) Files.getAttribute(socket, "unix:mode", LinkOption.NOFOLLOW_LINKS)))
-                .as("bound again after the pod removed it").isTrue();
+                .as("bound again after the pod removed it")
+                .isTrue();
     }
 
     @Test
@@ -135,7 +151,9 @@ class PodSocketsTest {
         sockets.reconcile();
         assertThat(sockets.servedPods()).isEmpty();
         try (var listing = Files.list(outside)) {
-            assertThat(listing).as("nothing bound in the directory the link names").isEmpty();
+            assertThat(listing)
+                    .as("nothing bound in the directory the link names")
+                    .isEmpty();
         }
         // A link higher up (the volume itself) is not followed either.
         String other = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -154,7 +172,8 @@ class PodSocketsTest {
         sockets.reconcile();
         assertThat(sockets.servedPods()).containsExactly(POD);
 
-        // The pod moves the directory away and puts a link to a host directory holding a socket of its name in its place.
+        // The pod moves the directory away and puts a link to a host directory holding a socket of its name in its
+        // place.
         Path outside = Files.createDirectory(root.resolve("host-directory"));
         Path hostFile = Files.writeString(outside.resolve(PodSocket.SOCKET_NAME), "a host file");
         Path moved = share.resolveSibling("moved");
@@ -162,20 +181,28 @@ class PodSocketsTest {
         Files.createSymbolicLink(share, outside);
         try (VmmClient host = connect(moved)) {
             JsonNode answer = host.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
-            assertThat(answer.path("error").path("code").asText()).as("still served in the moved directory").isEqualTo("FORBIDDEN");
+            assertThat(answer.path("error").path("code").asText())
+                    .as("still served in the moved directory")
+                    .isEqualTo("FORBIDDEN");
         }
         targets.remove(POD);
         sockets.reconcile();
-        assertThat(hostFile).as("the agent unlinks in the directory it holds, never through the link").hasContent("a host file");
+        assertThat(hostFile)
+                .as("the agent unlinks in the directory it holds, never through the link")
+                .hasContent("a host file");
         assertThat(moved.resolve(PodSocket.SOCKET_NAME)).doesNotExist();
     }
 
     @Test
     void aPodUidThatIsNotAUidNeverBecomesAPath() throws Exception {
-        Files.createDirectories(pods.resolve("../escape/volumes/kubernetes.io~empty-dir").resolve(SHARE));
+        Files.createDirectories(
+                pods.resolve("../escape/volumes/kubernetes.io~empty-dir").resolve(SHARE));
         targets.add("../escape");
         sockets.reconcile();
         assertThat(sockets.servedPods()).isEmpty();
-        assertThat(root.resolve("escape/volumes/kubernetes.io~empty-dir").resolve(SHARE).resolve(PodSocket.SOCKET_NAME)).doesNotExist();
+        assertThat(root.resolve("escape/volumes/kubernetes.io~empty-dir")
+                        .resolve(SHARE)
+                        .resolve(PodSocket.SOCKET_NAME))
+                .doesNotExist();
     }
 }

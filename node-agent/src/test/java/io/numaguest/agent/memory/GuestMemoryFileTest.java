@@ -1,23 +1,21 @@
 package io.numaguest.agent.memory;
 
-import java.io.RandomAccessFile;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.channels.Pipe;
-import java.util.OptionalLong;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import org.junit.jupiter.api.Test;
-
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.nativeaccess.FileStat;
 import io.numaguest.agent.nativeaccess.FsStat;
 import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.OpenMode;
-import io.numaguest.agent.error.AgentException;
-import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.testing.OpenFds;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import java.io.RandomAccessFile;
+import java.nio.channels.Pipe;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.OptionalLong;
+import org.junit.jupiter.api.Test;
 
 class GuestMemoryFileTest {
     private static final int S_IFREG = 0100000;
@@ -27,8 +25,12 @@ class GuestMemoryFileTest {
 
     @Test
     void guestMemfdOnItsOwnFilesystemKeepsASharedPolicy() throws Exception {
-        GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.GUEST_MEMFD_MAGIC, 4096),
-                new FileStat(1, S_IFREG | 0600, GIB, 0), OpenMode.READ_WRITE, () -> "/[kvm-gmem]");
+        GuestMemoryFile file = GuestMemoryFile.classify(
+                7,
+                new FsStat(FsStat.GUEST_MEMFD_MAGIC, 4096),
+                new FileStat(1, S_IFREG | 0600, GIB, 0),
+                OpenMode.READ_WRITE,
+                () -> "/[kvm-gmem]");
         assertThat(file.kind()).isEqualTo(FdKind.GUEST_MEMFD);
         assertThat(file.sharedPolicy()).isTrue();
         assertThat(file.sizeBytes()).isEqualTo(GIB);
@@ -36,28 +38,41 @@ class GuestMemoryFileTest {
 
     @Test
     void guestMemfdBefore619IsAnAnonymousInodeWithoutSharedPolicy() throws Exception {
-        GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
-                new FileStat(1, 0600, GIB, 0), OpenMode.READ_WRITE, () -> "anon_inode:[kvm-gmem]");
+        GuestMemoryFile file = GuestMemoryFile.classify(
+                7,
+                new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
+                new FileStat(1, 0600, GIB, 0),
+                OpenMode.READ_WRITE,
+                () -> "anon_inode:[kvm-gmem]");
         assertThat(file.kind()).isEqualTo(FdKind.GUEST_MEMFD);
         assertThat(file.sharedPolicy()).isFalse();
     }
 
     @Test
     void legacyGuestMemfdIsRefusedAsUnsupportedMemoryUnlessFbindIsConfigured() throws Exception {
-        GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
-                new FileStat(1, 0600, GIB, 0), OpenMode.READ_WRITE, () -> "anon_inode:[kvm-gmem]");
+        GuestMemoryFile file = GuestMemoryFile.classify(
+                7,
+                new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
+                new FileStat(1, 0600, GIB, 0),
+                OpenMode.READ_WRITE,
+                () -> "anon_inode:[kvm-gmem]");
         assertThatThrownBy(() -> new RegionEnforcer(OptionalLong.empty(), false).mechanismFor(file))
                 .isInstanceOfSatisfying(AgentException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCode.UNSUPPORTED_MEMORY);
                     assertThat(e.getMessage()).contains("6.19");
                 });
-        assertThat(new RegionEnforcer(OptionalLong.of(999), false).mechanismFor(file)).isEqualTo(PolicyMechanism.FBIND);
+        assertThat(new RegionEnforcer(OptionalLong.of(999), false).mechanismFor(file))
+                .isEqualTo(PolicyMechanism.FBIND);
     }
 
     @Test
     void otherAnonymousInodesAreNotGuestMemory() {
-        assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
-                new FileStat(1, 0600, 0, 0), OpenMode.READ_WRITE, () -> "anon_inode:[eventfd]"))
+        assertThatThrownBy(() -> GuestMemoryFile.classify(
+                        7,
+                        new FsStat(FsStat.ANON_INODE_FS_MAGIC, 4096),
+                        new FileStat(1, 0600, 0, 0),
+                        OpenMode.READ_WRITE,
+                        () -> "anon_inode:[eventfd]"))
                 .isInstanceOfSatisfying(AgentException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD);
                     assertThat(e.getMessage()).contains("anon_inode:[eventfd]");
@@ -66,8 +81,12 @@ class GuestMemoryFileTest {
 
     @Test
     void hugetlbfsPageSizeComesFromTheFilesystem() throws Exception {
-        GuestMemoryFile file = GuestMemoryFile.classify(7, new FsStat(FsStat.HUGETLBFS_MAGIC, 2 << 20),
-                new FileStat(1, S_IFREG | 0600, GIB, 0), OpenMode.READ_WRITE, () -> "/memfd:ram (deleted)");
+        GuestMemoryFile file = GuestMemoryFile.classify(
+                7,
+                new FsStat(FsStat.HUGETLBFS_MAGIC, 2 << 20),
+                new FileStat(1, S_IFREG | 0600, GIB, 0),
+                OpenMode.READ_WRITE,
+                () -> "/memfd:ram (deleted)");
         assertThat(file.kind()).isEqualTo(FdKind.HUGETLBFS);
         assertThat(file.pageSizeBytes()).isEqualTo(2 << 20);
     }
@@ -75,8 +94,12 @@ class GuestMemoryFileTest {
     @Test
     void aRegularFileOnADiskFilesystemIsRefusedNamingTheMagic() {
         long ext4 = 0xef53;
-        assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(ext4, 4096),
-                new FileStat(1, S_IFREG | 0644, 4096, 8), OpenMode.READ_WRITE, () -> "/var/lib/disk.img"))
+        assertThatThrownBy(() -> GuestMemoryFile.classify(
+                        7,
+                        new FsStat(ext4, 4096),
+                        new FileStat(1, S_IFREG | 0644, 4096, 8),
+                        OpenMode.READ_WRITE,
+                        () -> "/var/lib/disk.img"))
                 .isInstanceOfSatisfying(AgentException.class, e -> {
                     assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD);
                     assertThat(e.getMessage()).contains("0xef53");
@@ -116,13 +139,17 @@ class GuestMemoryFileTest {
         for (Path path : new Path[] {disk, Path.of("/dev/null")}) {
             try (RandomAccessFile raf = new RandomAccessFile(path.toFile(), "r")) {
                 assertThatThrownBy(() -> GuestMemoryFile.inspect(OpenFds.fdOf(path)))
-                        .isInstanceOfSatisfying(AgentException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD));
+                        .isInstanceOfSatisfying(
+                                AgentException.class, e -> assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD));
             }
         }
         Pipe pipe = Pipe.open();
-        try (Pipe.SourceChannel source = pipe.source(); Pipe.SinkChannel sink = pipe.sink()) {
+        try (Pipe.SourceChannel source = pipe.source();
+                Pipe.SinkChannel sink = pipe.sink()) {
             assertThatThrownBy(() -> GuestMemoryFile.inspect(OpenFds.newestMatching("pipe:")))
-                    .isInstanceOfSatisfying(AgentException.class, e -> assertThat(e.getMessage()).contains("pipe"));
+                    .isInstanceOfSatisfying(
+                            AgentException.class,
+                            e -> assertThat(e.getMessage()).contains("pipe"));
         }
     }
 
@@ -132,8 +159,12 @@ class GuestMemoryFileTest {
         String[] names = {"directory", "character device", "block device", "pipe", "socket"};
         for (int i = 0; i < types.length; i++) {
             int mode = types[i];
-            assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(FsStat.TMPFS_MAGIC, 4096),
-                    new FileStat(1, mode | 0600, 0, 0), OpenMode.READ_WRITE, () -> "/dev/shm/x"))
+            assertThatThrownBy(() -> GuestMemoryFile.classify(
+                            7,
+                            new FsStat(FsStat.TMPFS_MAGIC, 4096),
+                            new FileStat(1, mode | 0600, 0, 0),
+                            OpenMode.READ_WRITE,
+                            () -> "/dev/shm/x"))
                     .hasMessageContaining(names[i]);
         }
     }
@@ -141,8 +172,12 @@ class GuestMemoryFileTest {
     @Test
     void descriptorsThatCannotBeMappedAreRefused() {
         for (OpenMode mode : new OpenMode[] {OpenMode.PATH_ONLY, OpenMode.WRITE_ONLY}) {
-            assertThatThrownBy(() -> GuestMemoryFile.classify(7, new FsStat(FsStat.TMPFS_MAGIC, 4096),
-                    new FileStat(1, S_IFREG | 0600, GIB, 0), mode, () -> "/memfd:ram (deleted)"))
+            assertThatThrownBy(() -> GuestMemoryFile.classify(
+                            7,
+                            new FsStat(FsStat.TMPFS_MAGIC, 4096),
+                            new FileStat(1, S_IFREG | 0600, GIB, 0),
+                            mode,
+                            () -> "/memfd:ram (deleted)"))
                     .isInstanceOfSatisfying(AgentException.class, e -> {
                         assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD);
                         assertThat(e.getMessage()).contains("read-write");

@@ -1,15 +1,15 @@
 package io.numaguest.agent.memory;
 
-import org.junit.jupiter.api.Test;
+import static org.assertj.core.api.Assertions.assertThat;
 
 import io.numaguest.agent.topology.SysfsTopology;
-
-import static org.assertj.core.api.Assertions.assertThat;
+import org.junit.jupiter.api.Test;
 
 class KernelSelfCheckTest {
     @Test
     void passesOnThisKernelForAnAllowedNode() {
-        KernelSelfCheck check = KernelSelfCheck.run(SysfsTopology.host().read().allowedMems().first());
+        KernelSelfCheck check =
+                KernelSelfCheck.run(SysfsTopology.host().read().allowedMems().first());
         assertThat(check.fatal()).isEmpty();
         assertThat(check.degraded()).isEmpty();
     }

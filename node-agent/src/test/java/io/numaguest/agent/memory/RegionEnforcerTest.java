@@ -1,33 +1,31 @@
 package io.numaguest.agent.memory;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.EnumSet;
-import java.util.List;
-import java.util.OptionalLong;
-import java.util.Set;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
-
+import io.numaguest.agent.error.AgentException;
+import io.numaguest.agent.error.ErrorCode;
 import io.numaguest.agent.nativeaccess.Extent;
 import io.numaguest.agent.nativeaccess.KernelFiles;
 import io.numaguest.agent.nativeaccess.KernelPolicy;
 import io.numaguest.agent.nativeaccess.Mapping;
 import io.numaguest.agent.nativeaccess.NumaModeFlag;
 import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
-import io.numaguest.agent.policy.PolicyFlag;
-import io.numaguest.agent.error.AgentException;
-import io.numaguest.agent.error.ErrorCode;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.numaguest.agent.policy.KernelModes;
+import io.numaguest.agent.policy.PolicyFlag;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** The real kernel: policies set by the enforcer are read back here through mappings of the test's own. */
 class RegionEnforcerTest {
@@ -88,7 +86,10 @@ class RegionEnforcerTest {
 
     @Test
     void staticNodesFlagIsKeptByTheKernel() throws Exception {
-        apply(new GuestNodePolicy(0, MemoryPolicy.Interleave, List.of(0), EnumSet.of(PolicyFlag.StaticNodes), false), 0, null);
+        apply(
+                new GuestNodePolicy(0, MemoryPolicy.Interleave, List.of(0), EnumSet.of(PolicyFlag.StaticNodes), false),
+                0,
+                null);
         assertThat(policyInAFreshMappingAt(0).flags()).containsExactly(NumaModeFlag.STATIC_NODES);
     }
 
@@ -96,8 +97,10 @@ class RegionEnforcerTest {
     void aRegionGetsItsPolicyAndTheRestOfTheFileKeepsItsOwn() throws Exception {
         apply(policy(MemoryPolicy.Bind, false), 4 * MIB, 4 * MIB);
         assertThat(KernelModes.policyOf(policyInAFreshMappingAt(0).mode())).isEqualTo(MemoryPolicy.Default);
-        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(4 * MIB).mode())).isEqualTo(MemoryPolicy.Bind);
-        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(8 * MIB).mode())).isEqualTo(MemoryPolicy.Default);
+        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(4 * MIB).mode()))
+                .isEqualTo(MemoryPolicy.Bind);
+        assertThat(KernelModes.policyOf(policyInAFreshMappingAt(8 * MIB).mode()))
+                .isEqualTo(MemoryPolicy.Default);
     }
 
     @Test
@@ -105,7 +108,8 @@ class RegionEnforcerTest {
         try (Mapping vmm = Mapping.mapShared(fd, 0, SIZE, Mapping.Access.READ_WRITE)) {
             vmm.populate(0, 100 * 4096, true);
             RegionOutcome outcome = apply(policy(MemoryPolicy.Bind, false), 0, null);
-            assertThat(outcome.pagesByHostNode()).containsExactlyEntriesOf(new java.util.TreeMap<>(java.util.Map.of(0, 100L)));
+            assertThat(outcome.pagesByHostNode())
+                    .containsExactlyEntriesOf(new java.util.TreeMap<>(java.util.Map.of(0, 100L)));
             assertThat(outcome.notes()).anyMatch(note -> note.contains("not moved"));
         }
     }
@@ -126,23 +130,26 @@ class RegionEnforcerTest {
     void withoutCapSysNiceMigrationSaysWhatItCouldNotMove() throws Exception {
         RegionEnforcer unprivileged = new RegionEnforcer(OptionalLong.empty(), false);
         GuestMemoryFile file = GuestMemoryFile.inspect(fd);
-        RegionOutcome outcome = unprivileged.apply(file, unprivileged.range(file, 0, null),
-                policy(MemoryPolicy.Bind, true), PolicyMechanism.MBIND);
+        RegionOutcome outcome = unprivileged.apply(
+                file, unprivileged.range(file, 0, null), policy(MemoryPolicy.Bind, true), PolicyMechanism.MBIND);
         assertThat(outcome.notes()).anyMatch(note -> note.contains("CAP_SYS_NICE"));
     }
 
     @Test
     void aNodeTheHostLacksIsRefusedByTheKernelWithEinval() throws Exception {
-        int missing = 1 + new io.numaguest.agent.topology.SysfsTopology(
-                io.numaguest.agent.topology.SysfsTopology.NODE_ROOT, io.numaguest.agent.topology.SysfsTopology.SELF_STATUS)
-                .read().nodeIds().last();
+        int missing = 1
+                + new io.numaguest.agent.topology.SysfsTopology(
+                                io.numaguest.agent.topology.SysfsTopology.NODE_ROOT,
+                                io.numaguest.agent.topology.SysfsTopology.SELF_STATUS)
+                        .read()
+                        .nodeIds()
+                        .last();
         GuestNodePolicy onMissing = new GuestNodePolicy(0, MemoryPolicy.Bind, List.of(missing), Set.of(), false);
-        assertThatThrownBy(() -> apply(onMissing, 0, null))
-                .isInstanceOfSatisfying(AgentException.class, e -> {
-                    assertThat(e.code()).isEqualTo(ErrorCode.POLICY_REJECTED);
-                    assertThat(e.errno()).isEqualTo(22);
-                    assertThat(e.getMessage()).contains("[" + missing + "]");
-                });
+        assertThatThrownBy(() -> apply(onMissing, 0, null)).isInstanceOfSatisfying(AgentException.class, e -> {
+            assertThat(e.code()).isEqualTo(ErrorCode.POLICY_REJECTED);
+            assertThat(e.errno()).isEqualTo(22);
+            assertThat(e.getMessage()).contains("[" + missing + "]");
+        });
         assertThat(KernelModes.policyOf(policyInAFreshMappingAt(0).mode())).isEqualTo(MemoryPolicy.Default);
     }
 
@@ -171,17 +178,20 @@ class RegionEnforcerTest {
     /** One node here: node 0 is also where no policy puts them; HugetlbfsInGuest checks node 1's pool. */
     @Test
     void hugetlbfsIsPrefaultedOnThePolicysNodes() throws Exception {
-        long free = Long.parseLong(Files.readString(Path.of("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")).trim());
-        Assumptions.assumeTrue(free >= 8, "skipped: this host has " + free + " free 2 MiB huge pages, the test needs 8 "
-                + "(echo 64 > /proc/sys/vm/nr_hugepages; .ci/run does this)");
+        long free = Long.parseLong(Files.readString(Path.of("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"))
+                .trim());
+        Assumptions.assumeTrue(
+                free >= 8,
+                "skipped: this host has " + free + " free 2 MiB huge pages, the test needs 8 "
+                        + "(echo 64 > /proc/sys/vm/nr_hugepages; .ci/run does this)");
         int huge = KernelFiles.memfdCreate("guest-ram-huge", KernelFiles.MFD_CLOEXEC | KernelFiles.MFD_HUGETLB);
         try {
             KernelFiles.ftruncate(huge, 8 * 2 * MIB);
             GuestMemoryFile file = GuestMemoryFile.inspect(huge);
             assertThat(file.kind()).isEqualTo(FdKind.HUGETLBFS);
             assertThatThrownBy(() -> enforcer.range(file, 4096, null)).hasMessageContaining("page size 2097152");
-            RegionOutcome outcome = enforcer.apply(file, enforcer.range(file, 0, null), policy(MemoryPolicy.Bind, false),
-                    enforcer.mechanismFor(file));
+            RegionOutcome outcome = enforcer.apply(
+                    file, enforcer.range(file, 0, null), policy(MemoryPolicy.Bind, false), enforcer.mechanismFor(file));
             assertThat(outcome.mechanism()).isEqualTo(PolicyMechanism.HUGETLB_PREFAULT);
             assertThat(outcome.verified()).isTrue();
             assertThat(outcome.pagesByHostNode()).containsEntry(0, 8L);

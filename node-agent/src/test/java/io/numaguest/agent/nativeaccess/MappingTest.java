@@ -1,16 +1,15 @@
 package io.numaguest.agent.nativeaccess;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
-
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Real kernel: memfd, mbind, get_mempolicy, move_pages and /proc/self/numa_maps. */
 class MappingTest {
@@ -29,7 +28,10 @@ class MappingTest {
     }
 
     private static KernelPolicy bindTo(int... nodes) {
-        return new KernelPolicy(NumaMode.BIND, Set.of(), NodeMask.of(java.util.Arrays.stream(nodes).boxed().toList()));
+        return new KernelPolicy(
+                NumaMode.BIND,
+                Set.of(),
+                NodeMask.of(java.util.Arrays.stream(nodes).boxed().toList()));
     }
 
     @Test
@@ -74,7 +76,11 @@ class MappingTest {
 
     @Test
     void aNodeThatDoesNotExistIsRefusedWithEinval() throws Exception {
-        int missing = Files.readString(Path.of("/sys/devices/system/node/possible")).trim().endsWith("0") ? 1 : 1023;
+        int missing = Files.readString(Path.of("/sys/devices/system/node/possible"))
+                        .trim()
+                        .endsWith("0")
+                ? 1
+                : 1023;
         try (Mapping mapping = Mapping.mapShared(fd, 0, 8 * MIB, Mapping.Access.NONE)) {
             assertThatThrownBy(() -> mapping.bind(bindTo(missing), PageMove.NONE))
                     .isInstanceOfSatisfying(NativeException.class, e -> {
@@ -106,7 +112,8 @@ class MappingTest {
         try (Mapping mover = Mapping.mapShared(fd, 0, 8 * MIB, Mapping.Access.READ)) {
             mover.populate(0, 8 * MIB, false);
             mover.bind(bindTo(0), PageMove.MOVE);
-            assertThat(mover.census(4096, List.of(new Extent(0, 8 * MIB))).pagesByNode()).containsEntry(0, 2048L);
+            assertThat(mover.census(4096, List.of(new Extent(0, 8 * MIB))).pagesByNode())
+                    .containsEntry(0, 2048L);
         }
     }
 

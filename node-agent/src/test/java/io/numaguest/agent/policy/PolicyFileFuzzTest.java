@@ -1,8 +1,7 @@
 package io.numaguest.agent.policy;
 
-import java.nio.charset.StandardCharsets;
-
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import java.nio.charset.StandardCharsets;
 
 /**
  * The policy file may be any file the agent is pointed at: whatever its bytes, the parser returns
@@ -26,8 +25,12 @@ class PolicyFileFuzzTest {
             if (message == null || message.isBlank()) {
                 throw new AssertionError("refused without saying why", e);
             }
-            text.lines().map(String::strip).filter(line -> line.length() >= LONGER_THAN_A_NAME)
-                    .filter(message::contains).findFirst().ifPresent(line -> {
+            text.lines()
+                    .map(String::strip)
+                    .filter(line -> line.length() >= LONGER_THAN_A_NAME)
+                    .filter(message::contains)
+                    .findFirst()
+                    .ifPresent(line -> {
                         throw new AssertionError("the message repeats the file's text: " + message, e);
                     });
         }

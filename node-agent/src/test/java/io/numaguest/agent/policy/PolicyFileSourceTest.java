@@ -1,5 +1,10 @@
 package io.numaguest.agent.policy;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,16 +18,10 @@ import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
-
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.awaitility.Awaitility.await;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /** {@link PolicyFileSource}: reloads the policy file when it changes and keeps the last good policies otherwise. */
 class PolicyFileSourceTest {
@@ -35,6 +34,7 @@ class PolicyFileSourceTest {
     private Path file;
     /** Held strongly: java.util.logging keeps loggers only weakly. */
     private final Logger sourceLogger = Logger.getLogger(PolicyFileSource.class.getName());
+
     private final List<LogRecord> warnings = new CopyOnWriteArrayList<>();
     private final Handler warningCollector = new Handler() {
         @Override
@@ -45,12 +45,10 @@ class PolicyFileSourceTest {
         }
 
         @Override
-        public void flush() {
-        }
+        public void flush() {}
 
         @Override
-        public void close() {
-        }
+        public void close() {}
     };
 
     @BeforeEach
@@ -85,7 +83,8 @@ class PolicyFileSourceTest {
     }
 
     private void awaitWarningContaining(String text) {
-        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+        await().atMost(Duration.ofSeconds(5))
+                .pollInterval(Duration.ofMillis(20))
                 .until(() -> warnings.stream().anyMatch(r -> r.getMessage().contains(text)));
     }
 
@@ -108,8 +107,10 @@ class PolicyFileSourceTest {
         try (PolicyFileSource source = PolicyFileSource.open(file, POLL)) {
             Files.writeString(file, vm1Node0("Interleave", "[0, 1, 2]"));
 
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
-                    .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Interleave, 0, 1, 2)));
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
+                    .untilAsserted(
+                            () -> assertThat(node0(source)).contains(expected(MemoryPolicy.Interleave, 0, 1, 2)));
         }
     }
 
@@ -123,13 +124,16 @@ class PolicyFileSourceTest {
 
             assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 0));
             // And it stays that way on the following polls.
-            await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2))
+            await().during(Duration.ofMillis(300))
+                    .atMost(Duration.ofSeconds(2))
                     .until(() -> node0(source).equals(Optional.of(expected(MemoryPolicy.Bind, 0))));
 
             Files.writeString(file, vm1Node0("PreferredMany", "[1, 2]"));
 
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
-                    .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.PreferredMany, 1, 2)));
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
+                    .untilAsserted(
+                            () -> assertThat(node0(source)).contains(expected(MemoryPolicy.PreferredMany, 1, 2)));
         }
     }
 
@@ -156,7 +160,8 @@ class PolicyFileSourceTest {
 
             Files.writeString(file, vm1Node0("Bind", "[2]"));
 
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
                     .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 2)));
         }
     }
@@ -171,7 +176,8 @@ class PolicyFileSourceTest {
             Files.writeString(next, vm1Node0("Bind", "[1]"));
             Files.move(next, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
 
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
                     .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 1)));
         }
     }
@@ -190,12 +196,15 @@ class PolicyFileSourceTest {
 
             Path swap = dir.resolve("..data_tmp");
             Files.createSymbolicLink(swap, v2.getFileName());
-            Files.move(swap, dir.resolve("..data"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(
+                    swap, dir.resolve("..data"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
 
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
                     .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 3)));
         }
     }
+
     @Test
     void seesASameSizeRewriteWithinOneMtimeTick() throws Exception {
         Files.writeString(file, vm1Node0("Bind", "[0]"));
@@ -205,7 +214,8 @@ class PolicyFileSourceTest {
             Files.writeString(file, vm1Node0("Bind", "[1]"));
             Files.setLastModifiedTime(file, mtime);
 
-            await().atMost(Duration.ofSeconds(3)).pollInterval(Duration.ofMillis(20))
+            await().atMost(Duration.ofSeconds(3))
+                    .pollInterval(Duration.ofMillis(20))
                     .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 1)));
         }
     }
@@ -237,7 +247,8 @@ class PolicyFileSourceTest {
     @Test
     void anEmptyFileCannotStartTheAgent() throws Exception {
         Files.writeString(file, "# nothing yet\n");
-        assertThatThrownBy(() -> PolicyFileSource.open(file, POLL)).isInstanceOf(InvalidPolicyFileException.class)
+        assertThatThrownBy(() -> PolicyFileSource.open(file, POLL))
+                .isInstanceOf(InvalidPolicyFileException.class)
                 .hasMessageContaining("empty");
     }
 
@@ -249,7 +260,9 @@ class PolicyFileSourceTest {
             awaitWarningContaining("empty or holds only comments");
             assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 0));
             Files.writeString(file, "vms: []\n");
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> node0(source).isEmpty());
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
+                    .until(() -> node0(source).isEmpty());
         }
     }
 
@@ -262,7 +275,8 @@ class PolicyFileSourceTest {
             awaitWarningContaining("not a regular file");
             Files.delete(file);
             Files.writeString(file, vm1Node0("Bind", "[1]"));
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
                     .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 1)));
         }
     }
@@ -271,7 +285,8 @@ class PolicyFileSourceTest {
     void aFileOverTheLimitIsNotParsed() throws Exception {
         Files.writeString(file, vm1Node0("Bind", "[0]"));
         try (PolicyFileSource source = PolicyFileSource.open(file, POLL)) {
-            Files.writeString(file, "# " + "x".repeat(PolicyFileSource.MAX_FILE_BYTES) + "\n" + vm1Node0("Bind", "[1]"));
+            Files.writeString(
+                    file, "# " + "x".repeat(PolicyFileSource.MAX_FILE_BYTES) + "\n" + vm1Node0("Bind", "[1]"));
             awaitWarningContaining("larger than the limit of " + PolicyFileSource.MAX_FILE_BYTES + " bytes");
             assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 0));
         }
@@ -287,10 +302,13 @@ class PolicyFileSourceTest {
             Thread.sleep(20 * POLL.toMillis()); // many more polls meet the same problem
             Files.delete(file);
             Files.writeString(file, vm1Node0("Bind", "[2]"));
-            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+            await().atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(20))
                     .untilAsserted(() -> assertThat(node0(source)).contains(expected(MemoryPolicy.Bind, 2)));
         }
-        List<LogRecord> unreadable = warnings.stream().filter(r -> r.getMessage().contains("cannot be read")).toList();
+        List<LogRecord> unreadable = warnings.stream()
+                .filter(r -> r.getMessage().contains("cannot be read"))
+                .toList();
         assertThat(unreadable).hasSize(1);
         assertThat(unreadable.get(0).getThrown()).isNull();
     }

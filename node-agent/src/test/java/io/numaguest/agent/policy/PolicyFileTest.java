@@ -1,24 +1,24 @@
 package io.numaguest.agent.policy;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.catchThrowableOfType;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
 
 /** {@link PolicyFile#parse}: the standalone policy file, and an error message that names the place of each problem. */
 class PolicyFileTest {
 
     private static String problem(String yaml) {
-        InvalidPolicyFileException e = catchThrowableOfType(InvalidPolicyFileException.class, () -> PolicyFile.parse(yaml));
+        InvalidPolicyFileException e =
+                catchThrowableOfType(InvalidPolicyFileException.class, () -> PolicyFile.parse(yaml));
         assertThat(e).as("the file should be refused:%n%s", yaml).isNotNull();
         return e.getMessage();
     }
@@ -64,16 +64,17 @@ class PolicyFileTest {
                         policy: Local
                 """);
 
-        assertThat(policies.get(new VmRef("tenant-a", "db")).get(3)).isEqualTo(new GuestNodePolicy(3,
-                MemoryPolicy.Interleave, List.of(1, 0, 2), Set.of(PolicyFlag.RelativeNodes), true));
+        assertThat(policies.get(new VmRef("tenant-a", "db")).get(3))
+                .isEqualTo(new GuestNodePolicy(
+                        3, MemoryPolicy.Interleave, List.of(1, 0, 2), Set.of(PolicyFlag.RelativeNodes), true));
         assertThat(policies.get(new VmRef("tenant-b", "db")).get(0))
                 .isEqualTo(new GuestNodePolicy(0, MemoryPolicy.Local, List.of(), Set.of(), false));
     }
 
     @Test
     void aVmWithoutNamespaceIsInDefault() throws Exception {
-        Map<VmRef, Map<Integer, GuestNodePolicy>> policies = PolicyFile.parse(oneGuestNode("guestNode: 0", "policy: Bind",
-                "hostNodes: [1]"));
+        Map<VmRef, Map<Integer, GuestNodePolicy>> policies =
+                PolicyFile.parse(oneGuestNode("guestNode: 0", "policy: Bind", "hostNodes: [1]"));
 
         assertThat(policies).containsOnlyKeys(new VmRef("default", "vm1"));
     }
@@ -97,10 +98,14 @@ class PolicyFileTest {
 
     @Test
     void theContentOfAFileThatIsNoPolicyFileIsNotRepeated() {
-        String shadow = "root:$y$j9T$SecretSaltSecret$HashHashHashHash:20228:0:99999:7:::\n"
-                + "daemon:*:20228:0:99999:7:::\n";
+        String shadow =
+                "root:$y$j9T$SecretSaltSecret$HashHashHashHash:20228:0:99999:7:::\n" + "daemon:*:20228:0:99999:7:::\n";
         String message = problem(shadow);
-        assertThat(message).doesNotContain("Secret").doesNotContain("Hash").doesNotContain("root").contains("not shown");
+        assertThat(message)
+                .doesNotContain("Secret")
+                .doesNotContain("Hash")
+                .doesNotContain("root")
+                .contains("not shown");
         assertThat(problem("vms: [\n  - name: vm1\n    guestNodes: [{guestNode: 0, policy: \"$ecret value\"}]\n]\n"))
                 .doesNotContain("ecret");
         assertThat(problem("\tsecret-word: 1\n")).doesNotContain("secret");
@@ -108,8 +113,16 @@ class PolicyFileTest {
 
     /** Found by PolicyFileFuzzTest: the YAML parser's message names the event it met, with its anchor, tag or value. */
     @ParameterizedTest
-    @ValueSource(strings = {"vms:\n  *%s: 1\n", "vms:\n  *%s\n", "vms: &%s [\n", "vms: !%s\n  - name: vm1\n",
-            "vms:\n  - name: vm1\n    guestNodes: &%s {guestNode: 0}\n", "{vms: [], *%s: 1}\n", "vms:\n  %s: [1]\n  x\n"})
+    @ValueSource(
+            strings = {
+                "vms:\n  *%s: 1\n",
+                "vms:\n  *%s\n",
+                "vms: &%s [\n",
+                "vms: !%s\n  - name: vm1\n",
+                "vms:\n  - name: vm1\n    guestNodes: &%s {guestNode: 0}\n",
+                "{vms: [], *%s: 1}\n",
+                "vms:\n  %s: [1]\n  x\n"
+            })
     void anAnchorAliasTagOrValueTheParserQuotesIsNotRepeated(String template) {
         String secret = "sEcReTpiece0123456789sEcReTpiece0123456789";
         String message = problem(template.formatted(secret));
@@ -138,7 +151,8 @@ class PolicyFileTest {
                         hostNodes: [0]
                 """);
 
-        assertThat(message).startsWith("vms[0].guestNodes[1].policy: 'Bnd' is not one of ")
+        assertThat(message)
+                .startsWith("vms[0].guestNodes[1].policy: 'Bnd' is not one of ")
                 .contains("Default", "Bind", "Preferred", "PreferredMany", "Interleave", "WeightedInterleave", "Local");
     }
 
@@ -192,7 +206,9 @@ class PolicyFileTest {
 
     @Test
     void theSameNameInTwoNamespacesIsTwoVms() throws Exception {
-        assertThat(PolicyFile.parse("vms:\n  - name: vm1\n    guestNodes: []\n  - name: vm1\n    namespace: b\n    guestNodes: []\n"))
+        assertThat(
+                        PolicyFile.parse(
+                                "vms:\n  - name: vm1\n    guestNodes: []\n  - name: vm1\n    namespace: b\n    guestNodes: []\n"))
                 .hasSize(2);
     }
 
@@ -209,46 +225,60 @@ class PolicyFileTest {
                         policy: Local
                 """);
 
-        assertThat(message).startsWith("vms[0].guestNodes[1]:").contains("guest node 2").contains("twice");
+        assertThat(message)
+                .startsWith("vms[0].guestNodes[1]:")
+                .contains("guest node 2")
+                .contains("twice");
     }
 
     @Test
     void preferredWithTwoHostNodesIsRefused() {
         String message = problem(oneGuestNode("guestNode: 0", "policy: Preferred", "hostNodes: [0, 1]"));
 
-        assertThat(message).startsWith("vms[0].guestNodes[0]:").contains("Preferred").contains("PreferredMany");
+        assertThat(message)
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains("Preferred")
+                .contains("PreferredMany");
     }
 
     @Test
     void defaultWithHostNodesIsRefused() {
         String message = problem(oneGuestNode("guestNode: 0", "policy: Default", "hostNodes: [0]"));
 
-        assertThat(message).startsWith("vms[0].guestNodes[0]:").contains("Default").contains("takes no hostNodes");
+        assertThat(message)
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains("Default")
+                .contains("takes no hostNodes");
     }
 
     @Test
     void localWithAFlagIsRefused() {
         assertThat(problem(oneGuestNode("guestNode: 0", "policy: Local", "flags: [StaticNodes]")))
-                .startsWith("vms[0].guestNodes[0]:").contains("Local");
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains("Local");
     }
 
     @Test
     void bindWithoutHostNodesIsRefused() {
         assertThat(problem(oneGuestNode("guestNode: 0", "policy: Bind")))
-                .startsWith("vms[0].guestNodes[0]:").contains("needs hostNodes");
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains("needs hostNodes");
     }
 
     @Test
     void aRepeatedHostNodeIsRefused() {
         assertThat(problem(oneGuestNode("guestNode: 0", "policy: Interleave", "hostNodes: [0, 1, 0]")))
-                .startsWith("vms[0].guestNodes[0]:").contains("repeat");
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains("repeat");
     }
 
     @Test
     void staticAndRelativeNodesTogetherAreRefused() {
-        assertThat(problem(oneGuestNode("guestNode: 0", "policy: Bind", "hostNodes: [0]",
-                "flags: [StaticNodes, RelativeNodes]")))
-                .startsWith("vms[0].guestNodes[0]:").contains("StaticNodes").contains("RelativeNodes");
+        assertThat(problem(oneGuestNode(
+                        "guestNode: 0", "policy: Bind", "hostNodes: [0]", "flags: [StaticNodes, RelativeNodes]")))
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains("StaticNodes")
+                .contains("RelativeNodes");
     }
 
     @ParameterizedTest
@@ -268,19 +298,22 @@ class PolicyFileTest {
     @Test
     void aHostNodeBeyondTheKernelsMaximumIsRefused() {
         assertThat(problem(oneGuestNode("guestNode: 0", "policy: Bind", "hostNodes: [1024]")))
-                .startsWith("vms[0].guestNodes[0]:").contains("1024");
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains("1024");
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"-1", "64"})
     void aGuestNodeOutside0To63IsRefused(String value) {
         assertThat(problem(oneGuestNode("guestNode: " + value, "policy: Local")))
-                .startsWith("vms[0].guestNodes[0]:").contains(value);
+                .startsWith("vms[0].guestNodes[0]:")
+                .contains(value);
     }
 
     @Test
     void guestNode63IsAccepted() throws Exception {
-        assertThat(PolicyFile.parse(oneGuestNode("guestNode: 63", "policy: Local")).get(new VmRef(null, "vm1")))
+        assertThat(PolicyFile.parse(oneGuestNode("guestNode: 63", "policy: Local"))
+                        .get(new VmRef(null, "vm1")))
                 .containsOnlyKeys(63);
     }
 
@@ -332,6 +365,7 @@ class PolicyFileTest {
 
         assertThat(message).startsWith("not valid YAML").endsWith("(line 7)");
     }
+
     @Test
     void aTabIndentationErrorIsReportedOnItsOwnLine() {
         String message = problem("""
@@ -345,12 +379,14 @@ class PolicyFileTest {
 
         assertThat(message).startsWith("not valid YAML").endsWith("(line 6)");
     }
+
     @Test
     void aKeyGivenTwiceIsRefused() {
         String message = problem(oneGuestNode("guestNode: 0", "policy: Bind", "hostNodes: [0]", "hostNodes: [1]"));
 
         assertThat(message).contains("hostNodes");
     }
+
     @Test
     void aSecondYamlDocumentIsNotSilentlyIgnored() {
         String yaml = "vms: []\n---\n" + oneGuestNode("guestNode: 0", "policy: Bind", "hostNodes: [0]");

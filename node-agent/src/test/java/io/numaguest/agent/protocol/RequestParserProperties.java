@@ -1,5 +1,15 @@
 package io.numaguest.agent.protocol;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.request.Request;
+import io.numaguest.agent.request.Request.RegionRequest;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -7,13 +17,6 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
@@ -27,13 +30,6 @@ import net.jqwik.api.Tuple;
 import net.jqwik.api.constraints.IntRange;
 import net.jqwik.api.constraints.Size;
 
-import io.numaguest.agent.request.Request.RegionRequest;
-import io.numaguest.agent.error.ErrorCode;
-import io.numaguest.agent.request.Request;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.fail;
-
 /**
  * Whatever bytes arrive, {@link RequestParser#parse} either returns a request that keeps the invariants
  * of docs/protocol.md or throws {@link InvalidRequestException}; nothing else (no RuntimeException, no
@@ -42,10 +38,10 @@ import static org.assertj.core.api.Assertions.fail;
 class RequestParserProperties {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
-    private static final Set<ErrorCode> PARSER_CODES = EnumSet.of(ErrorCode.BAD_REQUEST, ErrorCode.UNSUPPORTED_VERSION,
-            ErrorCode.BAD_FD);
-    private static final List<String> FIELD_NAMES = List.of("version", "id", "op", "vm", "regions", "name", "namespace",
-            "fd", "guestNode", "offset", "length");
+    private static final Set<ErrorCode> PARSER_CODES =
+            EnumSet.of(ErrorCode.BAD_REQUEST, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.BAD_FD);
+    private static final List<String> FIELD_NAMES =
+            List.of("version", "id", "op", "vm", "regions", "name", "namespace", "fd", "guestNode", "offset", "length");
 
     // ---------------------------------------------------------------- the oracle
 
@@ -99,8 +95,8 @@ class RequestParserProperties {
     // ---------------------------------------------------------------- raw bytes
 
     @Property(tries = 500)
-    void arbitraryBytesAreParsedOrRefused(@ForAll("payloads") byte[] payload,
-                                          @ForAll @IntRange(min = 0, max = 16) int fdCount) {
+    void arbitraryBytesAreParsedOrRefused(
+            @ForAll("payloads") byte[] payload, @ForAll @IntRange(min = 0, max = 16) int fdCount) {
         parseChecked(payload, fdCount);
     }
 
@@ -108,32 +104,37 @@ class RequestParserProperties {
     Arbitrary<byte[]> payloads() {
         Arbitrary<byte[]> small = Arbitraries.bytes().array(byte[].class).ofMaxSize(200);
         // Large arrays are filled from the try's random source: element-wise generation of 70 kB is slow.
-        Arbitrary<byte[]> large = Arbitraries.integers().between(200, 70_000).flatMap(size -> Arbitraries.randomValue(random -> {
-            byte[] bytes = new byte[size];
-            random.nextBytes(bytes);
-            return bytes;
-        }));
-        Arbitrary<byte[]> jsonAlphabet = Arbitraries.strings().withChars("{}[]\":,-.0123456789eE tfnrulasx\\u")
-                .ofMaxLength(2000).map(s -> s.getBytes(StandardCharsets.UTF_8));
+        Arbitrary<byte[]> large = Arbitraries.integers()
+                .between(200, 70_000)
+                .flatMap(size -> Arbitraries.randomValue(random -> {
+                    byte[] bytes = new byte[size];
+                    random.nextBytes(bytes);
+                    return bytes;
+                }));
+        Arbitrary<byte[]> jsonAlphabet = Arbitraries.strings()
+                .withChars("{}[]\":,-.0123456789eE tfnrulasx\\u")
+                .ofMaxLength(2000)
+                .map(s -> s.getBytes(StandardCharsets.UTF_8));
         // A real prefix, so the parser reads into the object before the noise starts.
-        Arbitrary<byte[]> validPrefix = Arbitraries.bytes().array(byte[].class).ofMaxSize(500).map(tail -> {
-            byte[] head = "{\"version\":1,\"id\":\"p\",\"op\":\"apply\",\"vm\":{\"name\":\"".getBytes(StandardCharsets.UTF_8);
-            byte[] all = Arrays.copyOf(head, head.length + tail.length);
-            System.arraycopy(tail, 0, all, head.length, tail.length);
-            return all;
-        });
+        Arbitrary<byte[]> validPrefix = Arbitraries.bytes()
+                .array(byte[].class)
+                .ofMaxSize(500)
+                .map(tail -> {
+                    byte[] head = "{\"version\":1,\"id\":\"p\",\"op\":\"apply\",\"vm\":{\"name\":\""
+                            .getBytes(StandardCharsets.UTF_8);
+                    byte[] all = Arrays.copyOf(head, head.length + tail.length);
+                    System.arraycopy(tail, 0, all, head.length, tail.length);
+                    return all;
+                });
         return Arbitraries.frequencyOf(
-                Tuple.of(4, small),
-                Tuple.of(1, large),
-                Tuple.of(3, jsonAlphabet),
-                Tuple.of(3, validPrefix));
+                Tuple.of(4, small), Tuple.of(1, large), Tuple.of(3, jsonAlphabet), Tuple.of(3, validPrefix));
     }
 
     // ---------------------------------------------------------------- deep nesting
 
     @Property(tries = 50)
-    void deepNestingIsABadRequestNotAStackOverflow(@ForAll @IntRange(min = 1_001, max = 100_000) int depth,
-                                                   @ForAll("openers") String opener) {
+    void deepNestingIsABadRequestNotAStackOverflow(
+            @ForAll @IntRange(min = 1_001, max = 100_000) int depth, @ForAll("openers") String opener) {
         String payload = "{\"version\":1,\"id\":\"deep\",\"op\":\"hello\",\"x\":" + opener.repeat(depth);
 
         Request request = parseChecked(payload.getBytes(StandardCharsets.UTF_8), 0);
@@ -148,14 +149,15 @@ class RequestParserProperties {
 
     @Example
     void hundredThousandOpenBrackets() {
-        assertThat(parseChecked("[".repeat(100_000).getBytes(StandardCharsets.UTF_8), 0)).isNull();
+        assertThat(parseChecked("[".repeat(100_000).getBytes(StandardCharsets.UTF_8), 0))
+                .isNull();
     }
 
     // ---------------------------------------------------------------- random JSON trees
 
     @Property(tries = 500)
-    void randomJsonTreesAreParsedOrRefused(@ForAll("jsonObjects") JsonNode tree,
-                                           @ForAll @IntRange(min = 0, max = 16) int fdCount) throws Exception {
+    void randomJsonTreesAreParsedOrRefused(
+            @ForAll("jsonObjects") JsonNode tree, @ForAll @IntRange(min = 0, max = 16) int fdCount) throws Exception {
         parseChecked(JSON.writeValueAsBytes(tree), fdCount);
     }
 
@@ -163,16 +165,21 @@ class RequestParserProperties {
     Arbitrary<JsonNode> jsonObjects() {
         // Mostly objects that start like a request, so the parser gets past the id and version checks.
         Arbitrary<JsonNode> requestLike = Combinators.combine(
-                Arbitraries.of("hello", "apply", "query", "bogus"),
-                jsonValue(2).list().ofMaxSize(3),
-                Arbitraries.of("vm", "regions", "extra", "version", "namespace"),
-                object(2)).as((op, values, extraKey, extra) -> {
+                        Arbitraries.of("hello", "apply", "query", "bogus"),
+                        jsonValue(2).list().ofMaxSize(3),
+                        Arbitraries.of("vm", "regions", "extra", "version", "namespace"),
+                        object(2))
+                .as((op, values, extraKey, extra) -> {
                     ObjectNode root = NODES.objectNode();
                     root.put("version", 1);
                     root.put("id", "r");
                     root.put("op", op);
                     root.set("vm", values.isEmpty() ? extra : values.getFirst());
-                    root.set("regions", values.size() > 1 ? values.get(1) : NODES.arrayNode().add(extra));
+                    root.set(
+                            "regions",
+                            values.size() > 1
+                                    ? values.get(1)
+                                    : NODES.arrayNode().add(extra));
                     if (values.size() > 2) {
                         root.set(extraKey, values.get(2));
                     }
@@ -185,7 +192,8 @@ class RequestParserProperties {
         if (depth == 0) {
             return leaf();
         }
-        return Arbitraries.frequencyOf(Tuple.of(3, leaf()), Tuple.of(1, array(depth - 1)), Tuple.of(1, object(depth - 1)));
+        return Arbitraries.frequencyOf(
+                Tuple.of(3, leaf()), Tuple.of(1, array(depth - 1)), Tuple.of(1, object(depth - 1)));
     }
 
     private Arbitrary<JsonNode> array(int depth) {
@@ -198,19 +206,26 @@ class RequestParserProperties {
 
     private Arbitrary<JsonNode> object(int depth) {
         Arbitrary<String> keys = Arbitraries.oneOf(Arbitraries.of(FIELD_NAMES), text().ofMaxLength(8));
-        return Combinators.combine(keys, jsonValue(depth)).as(Map::entry).list().ofMaxSize(5).map(entries -> {
-            ObjectNode object = NODES.objectNode();
-            entries.forEach(entry -> object.set(entry.getKey(), entry.getValue()));
-            return object;
-        });
+        return Combinators.combine(keys, jsonValue(depth))
+                .as(Map::entry)
+                .list()
+                .ofMaxSize(5)
+                .map(entries -> {
+                    ObjectNode object = NODES.objectNode();
+                    entries.forEach(entry -> object.set(entry.getKey(), entry.getValue()));
+                    return object;
+                });
     }
 
     private Arbitrary<JsonNode> leaf() {
         return Arbitraries.frequencyOf(
                 Tuple.of(3, Arbitraries.integers().between(-2, 70).map(NODES::numberNode)),
                 Tuple.of(1, Arbitraries.longs().map(NODES::numberNode)),
-                Tuple.of(1, Arbitraries.bigIntegers().between(java.math.BigInteger.TWO.pow(63).negate(),
-                        java.math.BigInteger.TWO.pow(80)).map(NODES::numberNode)),
+                Tuple.of(
+                        1,
+                        Arbitraries.bigIntegers()
+                                .between(java.math.BigInteger.TWO.pow(63).negate(), java.math.BigInteger.TWO.pow(80))
+                                .map(NODES::numberNode)),
                 Tuple.of(1, Arbitraries.doubles().map(NODES::numberNode)),
                 Tuple.of(2, text().ofMaxLength(70).map(NODES::textNode)),
                 Tuple.of(1, Arbitraries.of(true, false).map(NODES::booleanNode)),
@@ -220,20 +235,41 @@ class RequestParserProperties {
     // ---------------------------------------------------------------- valid requests and their mutations
 
     /** A valid apply or query request as a tree, with the fd count it was made for and what it must parse to. */
-    record ValidRequest(ObjectNode tree, int fdCount, Request expected) {
-    }
+    record ValidRequest(ObjectNode tree, int fdCount, Request expected) {}
 
     @Provide
     Arbitrary<ValidRequest> validRequests() {
         Arbitrary<String> ids = text().ofMinLength(1).ofMaxLength(64);
-        Arbitrary<String> names = Arbitraries.strings().alpha().numeric().withChars("-.").ofMinLength(1).ofMaxLength(63);
-        Arbitrary<String> namespaces = Arbitraries.strings().alpha().numeric().withChars("-").ofMinLength(1)
-                .ofMaxLength(63).injectNull(0.4);
+        Arbitrary<String> names = Arbitraries.strings()
+                .alpha()
+                .numeric()
+                .withChars("-.")
+                .ofMinLength(1)
+                .ofMaxLength(63);
+        Arbitrary<String> namespaces = Arbitraries.strings()
+                .alpha()
+                .numeric()
+                .withChars("-")
+                .ofMinLength(1)
+                .ofMaxLength(63)
+                .injectNull(0.4);
         Arbitrary<Integer> fdCounts = Arbitraries.integers().between(1, 16);
-        Arbitrary<List<long[]>> regionDraws = Arbitraries.longs().between(0, Long.MAX_VALUE).array(long[].class)
-                .ofSize(5).list().ofMinSize(1).ofMaxSize(64).withSizeDistribution(RandomDistribution.biased());
-        return Combinators.combine(ids, Arbitraries.of(Request.Op.apply, Request.Op.query), names, namespaces, fdCounts,
-                regionDraws).as((id, op, name, namespace, fdCount, draws) -> {
+        Arbitrary<List<long[]>> regionDraws = Arbitraries.longs()
+                .between(0, Long.MAX_VALUE)
+                .array(long[].class)
+                .ofSize(5)
+                .list()
+                .ofMinSize(1)
+                .ofMaxSize(64)
+                .withSizeDistribution(RandomDistribution.biased());
+        return Combinators.combine(
+                        ids,
+                        Arbitraries.of(Request.Op.apply, Request.Op.query),
+                        names,
+                        namespaces,
+                        fdCounts,
+                        regionDraws)
+                .as((id, op, name, namespace, fdCount, draws) -> {
                     ObjectNode root = NODES.objectNode();
                     root.put("version", 1);
                     root.put("id", id);
@@ -263,7 +299,9 @@ class RequestParserProperties {
                         }
                         expected.add(new RegionRequest(fd, guestNode, offset, length));
                     }
-                    return new ValidRequest(root, fdCount,
+                    return new ValidRequest(
+                            root,
+                            fdCount,
                             new Request(id, op, new io.numaguest.agent.policy.VmRef(namespace, name), expected));
                 });
     }
@@ -276,24 +314,44 @@ class RequestParserProperties {
     }
 
     enum Mutation {
-        DROP_FIELD, CHANGE_TYPE, INSERT_UNICODE, ADD_UNKNOWN_FIELD, BOUNDARY_NUMBER, GROW_REGIONS,
-        TRUNCATE_BYTES, FLIP_BYTE, DUPLICATE_KEY, TRAILING_GARBAGE
+        DROP_FIELD,
+        CHANGE_TYPE,
+        INSERT_UNICODE,
+        ADD_UNKNOWN_FIELD,
+        BOUNDARY_NUMBER,
+        GROW_REGIONS,
+        TRUNCATE_BYTES,
+        FLIP_BYTE,
+        DUPLICATE_KEY,
+        TRAILING_GARBAGE
     }
 
     /** Numbers at and around the documented limits (fd 0..15, guestNode 0..63, offset >= 0, length >= 1). */
-    private static final List<JsonNode> BOUNDARY_NUMBERS = List.of(NODES.numberNode(-1), NODES.numberNode(0),
-            NODES.numberNode(1), NODES.numberNode(15), NODES.numberNode(16), NODES.numberNode(63), NODES.numberNode(64),
-            NODES.numberNode(65), NODES.numberNode(Integer.MAX_VALUE + 1L), NODES.numberNode(Long.MIN_VALUE),
-            NODES.numberNode(Long.MAX_VALUE), NODES.numberNode(java.math.BigInteger.TWO.pow(64)),
-            NODES.numberNode(0.5), NODES.numberNode(1e300));
+    private static final List<JsonNode> BOUNDARY_NUMBERS = List.of(
+            NODES.numberNode(-1),
+            NODES.numberNode(0),
+            NODES.numberNode(1),
+            NODES.numberNode(15),
+            NODES.numberNode(16),
+            NODES.numberNode(63),
+            NODES.numberNode(64),
+            NODES.numberNode(65),
+            NODES.numberNode(Integer.MAX_VALUE + 1L),
+            NODES.numberNode(Long.MIN_VALUE),
+            NODES.numberNode(Long.MAX_VALUE),
+            NODES.numberNode(java.math.BigInteger.TWO.pow(64)),
+            NODES.numberNode(0.5),
+            NODES.numberNode(1e300));
 
     @Property(tries = 500, edgeCases = EdgeCasesMode.NONE)
-    void mutatedRequestsAreParsedOrRefused(@ForAll("validRequests") ValidRequest valid,
-                                           @ForAll Mutation mutation,
-                                           @ForAll @IntRange(min = 0, max = 1_000_000) int where,
-                                           @ForAll("replacements") JsonNode replacement,
-                                           @ForAll("oddText") String unicode,
-                                           @ForAll @Size(max = 8) byte[] noise) throws Exception {
+    void mutatedRequestsAreParsedOrRefused(
+            @ForAll("validRequests") ValidRequest valid,
+            @ForAll Mutation mutation,
+            @ForAll @IntRange(min = 0, max = 1_000_000) int where,
+            @ForAll("replacements") JsonNode replacement,
+            @ForAll("oddText") String unicode,
+            @ForAll @Size(max = 8) byte[] noise)
+            throws Exception {
         ObjectNode tree = valid.tree().deepCopy();
         List<Slot> slots = slots(tree);
         Slot slot = slots.get(where % slots.size());
@@ -317,9 +375,13 @@ class RequestParserProperties {
                 payload = JSON.writeValueAsBytes(tree);
             }
             case BOUNDARY_NUMBER -> {
-                List<Slot> numbers = slots.stream().filter(s -> s.value().isNumber()).toList();
-                numbers.get(where % numbers.size()).replace(BOUNDARY_NUMBERS.get(noise.length == 0
-                        ? where % BOUNDARY_NUMBERS.size() : Math.floorMod(noise[0], BOUNDARY_NUMBERS.size())));
+                List<Slot> numbers =
+                        slots.stream().filter(s -> s.value().isNumber()).toList();
+                numbers.get(where % numbers.size())
+                        .replace(BOUNDARY_NUMBERS.get(
+                                noise.length == 0
+                                        ? where % BOUNDARY_NUMBERS.size()
+                                        : Math.floorMod(noise[0], BOUNDARY_NUMBERS.size())));
                 payload = JSON.writeValueAsBytes(tree);
             }
             case GROW_REGIONS -> {
@@ -354,7 +416,8 @@ class RequestParserProperties {
 
         Request parsed = parseChecked(payload, valid.fdCount());
 
-        if (mutation == Mutation.DUPLICATE_KEY || mutation == Mutation.ADD_UNKNOWN_FIELD
+        if (mutation == Mutation.DUPLICATE_KEY
+                || mutation == Mutation.ADD_UNKNOWN_FIELD
                 || mutation == Mutation.TRUNCATE_BYTES) {
             assertThat(parsed).as("%s must be refused", mutation).isNull();
         }
@@ -363,7 +426,9 @@ class RequestParserProperties {
             assertThat(parsed == null).as("%d regions refused", regions).isEqualTo(regions > RequestParser.MAX_REGIONS);
         }
         if (mutation == Mutation.DROP_FIELD && slot.required()) {
-            assertThat(parsed).as("dropping required %s must be refused", slot.path()).isNull();
+            assertThat(parsed)
+                    .as("dropping required %s must be refused", slot.path())
+                    .isNull();
         }
     }
 
@@ -375,8 +440,19 @@ class RequestParserProperties {
     @Provide
     Arbitrary<String> oddText() {
         return Arbitraries.oneOf(
-                Arbitraries.of("\u0000", "\uD83D\uDE00", "\uDBFF\uDFFF", "\u202E", "\uFEFF", "\uFFFF", "\"", "\\",
-                        "\u00e9", "\n", "e\u0301", "\u0130"),
+                Arbitraries.of(
+                        "\u0000",
+                        "\uD83D\uDE00",
+                        "\uDBFF\uDFFF",
+                        "\u202E",
+                        "\uFEFF",
+                        "\uFFFF",
+                        "\"",
+                        "\\",
+                        "\u00e9",
+                        "\n",
+                        "e\u0301",
+                        "\u0130"),
                 text().ofMinLength(1).ofMaxLength(4));
     }
 

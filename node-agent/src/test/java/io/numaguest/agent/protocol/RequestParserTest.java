@@ -1,24 +1,22 @@
 package io.numaguest.agent.protocol;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import io.numaguest.agent.error.ErrorCode;
+import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.request.Request;
+import io.numaguest.agent.request.Request.RegionRequest;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-
-import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.request.Request.RegionRequest;
-import io.numaguest.agent.error.ErrorCode;
-import io.numaguest.agent.request.Request;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 /** Example-based checks of {@link RequestParser} against docs/protocol.md. */
 class RequestParserTest {
@@ -32,9 +30,11 @@ class RequestParserTest {
     }
 
     private static InvalidRequestException refusal(byte[] payload, int fdCount) {
-        InvalidRequestException e = catchThrowableOfType(InvalidRequestException.class,
-                () -> RequestParser.parse(payload, fdCount));
-        assertThat(e).as("the parser should refuse %s", new String(payload, StandardCharsets.UTF_8)).isNotNull();
+        InvalidRequestException e =
+                catchThrowableOfType(InvalidRequestException.class, () -> RequestParser.parse(payload, fdCount));
+        assertThat(e)
+                .as("the parser should refuse %s", new String(payload, StandardCharsets.UTF_8))
+                .isNotNull();
         return e;
     }
 
@@ -72,9 +72,8 @@ class RequestParserTest {
             assertThat(request.id()).isEqualTo("2");
             assertThat(request.op()).isEqualTo(Request.Op.apply);
             assertThat(request.vm()).isEqualTo(new VmRef("tenant-a", "vm1"));
-            assertThat(request.regions()).containsExactly(
-                    new RegionRequest(0, 0, 4096, 1073741824L),
-                    new RegionRequest(1, 1, 0, null));
+            assertThat(request.regions())
+                    .containsExactly(new RegionRequest(0, 0, 4096, 1073741824L), new RegionRequest(1, 1, 0, null));
         }
 
         @Test
@@ -91,8 +90,10 @@ class RequestParserTest {
 
         @Test
         void queryUsesTheSameAddressingAsApply() throws Exception {
-            Request request = parse("{\"version\":1,\"id\":\"q\",\"op\":\"query\",\"vm\":{\"name\":\"vm2\"},"
-                    + "\"regions\":[{\"fd\":2,\"guestNode\":5,\"offset\":8192}]}", 3);
+            Request request = parse(
+                    "{\"version\":1,\"id\":\"q\",\"op\":\"query\",\"vm\":{\"name\":\"vm2\"},"
+                            + "\"regions\":[{\"fd\":2,\"guestNode\":5,\"offset\":8192}]}",
+                    3);
 
             assertThat(request.op()).isEqualTo(Request.Op.query);
             assertThat(request.vm()).isEqualTo(new VmRef(null, "vm2"));
@@ -101,8 +102,10 @@ class RequestParserTest {
 
         @Test
         void fieldOrderDoesNotMatter() throws Exception {
-            Request request = parse("{\"regions\":[{\"guestNode\":1,\"fd\":0}],\"vm\":{\"name\":\"vm1\"},"
-                    + "\"op\":\"apply\",\"id\":\"z\",\"version\":1}", 1);
+            Request request = parse(
+                    "{\"regions\":[{\"guestNode\":1,\"fd\":0}],\"vm\":{\"name\":\"vm1\"},"
+                            + "\"op\":\"apply\",\"id\":\"z\",\"version\":1}",
+                    1);
 
             assertThat(request.id()).isEqualTo("z");
             assertThat(request.regions()).containsExactly(new RegionRequest(0, 1, 0, null));
@@ -110,9 +113,11 @@ class RequestParserTest {
 
         @Test
         void severalRegionsMayShareOneDescriptor() throws Exception {
-            Request request = parse(applyWithRegions(
-                    "{\"fd\":0,\"guestNode\":0,\"offset\":0,\"length\":4096}",
-                    "{\"fd\":0,\"guestNode\":1,\"offset\":4096}"), 1);
+            Request request = parse(
+                    applyWithRegions(
+                            "{\"fd\":0,\"guestNode\":0,\"offset\":0,\"length\":4096}",
+                            "{\"fd\":0,\"guestNode\":1,\"offset\":4096}"),
+                    1);
 
             assertThat(request.regions()).extracting(RegionRequest::fd).containsExactly(0, 0);
         }
@@ -141,7 +146,8 @@ class RequestParserTest {
 
         @Test
         void lengthOneAndHugeOffsetsAreAccepted() throws Exception {
-            Request request = parse(applyWithRegion("\"fd\":0,\"guestNode\":0,\"offset\":9223372036854775807,\"length\":1"), 1);
+            Request request =
+                    parse(applyWithRegion("\"fd\":0,\"guestNode\":0,\"offset\":9223372036854775807,\"length\":1"), 1);
 
             assertThat(request.regions().getFirst()).isEqualTo(new RegionRequest(0, 0, Long.MAX_VALUE, 1L));
         }
@@ -150,18 +156,24 @@ class RequestParserTest {
         void anIdOf64CharactersIsEchoed() throws Exception {
             String id = "i".repeat(64);
 
-            assertThat(parse("{\"version\":1,\"id\":\"" + id + "\",\"op\":\"hello\"}", 0).id()).isEqualTo(id);
+            assertThat(parse("{\"version\":1,\"id\":\"" + id + "\",\"op\":\"hello\"}", 0)
+                            .id())
+                    .isEqualTo(id);
         }
 
         @Test
         void whitespaceAroundTheObjectIsAllowed() throws Exception {
-            assertThat(parse(" \n\t{\"version\":1,\"id\":\"w\",\"op\":\"hello\"}\r\n ", 0).id()).isEqualTo("w");
+            assertThat(parse(" \n\t{\"version\":1,\"id\":\"w\",\"op\":\"hello\"}\r\n ", 0)
+                            .id())
+                    .isEqualTo("w");
         }
 
         @Test
         void unicodeInStringsIsDecoded() throws Exception {
-            Request request = parse("{\"version\":1,\"id\":\"\\u00e9t\u00e9\",\"op\":\"apply\","
-                    + "\"vm\":{\"name\":\"\u0432\u043c-\uD83D\uDE00\"},\"regions\":[{\"fd\":0,\"guestNode\":0}]}", 1);
+            Request request = parse(
+                    "{\"version\":1,\"id\":\"\\u00e9t\u00e9\",\"op\":\"apply\","
+                            + "\"vm\":{\"name\":\"\u0432\u043c-\uD83D\uDE00\"},\"regions\":[{\"fd\":0,\"guestNode\":0}]}",
+                    1);
 
             assertThat(request.id()).isEqualTo("\u00e9t\u00e9");
             assertThat(request.vm().name()).isEqualTo("\u0432\u043c-\uD83D\uDE00");
@@ -172,20 +184,21 @@ class RequestParserTest {
     class RequestId {
 
         @ParameterizedTest
-        @ValueSource(strings = {
-                "not json",
-                "[1,2,3]",
-                "\"a string\"",
-                "42",
-                "null",
-                "",
-                "{\"version\":1,\"op\":\"hello\"}",
-                "{\"version\":1,\"id\":7,\"op\":\"hello\"}",
-                "{\"version\":1,\"id\":null,\"op\":\"hello\"}",
-                "{\"version\":1,\"id\":[\"a\"],\"op\":\"hello\"}",
-                "{\"version\":1,\"id\":{\"v\":\"a\"},\"op\":\"hello\"}",
-                "{\"version\":1,\"id\":\"\",\"op\":\"hello\"}",
-        })
+        @ValueSource(
+                strings = {
+                    "not json",
+                    "[1,2,3]",
+                    "\"a string\"",
+                    "42",
+                    "null",
+                    "",
+                    "{\"version\":1,\"op\":\"hello\"}",
+                    "{\"version\":1,\"id\":7,\"op\":\"hello\"}",
+                    "{\"version\":1,\"id\":null,\"op\":\"hello\"}",
+                    "{\"version\":1,\"id\":[\"a\"],\"op\":\"hello\"}",
+                    "{\"version\":1,\"id\":{\"v\":\"a\"},\"op\":\"hello\"}",
+                    "{\"version\":1,\"id\":\"\",\"op\":\"hello\"}",
+                })
         void isNullWhenItCannotBeRead(String message) {
             InvalidRequestException e = refusal(message, 0);
 
@@ -195,7 +208,8 @@ class RequestParserTest {
 
         @Test
         void isNullWhen65CharactersLong() {
-            InvalidRequestException e = refusal("{\"version\":1,\"id\":\"" + "i".repeat(65) + "\",\"op\":\"hello\"}", 0);
+            InvalidRequestException e =
+                    refusal("{\"version\":1,\"id\":\"" + "i".repeat(65) + "\",\"op\":\"hello\"}", 0);
 
             assertThat(e.code()).isEqualTo(ErrorCode.BAD_REQUEST);
             assertThat(e.requestId()).isNull();
@@ -239,9 +253,11 @@ class RequestParserTest {
 
         @Test
         void version0AndAHugeVersionAreUnsupported() {
-            assertThat(refusal("{\"version\":0,\"id\":\"1\",\"op\":\"hello\"}", 0).code())
+            assertThat(refusal("{\"version\":0,\"id\":\"1\",\"op\":\"hello\"}", 0)
+                            .code())
                     .isEqualTo(ErrorCode.UNSUPPORTED_VERSION);
-            assertThat(refusal("{\"version\":4294967297,\"id\":\"1\",\"op\":\"hello\"}", 0).code())
+            assertThat(refusal("{\"version\":4294967297,\"id\":\"1\",\"op\":\"hello\"}", 0)
+                            .code())
                     .as("2^32+1 must not wrap around to 1")
                     .isEqualTo(ErrorCode.UNSUPPORTED_VERSION);
         }
@@ -308,13 +324,14 @@ class RequestParserTest {
         }
 
         @ParameterizedTest
-        @ValueSource(strings = {
-                "{\"version\":1,\"id\":\"1\",\"op\":\"hello\",}",
-                "{'version':1,\"id\":\"1\",\"op\":\"hello\"}",
-                "{\"version\":1,/* c */\"id\":\"1\",\"op\":\"hello\"}",
-                "{\"version\":NaN,\"id\":\"1\",\"op\":\"hello\"}",
-                "{version:1,\"id\":\"1\",\"op\":\"hello\"}",
-        })
+        @ValueSource(
+                strings = {
+                    "{\"version\":1,\"id\":\"1\",\"op\":\"hello\",}",
+                    "{'version':1,\"id\":\"1\",\"op\":\"hello\"}",
+                    "{\"version\":1,/* c */\"id\":\"1\",\"op\":\"hello\"}",
+                    "{\"version\":NaN,\"id\":\"1\",\"op\":\"hello\"}",
+                    "{version:1,\"id\":\"1\",\"op\":\"hello\"}",
+                })
         void nonStandardJsonIsRefused(String message) {
             assertThat(refusal(message, 0).code()).isEqualTo(ErrorCode.BAD_REQUEST);
         }
@@ -337,7 +354,8 @@ class RequestParserTest {
 
         @Test
         void truncatedUtf8IsABadRequest() {
-            byte[] payload = concat("{\"version\":1,\"id\":\"", new byte[] {(byte) 0xE2, (byte) 0x82}, "\",\"op\":\"hello\"}");
+            byte[] payload =
+                    concat("{\"version\":1,\"id\":\"", new byte[] {(byte) 0xE2, (byte) 0x82}, "\",\"op\":\"hello\"}");
 
             assertThat(refusal(payload, 0).code()).isEqualTo(ErrorCode.BAD_REQUEST);
         }
@@ -355,11 +373,14 @@ class RequestParserTest {
 
             assertThat(refusal(payload, 0).code()).isEqualTo(ErrorCode.BAD_REQUEST);
         }
+
         @ParameterizedTest
         @ValueSource(strings = {"C0AF", "C080", "E080AF", "EDA080", "F4908080", "F5808080", "F08080AF"})
         void invalidUtf8InAStringIsABadRequest(String hex) {
-            byte[] payload = concat("{\"version\":1,\"id\":\"1\",\"op\":\"apply\",\"vm\":{\"name\":\"vm",
-                    java.util.HexFormat.of().parseHex(hex), "\"},\"regions\":[{\"fd\":0,\"guestNode\":0}]}");
+            byte[] payload = concat(
+                    "{\"version\":1,\"id\":\"1\",\"op\":\"apply\",\"vm\":{\"name\":\"vm",
+                    java.util.HexFormat.of().parseHex(hex),
+                    "\"},\"regions\":[{\"fd\":0,\"guestNode\":0}]}");
 
             InvalidRequestException e = refusal(payload, 1);
 
@@ -387,9 +408,8 @@ class RequestParserTest {
 
         @Test
         void aMisspelledRegionFieldIsRefusedNotDefaulted() {
-            InvalidRequestException e = refusal(applyWithRegions(
-                    "{\"fd\":0,\"guestNode\":0}",
-                    "{\"fd\":0,\"guestNode\":1,\"lenght\":4096}"), 1);
+            InvalidRequestException e = refusal(
+                    applyWithRegions("{\"fd\":0,\"guestNode\":0}", "{\"fd\":0,\"guestNode\":1,\"lenght\":4096}"), 1);
 
             assertThat(e.code()).isEqualTo(ErrorCode.BAD_REQUEST);
             assertThat(e.getMessage()).startsWith("regions[1]").contains("'lenght'");
@@ -397,8 +417,10 @@ class RequestParserTest {
 
         @Test
         void anUnknownVmFieldIsRefusedByName() {
-            InvalidRequestException e = refusal("{\"version\":1,\"id\":\"1\",\"op\":\"query\",\"vm\":{\"name\":\"a\",\"uid\":\"x\"},"
-                    + "\"regions\":[{\"fd\":0,\"guestNode\":0}]}", 1);
+            InvalidRequestException e = refusal(
+                    "{\"version\":1,\"id\":\"1\",\"op\":\"query\",\"vm\":{\"name\":\"a\",\"uid\":\"x\"},"
+                            + "\"regions\":[{\"fd\":0,\"guestNode\":0}]}",
+                    1);
 
             assertThat(e.getMessage()).startsWith("vm").contains("'uid'");
         }
@@ -413,18 +435,21 @@ class RequestParserTest {
         }
 
         @ParameterizedTest
-        @ValueSource(strings = {
-                "",
-                ",\"vm\":null",
-                ",\"vm\":\"vm1\"",
-                ",\"vm\":{}",
-                ",\"vm\":{\"name\":\"\"}",
-                ",\"vm\":{\"name\":\"  \"}",
-                ",\"vm\":{\"name\":5}",
-        })
+        @ValueSource(
+                strings = {
+                    "",
+                    ",\"vm\":null",
+                    ",\"vm\":\"vm1\"",
+                    ",\"vm\":{}",
+                    ",\"vm\":{\"name\":\"\"}",
+                    ",\"vm\":{\"name\":\"  \"}",
+                    ",\"vm\":{\"name\":5}",
+                })
         void applyNeedsAVmWithAName(String vmField) {
-            InvalidRequestException e = refusal("{\"version\":1,\"id\":\"1\",\"op\":\"apply\""
-                    + vmField + ",\"regions\":[{\"fd\":0,\"guestNode\":0}]}", 1);
+            InvalidRequestException e = refusal(
+                    "{\"version\":1,\"id\":\"1\",\"op\":\"apply\"" + vmField
+                            + ",\"regions\":[{\"fd\":0,\"guestNode\":0}]}",
+                    1);
 
             assertThat(e.code()).isEqualTo(ErrorCode.BAD_REQUEST);
             assertThat(e.getMessage()).startsWith("vm");
@@ -432,8 +457,10 @@ class RequestParserTest {
 
         @Test
         void aNonStringNamespaceIsRefused() {
-            InvalidRequestException e = refusal("{\"version\":1,\"id\":\"1\",\"op\":\"apply\","
-                    + "\"vm\":{\"name\":\"a\",\"namespace\":3},\"regions\":[{\"fd\":0,\"guestNode\":0}]}", 1);
+            InvalidRequestException e = refusal(
+                    "{\"version\":1,\"id\":\"1\",\"op\":\"apply\","
+                            + "\"vm\":{\"name\":\"a\",\"namespace\":3},\"regions\":[{\"fd\":0,\"guestNode\":0}]}",
+                    1);
 
             assertThat(e.getMessage()).startsWith("vm.namespace");
         }
@@ -441,8 +468,8 @@ class RequestParserTest {
         @ParameterizedTest
         @ValueSource(strings = {"", ",\"regions\":[]", ",\"regions\":null", ",\"regions\":{\"fd\":0,\"guestNode\":0}"})
         void applyNeedsAtLeastOneRegion(String regionsField) {
-            InvalidRequestException e = refusal("{\"version\":1,\"id\":\"1\",\"op\":\"apply\",\"vm\":{\"name\":\"a\"}"
-                    + regionsField + "}", 1);
+            InvalidRequestException e = refusal(
+                    "{\"version\":1,\"id\":\"1\",\"op\":\"apply\",\"vm\":{\"name\":\"a\"}" + regionsField + "}", 1);
 
             assertThat(e.code()).isEqualTo(ErrorCode.BAD_REQUEST);
             assertThat(e.getMessage()).startsWith("regions");
@@ -465,9 +492,8 @@ class RequestParserTest {
 
         @Test
         void guestNode64IsRefusedNamingTheRegion() {
-            InvalidRequestException e = refusal(applyWithRegions(
-                    "{\"fd\":0,\"guestNode\":0}",
-                    "{\"fd\":0,\"guestNode\":64}"), 1);
+            InvalidRequestException e =
+                    refusal(applyWithRegions("{\"fd\":0,\"guestNode\":0}", "{\"fd\":0,\"guestNode\":64}"), 1);
 
             assertThat(e.code()).isEqualTo(ErrorCode.BAD_REQUEST);
             assertThat(e.getMessage()).startsWith("regions[1].guestNode");
@@ -507,7 +533,8 @@ class RequestParserTest {
 
         @Test
         void anOffsetBeyondLongIsRefusedNotWrapped() {
-            InvalidRequestException e = refusal(applyWithRegion("\"fd\":0,\"guestNode\":0,\"offset\":9223372036854775808"), 1);
+            InvalidRequestException e =
+                    refusal(applyWithRegion("\"fd\":0,\"guestNode\":0,\"offset\":9223372036854775808"), 1);
 
             assertThat(e.getMessage()).startsWith("regions[0].offset");
         }
@@ -540,9 +567,8 @@ class RequestParserTest {
 
         @Test
         void anFdIndexEqualToTheDescriptorCountIsBadFd() {
-            InvalidRequestException e = refusal(applyWithRegions(
-                    "{\"fd\":0,\"guestNode\":0}",
-                    "{\"fd\":2,\"guestNode\":1}"), 2);
+            InvalidRequestException e =
+                    refusal(applyWithRegions("{\"fd\":0,\"guestNode\":0}", "{\"fd\":2,\"guestNode\":1}"), 2);
 
             assertThat(e.code()).isEqualTo(ErrorCode.BAD_FD);
             assertThat(e.getMessage()).startsWith("regions[1].fd");
@@ -571,6 +597,7 @@ class RequestParserTest {
             assertThat(e.code()).isIn(ErrorCode.BAD_FD, ErrorCode.BAD_REQUEST);
             assertThat(e.getMessage()).startsWith("regions[0].fd");
         }
+
         @Test
         void fdIndex16IsBadFd() {
             InvalidRequestException e = refusal(applyWithRegion("\"fd\":16,\"guestNode\":0"), 2);
@@ -580,11 +607,13 @@ class RequestParserTest {
 
         @Test
         void badFdIsReportedForTheFirstRegionThatHasNoDescriptor() {
-            InvalidRequestException e = refusal(applyWithRegions(
-                    "{\"fd\":0,\"guestNode\":0}",
-                    "{\"fd\":1,\"guestNode\":1}",
-                    "{\"fd\":5,\"guestNode\":2}",
-                    "{\"fd\":6,\"guestNode\":3}"), 2);
+            InvalidRequestException e = refusal(
+                    applyWithRegions(
+                            "{\"fd\":0,\"guestNode\":0}",
+                            "{\"fd\":1,\"guestNode\":1}",
+                            "{\"fd\":5,\"guestNode\":2}",
+                            "{\"fd\":6,\"guestNode\":3}"),
+                    2);
 
             assertThat(e.getMessage()).startsWith("regions[2].fd").contains("5");
         }
@@ -601,8 +630,10 @@ class RequestParserTest {
     /** {@code n} regions on fd 0, guest nodes 0.. n-1 (mod 64). */
     private static String[] regions(int n) {
         return IntStream.range(0, n)
-                .mapToObj(i -> "{\"fd\":0,\"guestNode\":" + (i % 64) + ",\"offset\":" + (i * 4096L) + ",\"length\":4096}")
-                .collect(Collectors.toList()).toArray(String[]::new);
+                .mapToObj(
+                        i -> "{\"fd\":0,\"guestNode\":" + (i % 64) + ",\"offset\":" + (i * 4096L) + ",\"length\":4096}")
+                .collect(Collectors.toList())
+                .toArray(String[]::new);
     }
 
     private static byte[] concat(String before, byte[] middle, String after) {

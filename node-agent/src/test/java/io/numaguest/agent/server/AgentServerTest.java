@@ -1,5 +1,24 @@
 package io.numaguest.agent.server;
 
+import static io.numaguest.agent.testing.VmmClient.apply;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.numaguest.agent.memory.RegionEnforcer;
+import io.numaguest.agent.nativeaccess.KernelFiles;
+import io.numaguest.agent.nativeaccess.Mapping;
+import io.numaguest.agent.nativeaccess.NativeException;
+import io.numaguest.agent.nativeaccess.NumaMode;
+import io.numaguest.agent.policy.GuestNodePolicy;
+import io.numaguest.agent.policy.PolicySource;
+import io.numaguest.agent.policy.VmRef;
+import io.numaguest.agent.request.ApplyObserver;
+import io.numaguest.agent.testing.OpenFds;
+import io.numaguest.agent.testing.VmmClient;
+import io.numaguest.agent.topology.SysfsTopology;
+import io.numaguest.api.v1alpha1.MemoryPolicy;
 import java.nio.channels.Pipe;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,31 +33,10 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import io.numaguest.agent.memory.RegionEnforcer;
-import io.numaguest.agent.nativeaccess.KernelFiles;
-import io.numaguest.agent.nativeaccess.Mapping;
-import io.numaguest.agent.nativeaccess.NativeException;
-import io.numaguest.agent.nativeaccess.NumaMode;
-import io.numaguest.agent.policy.GuestNodePolicy;
-import io.numaguest.api.v1alpha1.MemoryPolicy;
-import io.numaguest.agent.policy.PolicySource;
-import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.testing.OpenFds;
-import io.numaguest.agent.testing.VmmClient;
-import io.numaguest.agent.topology.SysfsTopology;
-import io.numaguest.agent.request.ApplyObserver;
-
-import static io.numaguest.agent.testing.VmmClient.apply;
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 /** The agent's socket server in this JVM, talked to over a real SEQPACKET socket with real memfds. */
 class AgentServerTest {
@@ -46,6 +44,7 @@ class AgentServerTest {
 
     @TempDir
     Path dir;
+
     private Path socket;
     private AgentServer server;
     private AgentMetrics metrics;
@@ -73,13 +72,20 @@ class AgentServerTest {
         startAgent(maxConnections, perPeer, idleTimeout, new SimpleMeterRegistry());
     }
 
-    private void startAgent(int maxConnections, int perPeer, java.time.Duration idleTimeout, SimpleMeterRegistry registry) throws Exception {
+    private void startAgent(
+            int maxConnections, int perPeer, java.time.Duration idleTimeout, SimpleMeterRegistry registry)
+            throws Exception {
         metrics = new AgentMetrics(registry);
         server = new AgentServer(socket, new ConnectionLimits(maxConnections, perPeer, idleTimeout), metrics);
         server.bind(socketGroup);
-        server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), (vm, guestNode) -> policies.find(vm, guestNode),
+        server.start(new RequestHandler(
+                new RequestHandler.AgentIdentity("test", "node-a"),
+                (vm, guestNode) -> policies.find(vm, guestNode),
                 new AllowListAuthorizer(allowedUids, allowedGids),
-                new RegionEnforcer(OptionalLong.empty(), true), SysfsTopology.host()::read, metrics, ApplyObserver.NONE));
+                new RegionEnforcer(OptionalLong.empty(), true),
+                SysfsTopology.host()::read,
+                metrics,
+                ApplyObserver.NONE));
     }
 
     @AfterEach
@@ -110,16 +116,21 @@ class AgentServerTest {
             JsonNode hello = vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}");
             assertThat(hello.path("ok").asBoolean()).isTrue();
             assertThat(hello.path("node").asText()).isEqualTo("node-a");
-            assertThat(hello.path("numaNodes")).hasSize(SysfsTopology.host().read().nodes().size());
-            assertThat(hello.path("numaNodes").get(0).path("memTotalBytes").asLong()).isPositive();
-            assertThat(hello.path("mechanisms").toString()).contains("mbind", "hugetlb-prefault").doesNotContain("fbind");
+            assertThat(hello.path("numaNodes"))
+                    .hasSize(SysfsTopology.host().read().nodes().size());
+            assertThat(hello.path("numaNodes").get(0).path("memTotalBytes").asLong())
+                    .isPositive();
+            assertThat(hello.path("mechanisms").toString())
+                    .contains("mbind", "hugetlb-prefault")
+                    .doesNotContain("fbind");
         }
     }
 
     @Test
     void socketFileIsGroupWritableOnly() throws Exception {
         startAgent(8);
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket))).isEqualTo("rw-rw----");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(socket)))
+                .isEqualTo("rw-rw----");
     }
 
     @Test
@@ -127,8 +138,13 @@ class AgentServerTest {
         startAgent(8);
         int ram = memfd(8 * MIB);
         try (VmmClient vmm = new VmmClient(socket)) {
-            JsonNode response = vmm.request(apply("a", "vm1",
-                    "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},{\"fd\":0,\"guestNode\":1,\"offset\":" + 4 * MIB + "}]"), ram);
+            JsonNode response = vmm.request(
+                    apply(
+                            "a",
+                            "vm1",
+                            "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB
+                                    + "},{\"fd\":0,\"guestNode\":1,\"offset\":" + 4 * MIB + "}]"),
+                    ram);
             assertThat(response.path("ok").asBoolean()).as(response.toString()).isTrue();
             JsonNode first = response.path("regions").get(0);
             assertThat(first.path("mechanism").asText()).isEqualTo("mbind");
@@ -146,8 +162,13 @@ class AgentServerTest {
         startAgent(8);
         int ram = memfd(8 * MIB);
         try (VmmClient vmm = new VmmClient(socket)) {
-            JsonNode response = vmm.request(apply("v", "vm1",
-                    "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},{\"fd\":0,\"guestNode\":7,\"offset\":" + 4 * MIB + "}]"), ram);
+            JsonNode response = vmm.request(
+                    apply(
+                            "v",
+                            "vm1",
+                            "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB
+                                    + "},{\"fd\":0,\"guestNode\":7,\"offset\":" + 4 * MIB + "}]"),
+                    ram);
             assertThat(response.path("error").path("code").asText()).isEqualTo("NO_POLICY");
             assertThat(response.path("error").path("message").asText()).contains("guest node 7", "default/vm1");
         }
@@ -163,8 +184,15 @@ class AgentServerTest {
         // Far more huge pages than any test host reserves: mapping it fails with ENOMEM.
         KernelFiles.ftruncate(huge, 4096 * 2 * MIB);
         try (VmmClient vmm = new VmmClient(socket)) {
-            JsonNode response = vmm.request(apply("p", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 2 * MIB + "},"
-                    + "{\"fd\":1,\"guestNode\":1},{\"fd\":0,\"guestNode\":2,\"offset\":" + 2 * MIB + "}]"), ram, huge);
+            JsonNode response = vmm.request(
+                    apply(
+                            "p",
+                            "vm1",
+                            "[{\"fd\":0,\"guestNode\":0,\"length\":" + 2 * MIB + "},"
+                                    + "{\"fd\":1,\"guestNode\":1},{\"fd\":0,\"guestNode\":2,\"offset\":" + 2 * MIB
+                                    + "}]"),
+                    ram,
+                    huge);
             assertThat(response.path("ok").asBoolean()).isFalse();
             assertThat(response.path("error").path("code").asText()).isEqualTo("POLICY_REJECTED");
             assertThat(response.path("error").path("errno").asInt()).isEqualTo(12);
@@ -185,7 +213,8 @@ class AgentServerTest {
         try (VmmClient vmm = new VmmClient(socket)) {
             JsonNode response = vmm.request(apply("r", "vm1", "[{\"fd\":0,\"guestNode\":3}]"), memfd(MIB));
             assertThat(response.path("error").path("code").asText()).isEqualTo("POLICY_REJECTED");
-            assertThat(response.path("error").path("message").asText()).contains("host node " + missing + " does not exist");
+            assertThat(response.path("error").path("message").asText())
+                    .contains("host node " + missing + " does not exist");
         }
     }
 
@@ -193,14 +222,20 @@ class AgentServerTest {
     void everyErrorCodeReachesTheClientAndTheConnectionKeepsServing() throws Exception {
         startAgent(8);
         Pipe pipe = Pipe.open();
-        try (VmmClient vmm = new VmmClient(socket); Pipe.SourceChannel source = pipe.source(); Pipe.SinkChannel sink = pipe.sink()) {
+        try (VmmClient vmm = new VmmClient(socket);
+                Pipe.SourceChannel source = pipe.source();
+                Pipe.SinkChannel sink = pipe.sink()) {
             int pipeFd = OpenFds.newestMatching("pipe:");
             assertThat(code(vmm.request("not json"))).isEqualTo("BAD_REQUEST");
             assertThat(vmm.request("not json").path("id").isNull()).isTrue();
-            assertThat(code(vmm.request("{\"version\":9,\"id\":\"x\",\"op\":\"hello\"}"))).isEqualTo("UNSUPPORTED_VERSION");
-            assertThat(code(vmm.request(apply("b", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), pipeFd))).isEqualTo("BAD_FD");
-            assertThat(code(vmm.request(apply("b", "vm1", "[{\"fd\":1,\"guestNode\":0}]"), memfd(MIB)))).isEqualTo("BAD_FD");
-            assertThat(code(vmm.request(apply("n", "vm2", "[{\"fd\":0,\"guestNode\":0}]"), memfd(MIB)))).isEqualTo("NO_POLICY");
+            assertThat(code(vmm.request("{\"version\":9,\"id\":\"x\",\"op\":\"hello\"}")))
+                    .isEqualTo("UNSUPPORTED_VERSION");
+            assertThat(code(vmm.request(apply("b", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), pipeFd)))
+                    .isEqualTo("BAD_FD");
+            assertThat(code(vmm.request(apply("b", "vm1", "[{\"fd\":1,\"guestNode\":0}]"), memfd(MIB))))
+                    .isEqualTo("BAD_FD");
+            assertThat(code(vmm.request(apply("n", "vm2", "[{\"fd\":0,\"guestNode\":0}]"), memfd(MIB))))
+                    .isEqualTo("NO_POLICY");
             assertThat(code(vmm.request(new byte[70_000]))).isEqualTo("BAD_REQUEST");
             int[] seventeen = new int[17];
             java.util.Arrays.fill(seventeen, memfd(MIB));
@@ -219,12 +254,14 @@ class AgentServerTest {
         try (java.io.RandomAccessFile writer = new java.io.RandomAccessFile(shm.toFile(), "rw")) {
             writer.setLength(MIB);
         }
-        try (java.io.RandomAccessFile reader = new java.io.RandomAccessFile(shm.toFile(), "r"); VmmClient vmm = new VmmClient(socket)) {
+        try (java.io.RandomAccessFile reader = new java.io.RandomAccessFile(shm.toFile(), "r");
+                VmmClient vmm = new VmmClient(socket)) {
             int readOnly = OpenFds.fdOf(shm);
             JsonNode refused = vmm.request(apply("ro", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), readOnly);
             assertThat(code(refused)).isEqualTo("BAD_FD");
             assertThat(refused.path("error").path("message").asText()).contains("read-only");
-            JsonNode queried = vmm.request(apply("q", "vm1", "[{\"fd\":0,\"guestNode\":0}]").replace("apply", "query"), readOnly);
+            JsonNode queried = vmm.request(
+                    apply("q", "vm1", "[{\"fd\":0,\"guestNode\":0}]").replace("apply", "query"), readOnly);
             assertThat(queried.path("ok").asBoolean()).as(queried.toString()).isTrue();
             assertThat(queried.path("regions").get(0).path("fdKind").asText()).isEqualTo("shmem");
         } finally {
@@ -240,14 +277,16 @@ class AgentServerTest {
             JsonNode response = vmm.receive(); // turned away as it connects, before any request
             assertThat(response.path("id").isNull()).isTrue();
             assertThat(code(response)).isEqualTo("FORBIDDEN");
-            assertThat(response.path("error").path("message").asText()).contains("process " + ProcessHandle.current().pid());
+            assertThat(response.path("error").path("message").asText())
+                    .contains("process " + ProcessHandle.current().pid());
         }
     }
 
     @Test
     void aConnectionOverTheLimitGetsBusy() throws Exception {
         startAgent(2);
-        try (VmmClient first = new VmmClient(socket); VmmClient second = new VmmClient(socket)) {
+        try (VmmClient first = new VmmClient(socket);
+                VmmClient second = new VmmClient(socket)) {
             first.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
             second.request("{\"version\":1,\"id\":\"2\",\"op\":\"hello\"}");
             try (VmmClient third = new VmmClient(socket)) {
@@ -268,7 +307,10 @@ class AgentServerTest {
             JsonNode response = vmm.request(apply("i", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), memfd(MIB));
             assertThat(code(response)).isEqualTo("INTERNAL");
             assertThat(response.path("error").path("message").asText()).contains("policy store exploded");
-            assertThat(vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}").path("ok").asBoolean()).isTrue();
+            assertThat(vmm.request("{\"version\":1,\"id\":\"h\",\"op\":\"hello\"}")
+                            .path("ok")
+                            .asBoolean())
+                    .isTrue();
         }
         assertThat(metrics.fdsHeld().get()).isZero();
     }
@@ -281,7 +323,8 @@ class AgentServerTest {
             vmm.request(apply("warm", "vm1", "[{\"fd\":0,\"guestNode\":0}]"), ram);
             long before = OpenFds.count();
             for (int i = 0; i < 3000; i++) {
-                String request = i % 3 == 0 ? "garbage" : apply("r" + i, "vm1", "[{\"fd\":0,\"guestNode\":" + (i % 2) + "}]");
+                String request =
+                        i % 3 == 0 ? "garbage" : apply("r" + i, "vm1", "[{\"fd\":0,\"guestNode\":" + (i % 2) + "}]");
                 vmm.request(request, ram, ram);
             }
             assertThat(OpenFds.count()).isEqualTo(before);
@@ -303,8 +346,10 @@ class AgentServerTest {
                     try (VmmClient vmm = new VmmClient(socket)) {
                         for (int i = 0; i < 100; i++) {
                             String id = client + "-" + i;
-                            JsonNode response = vmm.request(apply(id, "vm1", "[{\"fd\":0,\"guestNode\":" + (i % 3) + "}]"), ram);
-                            if (!response.path("ok").asBoolean() || !response.path("id").asText().equals(id)) {
+                            JsonNode response =
+                                    vmm.request(apply(id, "vm1", "[{\"fd\":0,\"guestNode\":" + (i % 3) + "}]"), ram);
+                            if (!response.path("ok").asBoolean()
+                                    || !response.path("id").asText().equals(id)) {
                                 wrong.add(id + " -> " + response);
                             }
                         }
@@ -361,13 +406,15 @@ class AgentServerTest {
                     idle.receive();
                     return null;
                 });
-                org.assertj.core.api.Assertions.assertThatThrownBy(() -> eof.get(30, java.util.concurrent.TimeUnit.SECONDS))
+                org.assertj.core.api.Assertions.assertThatThrownBy(
+                                () -> eof.get(30, java.util.concurrent.TimeUnit.SECONDS))
                         .hasMessageContaining("closed the connection");
             } finally {
                 reader.shutdownNow();
             }
         }
-        await().atMost(java.time.Duration.ofSeconds(30)).until(() -> metrics.connections().get() == 0);
+        await().atMost(java.time.Duration.ofSeconds(30))
+                .until(() -> metrics.connections().get() == 0);
         assertThat(requestAtOnce(socket).path("ok").asBoolean()).isTrue();
     }
 
@@ -375,15 +422,19 @@ class AgentServerTest {
     void onePeerCannotTakeEverySlot() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         startAgent(8, 2, java.time.Duration.ofMinutes(1), registry);
-        try (VmmClient first = new VmmClient(socket); VmmClient second = new VmmClient(socket)) {
+        try (VmmClient first = new VmmClient(socket);
+                VmmClient second = new VmmClient(socket)) {
             first.request("{\"version\":1,\"id\":\"1\",\"op\":\"hello\"}");
             second.request("{\"version\":1,\"id\":\"2\",\"op\":\"hello\"}");
             JsonNode third = requestAtOnce(socket);
             assertThat(code(third)).isEqualTo("BUSY");
             assertThat(third.path("error").path("message").asText()).contains("per peer");
         }
-        assertThat(registry.counter("numaguest_agent_connection_slots_exhausted", "limit", "peer").count()).isEqualTo(1.0);
-        await().atMost(java.time.Duration.ofSeconds(30)).until(() -> metrics.connections().get() == 0);
+        assertThat(registry.counter("numaguest_agent_connection_slots_exhausted", "limit", "peer")
+                        .count())
+                .isEqualTo(1.0);
+        await().atMost(java.time.Duration.ofSeconds(30))
+                .until(() -> metrics.connections().get() == 0);
         assertThat(requestAtOnce(socket).path("ok").asBoolean()).isTrue();
     }
 
@@ -399,12 +450,10 @@ class AgentServerTest {
             }
 
             @Override
-            public void flush() {
-            }
+            public void flush() {}
 
             @Override
-            public void close() {
-            }
+            public void close() {}
         };
         java.util.logging.Logger log = java.util.logging.Logger.getLogger(AgentServer.class.getName());
         log.addHandler(collector);
@@ -417,9 +466,13 @@ class AgentServerTest {
                     assertThat(code(requestAtOnce(socket))).isEqualTo("BUSY");
                 }
             }
-            assertThat(registry.counter("numaguest_agent_connection_slots_exhausted", "limit", "total").count()).isEqualTo(3.0);
-            assertThat(warnings).singleElement().satisfies(warning -> assertThat(warning.getMessage())
-                    .contains("--max-connections", "numaguest_agent_connection_slots_exhausted_total"));
+            assertThat(registry.counter("numaguest_agent_connection_slots_exhausted", "limit", "total")
+                            .count())
+                    .isEqualTo(3.0);
+            assertThat(warnings)
+                    .singleElement()
+                    .satisfies(warning -> assertThat(warning.getMessage())
+                            .contains("--max-connections", "numaguest_agent_connection_slots_exhausted_total"));
         } finally {
             log.removeHandler(collector);
         }
@@ -428,9 +481,11 @@ class AgentServerTest {
     @Test
     void connectionLimitsBelowOneAreRefused() {
         for (int bad : new int[] {0, -1}) {
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(bad, 8, java.time.Duration.ofMinutes(1)))
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                            () -> new ConnectionLimits(bad, 8, java.time.Duration.ofMinutes(1)))
                     .hasMessageContaining("--max-connections must be at least 1");
-            org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(8, bad, java.time.Duration.ofMinutes(1)))
+            org.assertj.core.api.Assertions.assertThatThrownBy(
+                            () -> new ConnectionLimits(8, bad, java.time.Duration.ofMinutes(1)))
                     .hasMessageContaining("--max-connections-per-peer must be at least 1");
         }
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> new ConnectionLimits(8, 8, java.time.Duration.ZERO))
@@ -478,7 +533,9 @@ class AgentServerTest {
             });
             release.countDown();
             for (Future<JsonNode> answer : answers) {
-                assertThat(answer.get().path("ok").asBoolean()).as(answer.get().toString()).isTrue();
+                assertThat(answer.get().path("ok").asBoolean())
+                        .as(answer.get().toString())
+                        .isTrue();
             }
             stopping.get();
             assertThat(socket).doesNotExist();
@@ -496,11 +553,20 @@ class AgentServerTest {
     private Process forkingPeer(String groups, boolean askFirst) throws Exception {
         // uid 4242 must reach the socket: the temporary directory is root's 0700.
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
-        Path script = Path.of(AgentServerTest.class.getResource("/forking-peer.py").toURI());
+        Path script =
+                Path.of(AgentServerTest.class.getResource("/forking-peer.py").toURI());
         Path exchange = Files.createDirectories(dir.resolve("exchange"));
         Files.setPosixFilePermissions(exchange, PosixFilePermissions.fromString("rwxrwxrwx"));
-        return new ProcessBuilder("python3", script.toString(), socket.toString(), "4242", groups, askFirst ? "yes" : "no",
-                exchange.toString()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        return new ProcessBuilder(
+                        "python3",
+                        script.toString(),
+                        socket.toString(),
+                        "4242",
+                        groups,
+                        askFirst ? "yes" : "no",
+                        exchange.toString())
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
     }
 
     /** Tells the child holding the connection to ask hello now, and returns its answer. */
@@ -515,8 +581,14 @@ class AgentServerTest {
     private static Process allowedProcessWithPid(int pid) throws Exception {
         for (int attempt = 0; attempt < 50; attempt++) {
             Files.writeString(Path.of("/proc/sys/kernel/ns_last_pid"), Integer.toString(pid - 1));
-            Process process = new ProcessBuilder("setpriv", "--reuid=4242", "--regid=4242",
-                    "--groups=" + ALLOWED_GROUP + "," + SOCKET_GROUP, "sleep", "60").start();
+            Process process = new ProcessBuilder(
+                            "setpriv",
+                            "--reuid=4242",
+                            "--regid=4242",
+                            "--groups=" + ALLOWED_GROUP + "," + SOCKET_GROUP,
+                            "sleep",
+                            "60")
+                    .start();
             if (process.pid() == pid) {
                 return process;
             }
@@ -538,11 +610,19 @@ class AgentServerTest {
         peer.waitFor();
         Process impostor = allowedProcessWithPid(connectedPid);
         try {
-            server.start(new RequestHandler(new RequestHandler.AgentIdentity("test", "node-a"), policies,
-                    new AllowListAuthorizer(allowedUids, allowedGids), new RegionEnforcer(OptionalLong.empty(), true),
-                    SysfsTopology.host()::read, metrics, ApplyObserver.NONE));
+            server.start(new RequestHandler(
+                    new RequestHandler.AgentIdentity("test", "node-a"),
+                    policies,
+                    new AllowListAuthorizer(allowedUids, allowedGids),
+                    new RegionEnforcer(OptionalLong.empty(), true),
+                    SysfsTopology.host()::read,
+                    metrics,
+                    ApplyObserver.NONE));
             // The child still holds the connection; the pid SO_PEERCRED names is now the impostor's.
-            assertThat(answerOfTheChild()).doesNotContain("\"ok\":true").contains("FORBIDDEN").contains("has exited");
+            assertThat(answerOfTheChild())
+                    .doesNotContain("\"ok\":true")
+                    .contains("FORBIDDEN")
+                    .contains("has exited");
         } finally {
             impostor.destroyForcibly().waitFor();
         }
@@ -565,15 +645,30 @@ class AgentServerTest {
         startAgent(8);
         int ram = memfd(8 * MIB);
         Path sameFile = Path.of("/proc/self/fd/" + ram); // opening it again gives a second descriptor of the same inode
-        try (java.io.RandomAccessFile second = new java.io.RandomAccessFile(sameFile.toFile(), "rw"); VmmClient vmm = new VmmClient(socket)) {
+        try (java.io.RandomAccessFile second = new java.io.RandomAccessFile(sameFile.toFile(), "rw");
+                VmmClient vmm = new VmmClient(socket)) {
             int other = OpenFds.newestMatching("/memfd:guest-ram");
             assertThat(other).isNotEqualTo(ram);
-            JsonNode response = vmm.request(apply("o", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
-                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 2 * MIB + ",\"length\":" + 4 * MIB + "}]"), ram, other);
+            JsonNode response = vmm.request(
+                    apply(
+                            "o",
+                            "vm1",
+                            "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
+                                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 2 * MIB + ",\"length\":" + 4 * MIB
+                                    + "}]"),
+                    ram,
+                    other);
             assertThat(code(response)).as(response.toString()).isEqualTo("BAD_REQUEST");
-            assertThat(response.path("error").path("message").asText()).contains("overlaps the region of guest node 0", "same file");
-            JsonNode adjacent = vmm.request(apply("a", "vm1", "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
-                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 4 * MIB + "}]"), ram, other);
+            assertThat(response.path("error").path("message").asText())
+                    .contains("overlaps the region of guest node 0", "same file");
+            JsonNode adjacent = vmm.request(
+                    apply(
+                            "a",
+                            "vm1",
+                            "[{\"fd\":0,\"guestNode\":0,\"length\":" + 4 * MIB + "},"
+                                    + "{\"fd\":1,\"guestNode\":1,\"offset\":" + 4 * MIB + "}]"),
+                    ram,
+                    other);
             assertThat(adjacent.path("ok").asBoolean()).as(adjacent.toString()).isTrue();
         }
         assertThat(modeAt(ram, 0)).isEqualTo(NumaMode.BIND);

@@ -1,5 +1,12 @@
 package io.numaguest.agent.server;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatCode;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.numaguest.agent.nativeaccess.FileStat;
+import io.numaguest.agent.nativeaccess.SeqPacketSocket;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -15,18 +22,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
-
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import io.numaguest.agent.nativeaccess.FileStat;
-import io.numaguest.agent.nativeaccess.SeqPacketSocket;
-
-import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatCode;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * The socket file's life, against an attacker who can write in its directory: real files, links,
@@ -37,6 +35,7 @@ class SocketFileTest {
 
     @TempDir
     Path dir;
+
     private AgentServer server;
 
     @AfterEach
@@ -47,13 +46,17 @@ class SocketFileTest {
     }
 
     private AgentServer bind(Path socket, OptionalInt group) throws IOException {
-        server = new AgentServer(socket, new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)), new AgentMetrics(new SimpleMeterRegistry()));
+        server = new AgentServer(
+                socket,
+                new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)),
+                new AgentMetrics(new SimpleMeterRegistry()));
         server.bind(group);
         return server;
     }
 
     private Path privateDirectory(String name) throws IOException {
-        return Files.createDirectory(dir.resolve(name), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        return Files.createDirectory(
+                dir.resolve(name), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
     }
 
     private static String mode(Path path) throws IOException {
@@ -80,8 +83,10 @@ class SocketFileTest {
         Path socket = run.resolve("agent.sock");
         AtomicBoolean stop = new AtomicBoolean();
         AtomicInteger swaps = new AtomicInteger();
-        // Whoever writes in the directory: each staging socket (a hidden name) that appears is replaced by a link to the victim.
-        // A staging name once seen is watched with lstat alone, a link ready, so that the swap lands within microseconds of
+        // Whoever writes in the directory: each staging socket (a hidden name) that appears is replaced by a link to
+        // the victim.
+        // A staging name once seen is watched with lstat alone, a link ready, so that the swap lands within
+        // microseconds of
         // the bind: that is the window in which an agent that sets mode and group through the path follows the link.
         Thread attacker = new Thread(() -> {
             Path link = dir.resolve("link");
@@ -90,7 +95,8 @@ class SocketFileTest {
                 try {
                     if (stagingNames.isEmpty()) {
                         try (Stream<Path> entries = Files.list(run)) {
-                            entries.filter(p -> p.getFileName().toString().startsWith(".")).forEach(stagingNames::add);
+                            entries.filter(p -> p.getFileName().toString().startsWith("."))
+                                    .forEach(stagingNames::add);
                         }
                     }
                     if (!Files.exists(link, LinkOption.NOFOLLOW_LINKS)) {
@@ -128,7 +134,8 @@ class SocketFileTest {
                 server = null;
                 try (Stream<Path> left = Files.list(run)) {
                     for (Path entry : left.toList()) {
-                        Files.deleteIfExists(entry); // a link the attacker left at the staging name would refuse the next bind
+                        Files.deleteIfExists(
+                                entry); // a link the attacker left at the staging name would refuse the next bind
                     }
                 }
             }
@@ -139,7 +146,9 @@ class SocketFileTest {
         assertThat(swaps.get()).as("the attacker swapped some staging socket").isPositive();
         assertThat(mode(victim)).isEqualTo("rw-------");
         assertThat(gid(victim)).isZero();
-        assertThat(wrong).as("sockets the agent put in place that are not its own").isEmpty();
+        assertThat(wrong)
+                .as("sockets the agent put in place that are not its own")
+                .isEmpty();
         assertThat(bound).as("binds that the attacker missed still succeed").isPositive();
     }
 
@@ -162,7 +171,8 @@ class SocketFileTest {
                 new ProcessBuilder("chmod", "+t", run.toString()).start().waitFor();
             }
             assertThatThrownBy(() -> bind(run.resolve("agent.sock"), OptionalInt.empty()))
-                    .hasMessageContaining("socket directory " + run).hasMessageContaining("chmod go-w");
+                    .hasMessageContaining("socket directory " + run)
+                    .hasMessageContaining("chmod go-w");
             assertThat(run.resolve("agent.sock")).doesNotExist();
         }
     }
@@ -172,7 +182,8 @@ class SocketFileTest {
         Path run = privateDirectory("theirs");
         Files.setAttribute(run, "unix:uid", 4242);
         assertThatThrownBy(() -> bind(run.resolve("agent.sock"), OptionalInt.empty()))
-                .hasMessageContaining("socket directory " + run).hasMessageContaining("owned by uid 4242");
+                .hasMessageContaining("socket directory " + run)
+                .hasMessageContaining("owned by uid 4242");
         assertThat(run.resolve("agent.sock")).doesNotExist();
     }
 
@@ -181,12 +192,14 @@ class SocketFileTest {
         Path run = privateDirectory("run");
         Path socket = run.resolve("agent.sock");
         Files.writeString(socket, "vms: []\n");
-        assertThatThrownBy(() -> bind(socket, OptionalInt.empty())).hasMessageContaining("is a regular file, not a socket");
+        assertThatThrownBy(() -> bind(socket, OptionalInt.empty()))
+                .hasMessageContaining("is a regular file, not a socket");
         assertThat(Files.readString(socket)).isEqualTo("vms: []\n");
         Files.delete(socket);
         Path target = Files.writeString(dir.resolve("target"), "keep");
         Files.createSymbolicLink(socket, target);
-        assertThatThrownBy(() -> bind(socket, OptionalInt.empty())).hasMessageContaining("is a symbolic link, not a socket");
+        assertThatThrownBy(() -> bind(socket, OptionalInt.empty()))
+                .hasMessageContaining("is a symbolic link, not a socket");
         assertThat(Files.isSymbolicLink(socket)).isTrue();
         assertThat(Files.readString(target)).isEqualTo("keep");
     }
@@ -198,7 +211,10 @@ class SocketFileTest {
         SeqPacketSocket.listen(socket, 1, 0600).close(); // its file stays behind, nobody listening: stale
         bind(socket, OptionalInt.empty());
         assertThatCode(() -> SeqPacketSocket.connect(socket).close()).doesNotThrowAnyException();
-        AgentServer second = new AgentServer(socket, new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)), new AgentMetrics(new SimpleMeterRegistry()));
+        AgentServer second = new AgentServer(
+                socket,
+                new ConnectionLimits(8, 8, java.time.Duration.ofMinutes(1)),
+                new AgentMetrics(new SimpleMeterRegistry()));
         assertThatThrownBy(() -> second.bind(OptionalInt.empty())).hasMessageContaining("another agent");
     }
 
@@ -233,7 +249,8 @@ class SocketFileTest {
         server.close();
         Path tooLong = Path.of(longest + "x");
         assertThatThrownBy(() -> bind(tooLong, OptionalInt.empty()))
-                .hasMessageContaining("--socket " + tooLong).hasMessageContaining("at most " + limit);
+                .hasMessageContaining("--socket " + tooLong)
+                .hasMessageContaining("at most " + limit);
     }
 
     @Test
@@ -243,7 +260,8 @@ class SocketFileTest {
         Path socket = Path.of(prefix + "d".repeat(SeqPacketSocket.maxPathBytes() - prefix.length() - 2) + "/s");
         assertThatThrownBy(() -> bind(socket, OptionalInt.empty()))
                 .isInstanceOf(IOException.class)
-                .hasMessageContaining("binds it first as ." + ProcessHandle.current().pid())
+                .hasMessageContaining(
+                        "binds it first as ." + ProcessHandle.current().pid())
                 .hasMessageContaining("choose a path of at most");
     }
 }

@@ -7,8 +7,7 @@ import java.util.stream.Stream;
 
 /** Finds the fd number of something the test JVM opened, via /proc/self/fd (the JDK hides it). */
 public final class OpenFds {
-    private OpenFds() {
-    }
+    private OpenFds() {}
 
     public static int fdOf(Path path) throws IOException {
         return newestMatching(path.toAbsolutePath().toString());
@@ -31,7 +30,8 @@ public final class OpenFds {
                         }
                     })
                     .mapToInt(fd -> Integer.parseInt(fd.getFileName().toString()))
-                    .max().orElseThrow(() -> new IOException("no open fd for " + prefix));
+                    .max()
+                    .orElseThrow(() -> new IOException("no open fd for " + prefix));
         }
     }
 }

@@ -1,14 +1,12 @@
 package io.numaguest.agent.testing;
 
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import io.numaguest.agent.nativeaccess.NativeException;
 import io.numaguest.agent.nativeaccess.ReceivedMessage;
 import io.numaguest.agent.nativeaccess.SeqPacketSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 
 /** A VMM's side of the socket, for tests: sends one request with fds, returns the parsed response. */
 public final class VmmClient implements AutoCloseable {
@@ -37,8 +35,8 @@ public final class VmmClient implements AutoCloseable {
     }
 
     public static String apply(String id, String vm, String regions) {
-        return "{\"version\":1,\"id\":\"" + id + "\",\"op\":\"apply\",\"vm\":{\"namespace\":\"default\",\"name\":\"" + vm
-                + "\"},\"regions\":" + regions + "}";
+        return "{\"version\":1,\"id\":\"" + id + "\",\"op\":\"apply\",\"vm\":{\"namespace\":\"default\",\"name\":\""
+                + vm + "\"},\"regions\":" + regions + "}";
     }
 
     @Override

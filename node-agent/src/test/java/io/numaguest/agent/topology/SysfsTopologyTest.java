@@ -1,12 +1,11 @@
 package io.numaguest.agent.topology;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import static org.assertj.core.api.Assertions.assertThat;
 
 class SysfsTopologyTest {
 
@@ -29,8 +28,10 @@ class SysfsTopologyTest {
         String[] distances = {"10 21 31 31", "21 10 31 31", "31 31 10 21", "31 31 21 10"};
         for (int n = 0; n < 4; n++) {
             Path node = Files.createDirectories(sys.resolve("node" + n));
-            Files.writeString(node.resolve("meminfo"), "Node " + n + " MemTotal:       " + (n == 3 ? 0 : 4096) + " kB\n"
-                    + "Node " + n + " MemFree:        " + (1024 * n) + " kB\n");
+            Files.writeString(
+                    node.resolve("meminfo"),
+                    "Node " + n + " MemTotal:       " + (n == 3 ? 0 : 4096) + " kB\n" + "Node " + n
+                            + " MemFree:        " + (1024 * n) + " kB\n");
             Files.writeString(node.resolve("distance"), distances[n] + "\n");
             Files.writeString(node.resolve("cpulist"), (n * 4) + "-" + (n * 4 + 3) + "\n");
             Path pool = Files.createDirectories(node.resolve("hugepages/hugepages-2048kB"));
@@ -49,8 +50,11 @@ class SysfsTopologyTest {
         assertThat(two.distances()).containsExactly(31, 31, 10, 21);
         assertThat(two.hugepages()).containsExactly(new HugePagePool(2 << 20, 16, 14));
         assertThat(topology.unusableReason(1)).isEmpty();
-        assertThat(topology.unusableReason(2)).hasValueSatisfying(reason -> assertThat(reason).contains("allowed mems (0-1)"));
-        assertThat(topology.unusableReason(3)).hasValueSatisfying(reason -> assertThat(reason).contains("has no memory"));
-        assertThat(topology.unusableReason(4)).hasValueSatisfying(reason -> assertThat(reason).contains("does not exist"));
+        assertThat(topology.unusableReason(2))
+                .hasValueSatisfying(reason -> assertThat(reason).contains("allowed mems (0-1)"));
+        assertThat(topology.unusableReason(3))
+                .hasValueSatisfying(reason -> assertThat(reason).contains("has no memory"));
+        assertThat(topology.unusableReason(4))
+                .hasValueSatisfying(reason -> assertThat(reason).contains("does not exist"));
     }
 }

@@ -29,71 +29,71 @@ import java.util.List;
 @JsonDeserialize(using = JsonDeserializer.None.class)
 public class NodeResourceTopology implements HasMetadata {
 
-  public static final String GROUP = "topology.node.k8s.io";
-  public static final String VERSION = "v1alpha2";
-  public static final String KIND = "NodeResourceTopology";
-  public static final String PLURAL = "noderesourcetopologies";
-  public static final String API_VERSION = GROUP + "/" + VERSION;
-  public static final String CRD_NAME = PLURAL + "." + GROUP;
+    public static final String GROUP = "topology.node.k8s.io";
+    public static final String VERSION = "v1alpha2";
+    public static final String KIND = "NodeResourceTopology";
+    public static final String PLURAL = "noderesourcetopologies";
+    public static final String API_VERSION = GROUP + "/" + VERSION;
+    public static final String CRD_NAME = PLURAL + "." + GROUP;
 
-  private String apiVersion = API_VERSION;
-  private String kind = KIND;
-  private ObjectMeta metadata = new ObjectMeta();
-  private List<String> topologyPolicies;
-  private List<AttributeInfo> attributes;
-  private List<Zone> zones;
+    private String apiVersion = API_VERSION;
+    private String kind = KIND;
+    private ObjectMeta metadata = new ObjectMeta();
+    private List<String> topologyPolicies;
+    private List<AttributeInfo> attributes;
+    private List<Zone> zones;
 
-  @Override
-  public String getApiVersion() {
-    return apiVersion;
-  }
+    @Override
+    public String getApiVersion() {
+        return apiVersion;
+    }
 
-  @Override
-  public void setApiVersion(String apiVersion) {
-    this.apiVersion = apiVersion;
-  }
+    @Override
+    public void setApiVersion(String apiVersion) {
+        this.apiVersion = apiVersion;
+    }
 
-  @Override
-  public String getKind() {
-    return kind;
-  }
+    @Override
+    public String getKind() {
+        return kind;
+    }
 
-  public void setKind(String kind) {
-    this.kind = kind;
-  }
+    public void setKind(String kind) {
+        this.kind = kind;
+    }
 
-  @Override
-  public ObjectMeta getMetadata() {
-    return metadata;
-  }
+    @Override
+    public ObjectMeta getMetadata() {
+        return metadata;
+    }
 
-  @Override
-  public void setMetadata(ObjectMeta metadata) {
-    this.metadata = metadata;
-  }
+    @Override
+    public void setMetadata(ObjectMeta metadata) {
+        this.metadata = metadata;
+    }
 
-  /** Deprecated in v1alpha2 (attributes replace it); kept so an object read and written back keeps it. */
-  public List<String> getTopologyPolicies() {
-    return topologyPolicies;
-  }
+    /** Deprecated in v1alpha2 (attributes replace it); kept so an object read and written back keeps it. */
+    public List<String> getTopologyPolicies() {
+        return topologyPolicies;
+    }
 
-  public void setTopologyPolicies(List<String> topologyPolicies) {
-    this.topologyPolicies = topologyPolicies;
-  }
+    public void setTopologyPolicies(List<String> topologyPolicies) {
+        this.topologyPolicies = topologyPolicies;
+    }
 
-  public List<AttributeInfo> getAttributes() {
-    return attributes;
-  }
+    public List<AttributeInfo> getAttributes() {
+        return attributes;
+    }
 
-  public void setAttributes(List<AttributeInfo> attributes) {
-    this.attributes = attributes;
-  }
+    public void setAttributes(List<AttributeInfo> attributes) {
+        this.attributes = attributes;
+    }
 
-  public List<Zone> getZones() {
-    return zones;
-  }
+    public List<Zone> getZones() {
+        return zones;
+    }
 
-  public void setZones(List<Zone> zones) {
-    this.zones = zones;
-  }
+    public void setZones(List<Zone> zones) {
+        this.zones = zones;
+    }
 }
