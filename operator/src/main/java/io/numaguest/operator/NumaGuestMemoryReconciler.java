@@ -171,6 +171,10 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
                             .withWatchAllNamespaces()
                             .withSecondaryToPrimaryMapper(nrt ->
                                     ids(ngms.byIndex(BY_NODE, nrt.getMetadata().getName())))
+                            .withOnUpdateFilter((updated, old) -> TopologyChanges.concernNgms(
+                                    updated,
+                                    old,
+                                    ngms.byIndex(BY_NODE, updated.getMetadata().getName())))
                             .withItemStore(new ItemsWithoutManagedFields<>())
                             .build(),
                     context);
