@@ -23,9 +23,8 @@ import io.numaguest.agent.memory.RegionOutcome;
 import io.numaguest.agent.nativeaccess.PeerCredentials;
 import io.numaguest.agent.policy.GuestNodePolicy;
 import io.numaguest.agent.policy.VmRef;
-import io.numaguest.agent.topology.HostNode;
 import io.numaguest.agent.topology.HostTopology;
-import io.numaguest.agent.topology.HugePagePool;
+import io.numaguest.agent.topology.SysfsTopology;
 import io.numaguest.api.topology.NumaNode;
 import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.topology.NumaZones;
@@ -48,7 +47,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -620,7 +618,7 @@ class AgentKubernetesIT {
                     .hasSize(1);
             GenericKubernetesResource nrt = read();
             assertThat(nrt.getMetadata().getResourceVersion()).isNotEqualTo(firstVersion);
-            assertThat(memoryAvailable(nrt, 0)).isEqualTo(Long.toString(7 * GIB));
+            assertThat(memoryAvailable(0)).isEqualTo(Long.toString(7 * GIB));
         }
 
         @Test
@@ -745,7 +743,7 @@ class AgentKubernetesIT {
                                 != null);
                 topology.set(twoNodes(5 * GIB));
                 await().atMost(Duration.ofSeconds(10))
-                        .until(() -> memoryAvailable(read(), 0).equals(Long.toString(5 * GIB)));
+                        .until(() -> memoryAvailable(0).equals(Long.toString(5 * GIB)));
             } finally {
                 executor.shutdownNow();
             }
@@ -770,35 +768,72 @@ class AgentKubernetesIT {
                     .get();
         }
 
-        /** Two host nodes of 16 GiB and 4 CPUs each; node 0 has huge page pools, node 1 none. */
+        /**
+         * Two host nodes of 16 GiB and 4 CPUs each; node 0 has huge page pools, node 1 none; the
+         * agent's cpuset has host node 0 only. Read by the agent's own sysfs reader from a tree
+         * written as the kernel lays it out, so the round trip sysfs → NRT → operator's view is one chain.
+         */
         private static HostTopology twoNodes(long node0MemFree) {
-            HostNode node0 = new HostNode(
-                    0,
-                    16 * GIB,
-                    node0MemFree,
-                    new TreeSet<>(List.of(0, 1, 2, 3)),
-                    List.of(10, 21),
-                    List.of(new HugePagePool(2L << 20, 512, 256), new HugePagePool(GIB, 4, 3)));
-            HostNode node1 =
-                    new HostNode(1, 16 * GIB, 12 * GIB, new TreeSet<>(List.of(4, 5, 6, 7)), List.of(21, 10), List.of());
-            // The agent's cpuset has host node 0 only.
-            return new HostTopology(List.of(node0, node1), new TreeSet<>(List.of(0, 1)), new TreeSet<>(List.of(0)));
+            try {
+                Path sys = Files.createTempDirectory("agent-kubernetes-it-sysfs");
+                try {
+                    Files.writeString(sys.resolve("online"), "0-1\n");
+                    Files.writeString(sys.resolve("has_memory"), "0-1\n");
+                    long[] free = {node0MemFree, 12 * GIB};
+                    String[] cpus = {"0-3", "4-7"};
+                    String[] distances = {"10 21", "21 10"};
+                    for (int n = 0; n < 2; n++) {
+                        Path node = Files.createDirectories(sys.resolve("node" + n));
+                        Files.writeString(
+                                node.resolve("meminfo"),
+                                "Node " + n + " MemTotal:       " + (16 * GIB >> 10) + " kB\n" + "Node " + n
+                                        + " MemFree:        " + (free[n] >> 10) + " kB\n" + "Node " + n
+                                        + " MemUsed:        " + ((16 * GIB - free[n]) >> 10) + " kB\n");
+                        Files.writeString(node.resolve("cpulist"), cpus[n] + "\n");
+                        Files.writeString(node.resolve("distance"), distances[n] + "\n");
+                    }
+                    hugePagePool(sys.resolve("node0"), 2048, 512, 256);
+                    hugePagePool(sys.resolve("node0"), 1048576, 4, 3);
+                    Path status = Files.writeString(
+                            sys.resolve("status"), "Name:\tjava\nMems_allowed:\t00000001\nMems_allowed_list:\t0\n");
+                    return new SysfsTopology(sys, status).read();
+                } finally {
+                    try (var tree = Files.walk(sys)) {
+                        for (Path path :
+                                tree.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                            Files.delete(path);
+                        }
+                    }
+                }
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+
+        private static void hugePagePool(Path node, long sizeKib, long total, long free) throws java.io.IOException {
+            Path pool = Files.createDirectories(node.resolve("hugepages/hugepages-" + sizeKib + "kB"));
+            Files.writeString(pool.resolve("nr_hugepages"), total + "\n");
+            Files.writeString(pool.resolve("free_hugepages"), free + "\n");
         }
 
         private static Map<String, Object> resource(String name, String capacity, String available) {
             return Map.of("name", name, "capacity", capacity, "allocatable", capacity, "available", available);
         }
 
-        private static String memoryAvailable(GenericKubernetesResource nrt, int zone) {
-            Map<?, ?> zoneMap =
-                    (Map<?, ?>) ((List<?>) nrt.getAdditionalProperties().get("zones")).get(zone);
-            return ((List<?>) zoneMap.get("resources"))
+        private String memoryAvailable(int zone) {
+            return CLIENT
+                    .resources(NodeResourceTopology.class)
+                    .withName(node)
+                    .get()
+                    .getZones()
+                    .get(zone)
+                    .resources()
                     .stream()
-                            .map(Map.class::cast)
-                            .filter(r -> "memory".equals(r.get("name")))
-                            .map(r -> (String) r.get("available"))
-                            .findFirst()
-                            .orElseThrow();
+                    .filter(resource -> "memory".equals(resource.name()))
+                    .map(resource -> Long.toString(
+                            resource.available().getNumericalAmount().longValueExact()))
+                    .findFirst()
+                    .orElseThrow();
         }
     }
 }
