@@ -22,6 +22,10 @@ import io.fabric8.kubernetes.client.dsl.MixedOperation;
 import io.fabric8.kubernetes.client.dsl.Resource;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.numaguest.api.topology.NumaNode;
+import io.numaguest.api.topology.NumaTopology;
+import io.numaguest.api.topology.NumaZones;
+import io.numaguest.api.topology.v1alpha2.AttributeInfo;
 import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import io.numaguest.operator.InProcessOperator;
 import java.time.Duration;
@@ -51,7 +55,6 @@ class RbacIT {
     private static final String RECONCILE_NAMESPACE = "e2e-rbac-operator";
     // Node names (rbac-node-*) are this class's own: other tests on the shared server use node-a.
     private static final String NGM_API = "numaguest.io/v1alpha1";
-    private static final String NRT_API = NodeResourceTopology.API_VERSION;
     private static final String NRT_CRD = NodeResourceTopology.CRD_NAME;
     /**
      * RBAC and admission policies reach the API server's authorizer and admission chain through
@@ -136,12 +139,8 @@ class RbacIT {
         ngms(admin).inNamespace(VM_NAMESPACE).delete();
         // Grace period 0: the pod is bound to a node without a kubelet, which would never confirm it stopped.
         admin.pods().inNamespace(VM_NAMESPACE).withGracePeriod(0).delete();
-        admin.genericKubernetesResources(NRT_API, "NodeResourceTopology")
-                .withName("rbac-node-a")
-                .delete();
-        admin.genericKubernetesResources(NRT_API, "NodeResourceTopology")
-                .withName("rbac-node-b")
-                .delete();
+        admin.resources(NodeResourceTopology.class).withName("rbac-node-a").delete();
+        admin.resources(NodeResourceTopology.class).withName("rbac-node-b").delete();
         admin.nodes().withName("rbac-node-a").delete();
         admin.nodes().withName("rbac-node-b").delete();
     }
@@ -360,17 +359,17 @@ class RbacIT {
 
         @Test
         void createsAndUpdatesItsOwnNodeResourceTopology() {
-            var nrts = agent.genericKubernetesResources(NRT_API, "NodeResourceTopology");
+            var nrts = agent.resources(NodeResourceTopology.class);
             await().atMost(PROPAGATION)
                     .ignoreExceptions()
                     .untilAsserted(
                             () -> assertThat(nrts.resource(nrt("rbac-node-a")).create())
                                     .isNotNull());
 
-            GenericKubernetesResource updated = nrts.resource(
+            NodeResourceTopology updated = nrts.resource(
                             withAttribute(nrts.withName("rbac-node-a").get(), "updated"))
                     .update();
-            assertThat(updated.get("attributes", 0, "value").toString()).isEqualTo("updated");
+            assertThat(updated.getAttributes().getFirst().value()).isEqualTo("updated");
         }
 
         @Test
@@ -410,10 +409,10 @@ class RbacIT {
 
         @Test
         void cannotUpdateAnotherNodesTopology() {
-            var nrts = agent.genericKubernetesResources(NRT_API, "NodeResourceTopology");
-            GenericKubernetesResource changed = withAttribute(
+            var nrts = agent.resources(NodeResourceTopology.class);
+            NodeResourceTopology changed = withAttribute(
                     SERVER.adminClient()
-                            .genericKubernetesResources(NRT_API, "NodeResourceTopology")
+                            .resources(NodeResourceTopology.class)
                             .withName("rbac-node-b")
                             .get(),
                     "stolen");
@@ -479,8 +478,8 @@ class RbacIT {
                 .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
     }
 
-    private static GenericKubernetesResource withAttribute(GenericKubernetesResource nrt, String value) {
-        nrt.setAdditionalProperty("attributes", List.of(Map.of("name", "e2e", "value", value)));
+    private static NodeResourceTopology withAttribute(NodeResourceTopology nrt, String value) {
+        nrt.setAttributes(List.of(new AttributeInfo("e2e", value)));
         return nrt;
     }
 
@@ -501,16 +500,9 @@ class RbacIT {
         """.formatted(NGM_API, name, VM_NAMESPACE, node, name), GenericKubernetesResource.class);
     }
 
-    private static GenericKubernetesResource nrt(String node) {
-        return SERVER.adminClient()
-                .getKubernetesSerialization()
-                .unmarshal("""
-        apiVersion: %s
-        kind: NodeResourceTopology
-        metadata:
-          name: %s
-        zones:
-          - {name: node-0, type: Node}
-        """.formatted(NRT_API, node), GenericKubernetesResource.class);
+    /** A NodeResourceTopology of one host node, through the typed contract the agent publishes with. */
+    private static NodeResourceTopology nrt(String node) {
+        return NumaZones.nodeResourceTopology(new NumaTopology(
+                node, List.of(new NumaNode(0, 1L << 30, 1L << 30, 1, Map.of(0, 10), List.of(), true))));
     }
 }
