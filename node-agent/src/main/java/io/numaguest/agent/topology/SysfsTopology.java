@@ -5,6 +5,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.SortedSet;
 import java.util.regex.Matcher;
@@ -92,6 +93,8 @@ public final class SysfsTopology {
                 }
             }
         }
+        // By page size, not by directory name ("hugepages-1048576kB" sorts before "hugepages-2048kB").
+        pools.sort(Comparator.comparingLong(HugePagePool::pageSizeBytes));
         return pools;
     }
 }

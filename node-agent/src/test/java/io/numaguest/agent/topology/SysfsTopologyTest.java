@@ -37,6 +37,9 @@ class SysfsTopologyTest {
             Path pool = Files.createDirectories(node.resolve("hugepages/hugepages-2048kB"));
             Files.writeString(pool.resolve("nr_hugepages"), "16\n");
             Files.writeString(pool.resolve("free_hugepages"), (16 - n) + "\n");
+            Path giant = Files.createDirectories(node.resolve("hugepages/hugepages-1048576kB"));
+            Files.writeString(giant.resolve("nr_hugepages"), "2\n");
+            Files.writeString(giant.resolve("free_hugepages"), "1\n");
         }
         Path status = Files.writeString(sys.resolve("status"), "Name:\tjava\nMems_allowed_list:\t0-1\n");
 
@@ -48,7 +51,9 @@ class SysfsTopologyTest {
         assertThat(two.memFreeBytes()).isEqualTo(2048L * 1024);
         assertThat(two.cpus()).containsExactly(8, 9, 10, 11);
         assertThat(two.distances()).containsExactly(31, 31, 10, 21);
-        assertThat(two.hugepages()).containsExactly(new HugePagePool(2 << 20, 16, 14));
+        // By page size, although the 1 GiB pool's directory name sorts first.
+        assertThat(two.hugepages())
+                .containsExactly(new HugePagePool(2 << 20, 16, 14), new HugePagePool(1L << 30, 2, 1));
         assertThat(topology.unusableReason(1)).isEmpty();
         assertThat(topology.unusableReason(2))
                 .hasValueSatisfying(reason -> assertThat(reason).contains("allowed mems (0-1)"));
