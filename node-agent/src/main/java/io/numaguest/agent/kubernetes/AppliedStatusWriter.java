@@ -237,8 +237,9 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             }
             // Transient (API server down or busy, a conflict, a test of this node that failed while
             // the cache lags the status): retry as long as the NGM exists, so an outage of any length
-            // still ends with the evidence written. Anything else is final.
-            boolean transientFailure = e.getCode() == 0
+            // still ends with the evidence written. Anything else is final. No answer at all
+            // (connection refused, reset, timed out) has no HTTP code: Fabric8 gives -1, or 0.
+            boolean transientFailure = e.getCode() <= 0
                     || e.getCode() >= 500
                     || e.getCode() == 409
                     || e.getCode() == 429

@@ -121,6 +121,63 @@ class KubernetesModeTest {
     }
 
     @Test
+    void aWriteThatGetsNoAnswerIsRetriedNotGivenUp() throws Exception {
+        ngm("vm1-memory", NODE, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+        awaitSeen(VM1);
+        // The writer's client reaches no server: a closed port refuses the connection, so the request
+        // has no HTTP answer (Fabric8's code -1), as while the API server is down.
+        int closedPort;
+        try (var socket = new java.net.ServerSocket(0)) {
+            closedPort = socket.getLocalPort();
+        }
+        List<LogRecord> logged = new CopyOnWriteArrayList<>();
+        Handler capture = new Handler() {
+            @Override
+            public void publish(LogRecord record) {
+                logged.add(record);
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        Logger writerLog = Logger.getLogger(AppliedStatusWriter.class.getName());
+        writerLog.addHandler(capture);
+        try (KubernetesClient unreachable = new io.fabric8.kubernetes.client.KubernetesClientBuilder()
+                        .withConfig(new io.fabric8.kubernetes.client.ConfigBuilder()
+                                .withMasterUrl("https://127.0.0.1:" + closedPort)
+                                .withRequestRetryBackoffLimit(0)
+                                .build())
+                        .build();
+                AppliedStatusWriter writer = new AppliedStatusWriter(unreachable, policies, proc)) {
+            writer.applied(
+                    VM1,
+                    processInPod(202, POD_UID),
+                    0,
+                    RegionOutcome.builder()
+                            .kind(FdKind.MEMFD)
+                            .policy(MemoryPolicy.Bind)
+                            .hostNodes(List.of(0))
+                            .mechanism(PolicyMechanism.MBIND)
+                            .verified(true)
+                            .pageSizeBytes(4096)
+                            .pagesByHostNode(new TreeMap<>(Map.of(0, 0L)))
+                            .build());
+            await().atMost(Duration.ofSeconds(20))
+                    .until(() -> logged.stream().anyMatch(r -> r.getMessage().contains("vms/vm1-memory")));
+        } finally {
+            writerLog.removeHandler(capture);
+        }
+        assertThat(logged).as("nothing was given up").noneMatch(r -> r.getLevel() == Level.SEVERE);
+        assertThat(logged)
+                .anyMatch(r -> r.getLevel() == Level.WARNING
+                        && r.getMessage().contains("writing status.applied of vms/vm1-memory failed")
+                        && r.getMessage().contains("retrying in"));
+    }
+
+    @Test
     void aWriteThatFailsWhileANewerOneIsQueuedDoesNotGiveUp() throws Exception {
         ngm(
                 "vm1-memory",
