@@ -34,6 +34,7 @@ public final class KubeApiServer {
 
     private static final Duration KUBECTL_TIMEOUT = Duration.ofSeconds(120);
 
+    private final KubeAPIServer server;
     private final Config adminConfig;
     private final KubernetesClient adminClient;
     private final Path kubeconfig;
@@ -49,7 +50,16 @@ public final class KubeApiServer {
         return Holder.INSTANCE;
     }
 
-    private KubeApiServer(Path kubeconfig, Path kubectl) {
+    /**
+     * A server with an etcd of its own, for a test that needs a cluster without what the shared one
+     * has (its CRDs); stopped by {@link #stop()}.
+     */
+    public static KubeApiServer startOwn() {
+        return start();
+    }
+
+    private KubeApiServer(KubeAPIServer server, Path kubeconfig, Path kubectl) {
+        this.server = server;
         this.kubeconfig = kubeconfig;
         this.kubectl = kubectl;
         this.adminConfig = Config.fromKubeconfig(read(kubeconfig));
@@ -75,10 +85,16 @@ public final class KubeApiServer {
             kubeconfig.toFile().deleteOnExit();
             Files.writeString(kubeconfig, server.getKubeConfigYaml());
             return new KubeApiServer(
-                    kubeconfig, binaries.binaries().getKubectl().toPath());
+                    server, kubeconfig, binaries.binaries().getKubectl().toPath());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** Stops kube-apiserver and etcd (the shared server stops with the JVM instead). */
+    public void stop() {
+        adminClient.close();
+        server.stop();
     }
 
     /** A client with cluster-admin rights (client certificate in system:masters). */
