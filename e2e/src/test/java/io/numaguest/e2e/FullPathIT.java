@@ -21,7 +21,6 @@ import io.numaguest.api.topology.v1alpha2.Zone;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -511,30 +510,7 @@ class FullPathIT {
                 .resource(OptionalCrds.vmi(NAMESPACE, name))
                 .create();
         Vm vm = createLauncherPod(new Vm(name, vmi.getMetadata().getUid(), null, null));
-        String ngmYaml = """
-        apiVersion: numaguest.io/v1alpha1
-        kind: NumaGuestMemory
-        metadata:
-          name: %s
-          namespace: %s
-        spec:
-          target:
-            virtualMachineInstance:
-              name: %s
-          enforcement: Strict
-          guestNodes:
-            - guestNode: 0
-              policy: Bind
-              hostNodes: [0]
-              size: 64Mi
-            - guestNode: 1
-              policy: Bind
-              size: 64Mi
-        """.formatted(name, NAMESPACE, name);
-        admin.resources(NumaGuestMemory.class)
-                .inNamespace(NAMESPACE)
-                .load(new ByteArrayInputStream(ngmYaml.getBytes(StandardCharsets.UTF_8)))
-                .create();
+        VmiNgms.createTwoGuestNodes(admin, NAMESPACE, name);
         return vm;
     }
 

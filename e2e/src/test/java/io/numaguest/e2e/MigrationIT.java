@@ -15,7 +15,6 @@ import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
 import io.numaguest.api.v1alpha1.GuestNodeApplied;
 import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -190,7 +189,7 @@ class MigrationIT {
                 NODE_A,
                 "activePods",
                 Map.of(source.getMetadata().getUid(), NODE_A)));
-        createNgm();
+        VmiNgms.createTwoGuestNodes(admin, NAMESPACE, VM);
 
         // The VM runs on A: A's agent serves the source pod, and the NGM is Ready with its evidence.
         runVmmUntilOk(source, NODE_A);
@@ -347,33 +346,6 @@ class MigrationIT {
         System.out.printf(
                 "MigrationIT: migration from %s to %s took %d ms end to end%n",
                 NODE_A, NODE_B, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
-    }
-
-    private void createNgm() {
-        String yaml = """
-        apiVersion: numaguest.io/v1alpha1
-        kind: NumaGuestMemory
-        metadata:
-          name: %s
-          namespace: %s
-        spec:
-          target:
-            virtualMachineInstance:
-              name: %s
-          enforcement: Strict
-          guestNodes:
-            - guestNode: 0
-              policy: Bind
-              hostNodes: [0]
-              size: 64Mi
-            - guestNode: 1
-              policy: Bind
-              size: 64Mi
-        """.formatted(VM, NAMESPACE, VM);
-        admin.resources(NumaGuestMemory.class)
-                .inNamespace(NAMESPACE)
-                .load(new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8)))
-                .create();
     }
 
     /** A Running virt-launcher pod of the VMI bound to the node. */
