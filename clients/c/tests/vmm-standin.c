@@ -92,7 +92,8 @@ static int fresh_policy(int fd, size_t size, unsigned long *nodes)
     return mode;
 }
 
-/* A backend's host memory as QEMU makes it: memfd created, sized, mapped. */
+/* A backend's host memory as QEMU makes it: memfd created, sized, mapped
+ * (and kept mapped, as QEMU keeps it); the mapping's address in *mapped. */
 static int backend_memory(size_t size, void **mapped)
 {
     int ram = memfd_create("memory-backend-memfd", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -100,9 +101,11 @@ static int backend_memory(size_t size, void **mapped)
         die("memfd_create");
     if (ftruncate(ram, (off_t)size) < 0)
         die("ftruncate");
-    *mapped = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
-    if (*mapped == MAP_FAILED)
+    void *at = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, ram, 0);
+    if (at == MAP_FAILED)
         die("mmap backend");
+    if (mapped != NULL)
+        *mapped = at;
     return ram;
 }
 
@@ -173,8 +176,7 @@ int main(int argc, char **argv)
         die("KVM_CREATE_VM");
 
     for (int backend = 0; backend < BACKENDS; backend++) {
-        void *mapped;
-        backend_memory(size, &mapped);
+        backend_memory(size, NULL);
         int gmem = create_guest_memfd(vm, size);
         if (gmem < 0)
             die("KVM_CREATE_GUEST_MEMFD");

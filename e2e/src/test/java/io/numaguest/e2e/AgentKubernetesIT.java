@@ -40,9 +40,12 @@ import io.numaguest.api.v1alpha1.NumaGuestMemorySpec;
 import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import io.numaguest.api.v1alpha1.PodReference;
 import io.numaguest.api.v1alpha1.Target;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -799,18 +802,17 @@ class AgentKubernetesIT {
                     return new SysfsTopology(sys, status).read();
                 } finally {
                     try (var tree = Files.walk(sys)) {
-                        for (Path path :
-                                tree.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                        for (Path path : tree.sorted(Comparator.reverseOrder()).toList()) {
                             Files.delete(path);
                         }
                     }
                 }
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
         }
 
-        private static void hugePagePool(Path node, long sizeKib, long total, long free) throws java.io.IOException {
+        private static void hugePagePool(Path node, long sizeKib, long total, long free) throws IOException {
             Path pool = Files.createDirectories(node.resolve("hugepages/hugepages-" + sizeKib + "kB"));
             Files.writeString(pool.resolve("nr_hugepages"), total + "\n");
             Files.writeString(pool.resolve("free_hugepages"), free + "\n");

@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,7 +36,7 @@ class CapabilityAppearsLaterIT {
 
             OptionalCrds.installNodeResourceTopology(own.adminClient());
 
-            assertThat(first.process().waitFor(60, java.util.concurrent.TimeUnit.SECONDS))
+            assertThat(first.process().waitFor(60, TimeUnit.SECONDS))
                     .as("the operator exits once the CRD is served: %s", first.log())
                     .isTrue();
             assertThat(first.process().exitValue()).isEqualTo(3);
@@ -54,7 +55,7 @@ class CapabilityAppearsLaterIT {
             for (ChildProcess process : new ChildProcess[] {first, second}) {
                 if (process != null) {
                     process.process().destroy();
-                    process.process().waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+                    process.process().waitFor(10, TimeUnit.SECONDS);
                 }
             }
             own.stop();

@@ -463,9 +463,7 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     }
 
     private static boolean isReady(NumaGuestMemory ngm) {
-        return status(ngm).map(NumaGuestMemoryStatus::getConditions).orElse(List.of()).stream()
-                .anyMatch(condition ->
-                        StatusAssembler.READY.equals(condition.getType()) && "True".equals(condition.getStatus()));
+        return StatusAssembler.isTrue(ngm.getStatus(), StatusAssembler.READY);
     }
 
     private static Optional<NumaGuestMemoryStatus> status(NumaGuestMemory ngm) {

@@ -1,6 +1,5 @@
 package io.numaguest.operator;
 
-import io.fabric8.kubernetes.api.model.Condition;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.v1alpha1.ConditionReason;
@@ -343,11 +342,7 @@ final class PlacementStep {
     }
 
     private static boolean isPlaced(NumaGuestMemoryStatus status) {
-        return status != null
-                && status.getConditions() != null
-                && status.getConditions().stream()
-                        .anyMatch((Condition condition) -> StatusAssembler.PLACED.equals(condition.getType())
-                                && "True".equals(condition.getStatus()));
+        return StatusAssembler.isTrue(status, StatusAssembler.PLACED);
     }
 
     private static long generation(NumaGuestMemory ngm) {

@@ -54,6 +54,20 @@ final class StatusAssembler {
     static final String DEGRADED = "Degraded";
     static final String MIGRATION_TARGET_READY = "MigrationTargetReady";
 
+    /** Whether the condition of this type the operator wrote says "True". */
+    static boolean isTrue(NumaGuestMemoryStatus status, String type) {
+        return condition(status, type).map(c -> "True".equals(c.getStatus())).orElse(false);
+    }
+
+    /** The condition of this type the operator wrote, if any. */
+    static Optional<Condition> condition(NumaGuestMemoryStatus status, String type) {
+        return status == null || status.getConditions() == null
+                ? Optional.empty()
+                : status.getConditions().stream()
+                        .filter(c -> type.equals(c.getType()))
+                        .findFirst();
+    }
+
     /**
      * The migration part of a reconcile: where a live migration takes the VM and the placement there.
      *

@@ -49,10 +49,9 @@ final class TopologyChanges {
     private static boolean placedWithTopology(NumaGuestMemoryStatus status) {
         return status.getPlacement() != null
                 && !status.getPlacement().isEmpty()
-                && status.getConditions() != null
-                && status.getConditions().stream()
-                        .anyMatch(condition -> StatusAssembler.PLACED.equals(condition.getType())
-                                && "True".equals(condition.getStatus())
-                                && ConditionReason.Placed.name().equals(condition.getReason()));
+                && StatusAssembler.condition(status, StatusAssembler.PLACED)
+                        .filter(placed -> "True".equals(placed.getStatus()))
+                        .filter(placed -> ConditionReason.Placed.name().equals(placed.getReason()))
+                        .isPresent();
     }
 }

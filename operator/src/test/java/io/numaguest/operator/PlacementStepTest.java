@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -150,7 +151,7 @@ class PlacementStepTest {
         }
 
         long placedBytes = 0;
-        Map<Integer, Long> reservedPerHostNode = new java.util.TreeMap<>();
+        Map<Integer, Long> reservedPerHostNode = new TreeMap<>();
         for (var ngm : vms) {
             if (results.get(ngm.getMetadata().getName()) instanceof Placement.Placed placed) {
                 GuestNodePlacement entry = placed.guestNodes().getFirst();

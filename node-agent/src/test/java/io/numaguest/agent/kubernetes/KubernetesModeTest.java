@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.numaguest.agent.memory.FdKind;
@@ -22,6 +24,7 @@ import io.numaguest.api.v1alpha1.NumaGuestMemoryStatus;
 import io.numaguest.api.v1alpha1.PodReference;
 import io.numaguest.api.v1alpha1.Target;
 import io.numaguest.api.v1alpha1.VirtualMachineInstanceRef;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -116,22 +119,21 @@ class KubernetesModeTest {
         return new PeerCredentials(pid, 107, 107);
     }
 
-    private void awaitSeen(VmRef vm) {
-        await().atMost(Duration.ofSeconds(10)).until(() -> policies.forVm(vm).isPresent());
+    /** A verified Bind {0} of a memfd, as the agent reports an apply. */
+    private static RegionOutcome boundOnNode0() {
+        return RegionOutcome.builder()
+                .kind(FdKind.MEMFD)
+                .policy(MemoryPolicy.Bind)
+                .hostNodes(List.of(0))
+                .mechanism(PolicyMechanism.MBIND)
+                .verified(true)
+                .pageSizeBytes(4096)
+                .pagesByHostNode(new TreeMap<>(Map.of(0, 0L)))
+                .build();
     }
 
-    @Test
-    void aWriteThatGetsNoAnswerIsRetriedNotGivenUp() throws Exception {
-        ngm("vm1-memory", NODE, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
-        awaitSeen(VM1);
-        // The writer's client reaches no server: a closed port refuses the connection, so the request
-        // has no HTTP answer (Fabric8's code -1), as while the API server is down.
-        int closedPort;
-        try (var socket = new java.net.ServerSocket(0)) {
-            closedPort = socket.getLocalPort();
-        }
-        List<LogRecord> logged = new CopyOnWriteArrayList<>();
-        Handler capture = new Handler() {
+    private static Handler capturingInto(List<LogRecord> logged) {
+        return new Handler() {
             @Override
             public void publish(LogRecord record) {
                 logged.add(record);
@@ -143,28 +145,34 @@ class KubernetesModeTest {
             @Override
             public void close() {}
         };
+    }
+
+    private void awaitSeen(VmRef vm) {
+        await().atMost(Duration.ofSeconds(10)).until(() -> policies.forVm(vm).isPresent());
+    }
+
+    @Test
+    void aWriteThatGetsNoAnswerIsRetriedNotGivenUp() throws Exception {
+        ngm("vm1-memory", NODE, vmi("vm1"), POD_UID, new GuestNodePlacement(0, MemoryPolicy.Bind, List.of(0), "named"));
+        awaitSeen(VM1);
+        // The writer's client reaches no server: a closed port refuses the connection, so the request
+        // has no HTTP answer (Fabric8's code -1), as while the API server is down.
+        int closedPort;
+        try (var socket = new ServerSocket(0)) {
+            closedPort = socket.getLocalPort();
+        }
+        List<LogRecord> logged = new CopyOnWriteArrayList<>();
+        Handler capture = capturingInto(logged);
         Logger writerLog = Logger.getLogger(AppliedStatusWriter.class.getName());
         writerLog.addHandler(capture);
-        try (KubernetesClient unreachable = new io.fabric8.kubernetes.client.KubernetesClientBuilder()
-                        .withConfig(new io.fabric8.kubernetes.client.ConfigBuilder()
+        try (KubernetesClient unreachable = new KubernetesClientBuilder()
+                        .withConfig(new ConfigBuilder()
                                 .withMasterUrl("https://127.0.0.1:" + closedPort)
                                 .withRequestRetryBackoffLimit(0)
                                 .build())
                         .build();
                 AppliedStatusWriter writer = new AppliedStatusWriter(unreachable, policies, proc)) {
-            writer.applied(
-                    VM1,
-                    processInPod(202, POD_UID),
-                    0,
-                    RegionOutcome.builder()
-                            .kind(FdKind.MEMFD)
-                            .policy(MemoryPolicy.Bind)
-                            .hostNodes(List.of(0))
-                            .mechanism(PolicyMechanism.MBIND)
-                            .verified(true)
-                            .pageSizeBytes(4096)
-                            .pagesByHostNode(new TreeMap<>(Map.of(0, 0L)))
-                            .build());
+            writer.applied(VM1, processInPod(202, POD_UID), 0, boundOnNode0());
             await().atMost(Duration.ofSeconds(20))
                     .until(() -> logged.stream().anyMatch(r -> r.getMessage().contains("vms/vm1-memory")));
         } finally {
@@ -206,31 +214,12 @@ class KubernetesModeTest {
                 })
                 .once();
         List<LogRecord> logged = new CopyOnWriteArrayList<>();
-        Handler capture = new Handler() {
-            @Override
-            public void publish(LogRecord record) {
-                logged.add(record);
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
+        Handler capture = capturingInto(logged);
         Logger writerLog = Logger.getLogger(AppliedStatusWriter.class.getName());
         writerLog.addHandler(capture);
         try (AppliedStatusWriter writer = new AppliedStatusWriter(client, policies, proc)) {
             PeerCredentials vmm = processInPod(201, POD_UID);
-            RegionOutcome outcome = RegionOutcome.builder()
-                    .kind(FdKind.MEMFD)
-                    .policy(MemoryPolicy.Bind)
-                    .hostNodes(List.of(0))
-                    .mechanism(PolicyMechanism.MBIND)
-                    .verified(true)
-                    .pageSizeBytes(4096)
-                    .pagesByHostNode(new TreeMap<>(Map.of(0, 0L)))
-                    .build();
+            RegionOutcome outcome = boundOnNode0();
             writer.applied(VM1, vmm, 0, outcome);
             assertThat(firstWriteInFlight.await(10, TimeUnit.SECONDS)).isTrue();
             writer.applied(VM1, vmm, 1, outcome);
