@@ -116,14 +116,13 @@ class AgentKubernetesIT {
             CLIENT.resources(NumaGuestMemory.class).inNamespace(namespace).delete();
         }
 
-        /** An NGM as the operator leaves it: spec and node label from the user and operator, placement through the status subresource. */
+        /** An NGM as the operator leaves it: spec from the user, node, target pod and placement through the status subresource. */
         private NumaGuestMemory ngm(
                 String name, String onNode, Target target, String podUid, GuestNodePlacement... placed) {
             NumaGuestMemory ngm = new NumaGuestMemory();
             ngm.setMetadata(new ObjectMetaBuilder()
                     .withName(name)
                     .withNamespace(namespace)
-                    .withLabels(Map.of(NumaGuestMemory.NODE_LABEL, onNode))
                     .build());
             NumaGuestMemorySpec spec = new NumaGuestMemorySpec();
             spec.setTarget(target);
@@ -140,6 +139,7 @@ class AgentKubernetesIT {
                     .as("the status subresource: create ignores status")
                     .isNull();
             NumaGuestMemoryStatus status = new NumaGuestMemoryStatus();
+            status.setNodeName(onNode);
             status.setPlacement(List.of(placed));
             if (podUid != null) {
                 PodReference pod = new PodReference();
@@ -408,8 +408,6 @@ class AgentKubernetesIT {
             ngm.setMetadata(new ObjectMetaBuilder()
                     .withName("vm1-memory")
                     .withNamespace(namespace)
-                    .withLabels(Map.of(
-                            NumaGuestMemory.NODE_LABEL, source, NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, node))
                     .build());
             NumaGuestMemorySpec spec = new NumaGuestMemorySpec();
             spec.setTarget(vmi("vm1"));
@@ -477,15 +475,7 @@ class AgentKubernetesIT {
                             .containsExactly(OTHER_POD_UID);
                 });
 
-                // The migration completes: the operator names this node and the target pod, and moves the labels.
-                CLIENT.resources(NumaGuestMemory.class)
-                        .inNamespace(namespace)
-                        .withName("vm1-memory")
-                        .edit(n -> {
-                            n.getMetadata().getLabels().put(NumaGuestMemory.NODE_LABEL, node);
-                            n.getMetadata().getLabels().remove(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL);
-                            return n;
-                        });
+                // The migration completes: the operator names this node and the target pod in one status write.
                 CLIENT.resources(NumaGuestMemory.class)
                         .inNamespace(namespace)
                         .withName("vm1-memory")

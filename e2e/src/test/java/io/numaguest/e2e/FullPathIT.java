@@ -213,7 +213,6 @@ class FullPathIT {
         Vm vm = createVm("vm1");
         NumaGuestMemory ngm = awaitReadyAfterVmmApplies(vm);
         assertAppliedOnHostNode0(ngm, vm.podUid());
-        assertThat(ngm.getMetadata().getLabels()).containsEntry(NumaGuestMemory.NODE_LABEL, NODE);
         assertThat(ngm.getStatus().getTargetPod().getUid()).isEqualTo(vm.podUid());
         assertThat(ngm.getStatus().getNodeName()).isEqualTo(NODE);
         assertThat(fdTargets(agent.pid()))

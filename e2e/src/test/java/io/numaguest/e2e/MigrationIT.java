@@ -248,9 +248,10 @@ class MigrationIT {
                                                 .getMigration()
                                                 .getTargetPod()
                                                 .getUid()));
-        assertThat(migrating.getMetadata().getLabels())
-                .containsEntry(NumaGuestMemory.NODE_LABEL, NODE_A)
-                .containsEntry(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, NODE_B);
+        assertThat(AgentSelection.names(admin, NAMESPACE, NumaGuestMemory.NODE_FIELD, NODE_A))
+                .contains(migrating.getMetadata().getName());
+        assertThat(AgentSelection.names(admin, NAMESPACE, NumaGuestMemory.MIGRATION_TARGET_NODE_FIELD, NODE_B))
+                .contains(migrating.getMetadata().getName());
         assertThat(migrating.getStatus().getMigration().getNodeName()).isEqualTo(NODE_B);
         assertThat(migrating.getStatus().getMigration().getPlacementSummary()).isEqualTo("0:Bind(0) 1:Bind(0)");
         assertThat(migrating.getStatus().getNodeName())
@@ -322,9 +323,10 @@ class MigrationIT {
                 .usingRecursiveFieldByFieldElementComparator()
                 .containsExactlyElementsOf(both.getStatus().getMigration().getPlacement());
         assertThat(condition(onB, "MigrationTargetReady")).isEmpty();
-        assertThat(onB.getMetadata().getLabels())
-                .containsEntry(NumaGuestMemory.NODE_LABEL, NODE_B)
-                .doesNotContainKey(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL);
+        assertThat(AgentSelection.names(admin, NAMESPACE, NumaGuestMemory.NODE_FIELD, NODE_B))
+                .contains(onB.getMetadata().getName());
+        assertThat(AgentSelection.names(admin, NAMESPACE, NumaGuestMemory.MIGRATION_TARGET_NODE_FIELD, NODE_B))
+                .doesNotContain(onB.getMetadata().getName());
         assertThat(onB.getStatus().getConditions())
                 .filteredOn(c -> !c.getType().equals("Degraded"))
                 .allMatch(c -> "True".equals(c.getStatus()));

@@ -174,7 +174,7 @@ public final class OperatorScaleBenchmark {
 
     private Result baseline(String namespace, int count) throws Exception {
         createNamespace(namespace);
-        Map<String, Long> writesBefore = apiWrites();
+        Map<String, Long> writesBefore = apiRequests();
         Cpu before = Cpu.sample(0);
         long start = System.nanoTime();
         forEachVm(count, i -> {
@@ -194,7 +194,9 @@ public final class OperatorScaleBenchmark {
         System.out.printf(
                 "baseline (%s, %d NGMs): %.2f s, apiserver CPU %.1f s, etcd CPU %.1f s%n",
                 namespace, count, seconds, cpu.apiServer, cpu.etcd);
-        System.out.println("baseline API writes: " + writesSince(writesBefore, apiWrites()));
+        Map<String, Long> writesAfter = apiRequests();
+        System.out.println("baseline API writes: " + requestsSince(writesBefore, writesAfter, WRITES));
+        System.out.println("baseline API reads: " + requestsSince(writesBefore, writesAfter, READS));
         return new Result(
                 seconds,
                 seconds,
@@ -260,13 +262,17 @@ public final class OperatorScaleBenchmark {
             Sampler sampler = new Sampler(operator.pid(), port);
             Thread samplerThread =
                     Thread.ofPlatform().daemon().name("operator-sampler").start(sampler);
-            Map<String, Long> writesBefore = apiWrites();
+            Map<String, Long> writesBefore = apiRequests();
             Cpu before = Cpu.sample(operator.pid());
             String reconcilesBefore = reconcileCounts(port, warmup);
             Map<String, Double> threadsBefore = threadCpu(operator.pid());
             Phase run = vmsToReady(namespace, COUNT);
             Cpu cpu = Cpu.sample(operator.pid()).minus(before);
-            System.out.println("operator run API writes (until all Ready): " + writesSince(writesBefore, apiWrites()));
+            Map<String, Long> writesAfter = apiRequests();
+            System.out.println(
+                    "operator run API writes (until all Ready): " + requestsSince(writesBefore, writesAfter, WRITES));
+            System.out.println(
+                    "operator run API reads (until all Ready): " + requestsSince(writesBefore, writesAfter, READS));
             System.out.println(
                     "operator CPU s by thread during the run: " + cpuSince(threadsBefore, threadCpu(operator.pid())));
             System.out.println("operator reconciles: after the warm-up " + reconcilesBefore + "; at the end "
@@ -552,8 +558,11 @@ public final class OperatorScaleBenchmark {
         }
     }
 
-    /** Write requests the API server has served, by verb, resource[/subresource] and non-2xx code. */
-    private Map<String, Long> apiWrites() {
+    private static final Set<String> WRITES = Set.of("POST", "PUT", "PATCH", "DELETE", "APPLY");
+    private static final Set<String> READS = Set.of("GET", "LIST", "WATCH");
+
+    /** Requests the API server has served, by verb, resource[/subresource] and non-2xx code. */
+    private Map<String, Long> apiRequests() {
         Pattern line = Pattern.compile("^apiserver_request_total\\{([^}]*)}\\s+(\\S+)", Pattern.MULTILINE);
         Pattern label = Pattern.compile("(\\w+)=\"([^\"]*)\"");
         Map<String, Long> writes = new java.util.TreeMap<>();
@@ -563,7 +572,7 @@ public final class OperatorScaleBenchmark {
             Matcher l = label.matcher(m.group(1));
             while (l.find()) labels.put(l.group(1), l.group(2));
             String verb = labels.getOrDefault("verb", "");
-            if (!Set.of("POST", "PUT", "PATCH", "DELETE", "APPLY").contains(verb)) continue;
+            if (!WRITES.contains(verb) && !READS.contains(verb)) continue;
             String code = labels.getOrDefault("code", "");
             String key = verb + " " + labels.getOrDefault("resource", "")
                     + (labels.getOrDefault("subresource", "").isEmpty() ? "" : "/" + labels.get("subresource"))
@@ -573,16 +582,17 @@ public final class OperatorScaleBenchmark {
         return writes;
     }
 
-    private static String writesSince(Map<String, Long> before, Map<String, Long> after) {
+    private static String requestsSince(Map<String, Long> before, Map<String, Long> after, Set<String> verbs) {
         long total = 0;
         StringBuilder text = new StringBuilder();
         for (var entry : after.entrySet()) {
+            if (!verbs.contains(entry.getKey().substring(0, entry.getKey().indexOf(' ')))) continue;
             long n = entry.getValue() - before.getOrDefault(entry.getKey(), 0L);
             if (n <= 0) continue;
             total += n;
             text.append(", ").append(entry.getKey()).append(' ').append(n);
         }
-        return total + " writes" + text;
+        return total + " requests" + text;
     }
 
     // ---------------------------------------------------------------------------------------------

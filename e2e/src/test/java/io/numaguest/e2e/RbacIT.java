@@ -27,6 +27,7 @@ import io.numaguest.api.topology.NumaTopology;
 import io.numaguest.api.topology.NumaZones;
 import io.numaguest.api.topology.v1alpha2.AttributeInfo;
 import io.numaguest.api.topology.v1alpha2.NodeResourceTopology;
+import io.numaguest.api.v1alpha1.NumaGuestMemory;
 import io.numaguest.operator.InProcessOperator;
 import java.time.Duration;
 import java.util.List;
@@ -92,7 +93,9 @@ class RbacIT {
                             .endMetadata()
                             .build())
                     .serverSideApply();
-            admin.resource(ngm("vm-on-" + node, node)).serverSideApply();
+            admin.resource(ngm("vm-on-" + node)).serverSideApply();
+            // As the operator places it: the node in the status, by which that node's agent selects it.
+            patchStatus(admin, "vm-on-" + node, Map.of("nodeName", node));
         }
         admin.resource(nrt("rbac-node-b")).serverSideApply();
         admin.pods()
@@ -254,7 +257,9 @@ class RbacIT {
                             .inNamespace(RECONCILE_NAMESPACE)
                             .withName("vm1")
                             .get();
-                    assertThat(placed.getMetadata().getLabels()).containsEntry("numaguest.io/node", "rbac-node-b");
+                    assertThat(AgentSelection.names(
+                                    admin, RECONCILE_NAMESPACE, NumaGuestMemory.NODE_FIELD, "rbac-node-b"))
+                            .containsExactly("vm1");
                     assertThat(placed.<String>get("status", "placementSummary")).isEqualTo("0:Local");
                     assertThat(admin.v1()
                                     .events()
@@ -351,10 +356,9 @@ class RbacIT {
         void patchesTheStatusOfAnNgmOnItsNode() {
             await().atMost(PROPAGATION)
                     .ignoreExceptions()
-                    .untilAsserted(() -> assertThat(
-                                    patchStatus(agent, "vm-on-rbac-node-a", Map.of("observedGeneration", 1))
-                                            .<Integer>get("status", "observedGeneration"))
-                            .isEqualTo(1));
+                    .untilAsserted(() -> assertThat(patchStatus(agent, "vm-on-rbac-node-a", APPLIED)
+                                    .<Integer>get("status", "applied", 0, "guestNode"))
+                            .isEqualTo(0));
         }
 
         @Test
@@ -396,8 +400,30 @@ class RbacIT {
         @Test
         void cannotWriteTheStatusOfAnNgmOnAnotherNode() {
             expectPolicyDenial(
-                    () -> patchStatus(agent, "vm-on-rbac-node-b", Map.of("observedGeneration", 1)),
-                    "the numaguest agent of node rbac-node-a may only write the status of NumaGuestMemories labelled numaguest.io/node=rbac-node-a");
+                    () -> patchStatus(agent, "vm-on-rbac-node-b", APPLIED),
+                    "the numaguest agent of node rbac-node-a may only write the status of NumaGuestMemories whose"
+                            + " status.nodeName or status.migration.nodeName is rbac-node-a");
+        }
+
+        /** Moving its own NGM to another node would hand that node's agent a placement this agent wrote. */
+        @Test
+        void cannotWriteTheOperatorsFieldsOfAnNgmOnItsNode() {
+            expectPolicyDenial(
+                    () -> patchStatus(agent, "vm-on-rbac-node-a", Map.of("nodeName", "rbac-node-b")),
+                    "the numaguest agent of node rbac-node-a may write only status.applied and status.migrationApplied");
+            expectPolicyDenial(
+                    () -> patchStatus(
+                            agent,
+                            "vm-on-rbac-node-a",
+                            Map.of(
+                                    "conditions",
+                                    List.of(Map.of(
+                                            "type", "Ready",
+                                            "status", "True",
+                                            "reason", "Ready",
+                                            "message", "forged",
+                                            "lastTransitionTime", "2026-01-01T00:00:00Z")))),
+                    "may write only status.applied and status.migrationApplied");
         }
 
         @Test
@@ -433,7 +459,7 @@ class RbacIT {
     void agentTokenWithoutNodeClaimCannotWriteStatus() {
         KubernetesClient unbound = SERVER.clientAs(AGENT_SA);
         expectPolicyDenial(
-                () -> patchStatus(unbound, "vm-on-rbac-node-a", Map.of("observedGeneration", 1)),
+                () -> patchStatus(unbound, "vm-on-rbac-node-a", APPLIED),
                 "the numaguest agent's token carries no node-name claim");
     }
 
@@ -467,6 +493,12 @@ class RbacIT {
         return client.genericKubernetesResources(NGM_API, "NumaGuestMemory");
     }
 
+    /** The agent's evidence for guest node 0, as it writes it after an apply. */
+    private static final Map<String, Object> APPLIED = Map.of(
+            "applied",
+            List.of(Map.of(
+                    "guestNode", 0, "policy", "Bind", "hostNodes", List.of(0), "verified", true, "podUid", "uid-1")));
+
     /** A merge patch of the status subresource, as the operator and the agent write status. */
     private static GenericKubernetesResource patchStatus(
             KubernetesClient client, String ngm, Map<String, Object> status) {
@@ -483,8 +515,8 @@ class RbacIT {
         return nrt;
     }
 
-    /** An NGM for a VM on {@code node}, labelled as the operator labels placed NGMs. */
-    private static GenericKubernetesResource ngm(String name, String node) {
+    /** An NGM with a Bind of guest node 0; its status names its node once placed (setup). */
+    private static GenericKubernetesResource ngm(String name) {
         return SERVER.adminClient()
                 .getKubernetesSerialization()
                 .unmarshal("""
@@ -493,11 +525,10 @@ class RbacIT {
         metadata:
           name: %s
           namespace: %s
-          labels: {numaguest.io/node: %s}
         spec:
           target: {podSelector: {matchLabels: {app: %s}}}
           guestNodes: [{guestNode: 0, policy: Bind, hostNodes: [0]}]
-        """.formatted(NGM_API, name, VM_NAMESPACE, node, name), GenericKubernetesResource.class);
+        """.formatted(NGM_API, name, VM_NAMESPACE, name), GenericKubernetesResource.class);
     }
 
     /** A NodeResourceTopology of one host node, through the typed contract the agent publishes with. */

@@ -109,7 +109,9 @@ class ReconcilerIT {
 
         waitUntil(() -> is(fetch("vm1"), "Placed", "True"));
         NumaGuestMemory placed = fetch("vm1");
-        assertThat(placed.getMetadata().getLabels()).containsEntry(NumaGuestMemory.NODE_LABEL, worker);
+        assertThat(AgentSelection.names(CLIENT, namespace, NumaGuestMemory.NODE_FIELD, worker))
+                .as("what the agent of %s selects", worker)
+                .containsExactly("vm1");
         assertThat(placed.getStatus().getNodeName()).isEqualTo(worker);
         assertThat(placed.getStatus().getTargetPod().getUid())
                 .isEqualTo(launcher.getMetadata().getUid());
@@ -216,9 +218,10 @@ class ReconcilerIT {
         NumaGuestMemory lost = fetch("vm1");
         assertThat(condition(lost, "Scheduled").orElseThrow().getReason()).isEqualTo(ConditionReason.NoPod.name());
         assertThat(is(lost, "Ready", "False")).isTrue();
-        waitUntil(() -> Optional.ofNullable(fetch("vm1").getMetadata().getLabels())
-                .map(labels -> !labels.containsKey(NumaGuestMemory.NODE_LABEL))
-                .orElse(true));
+        // No node any more, so no agent selects it.
+        waitUntil(() -> fetch("vm1").getStatus().getNodeName() == null);
+        assertThat(AgentSelection.names(CLIENT, namespace, NumaGuestMemory.NODE_FIELD, worker))
+                .isEmpty();
     }
 
     @Test

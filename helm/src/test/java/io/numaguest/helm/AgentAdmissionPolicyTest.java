@@ -68,12 +68,61 @@ class AgentAdmissionPolicyTest {
         assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-b"), ngmStatus("node-b")))
                 .singleElement()
                 .asString()
-                .contains("numaguest.io/node=node-a");
-        // An NGM the operator has not placed yet (no node label) is nobody's.
+                .contains("status.nodeName or status.migration.nodeName is node-a");
+        // An NGM the operator has not placed yet (no status.nodeName) is nobody's.
         assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus(null), ngmStatus(null)))
                 .hasSize(1);
-        // The stored object decides, not labels the request brings along.
+        assertThat(admit(agentOn("node-a"), "UPDATE", withoutStatus(), withoutStatus()))
+                .isNotEmpty();
+    }
+
+    @Test
+    void aMigrationsTargetNodeWritesItsEvidenceToo() {
+        Target arriving = ngmStatus("node-b", Map.of("nodeName", "node-a"));
+        assertThat(admit(agentOn("node-a"), "UPDATE", arriving, arriving)).isEmpty();
+        assertThat(admit(agentOn("node-c"), "UPDATE", arriving, arriving)).hasSize(1);
+    }
+
+    @Test
+    void theStoredObjectDecidesNotTheNodeAWriteBrings() {
+        // Claiming node-b's NGM by writing node-a into it: refused twice, not node-a's, and a move.
         assertThat(admit(agentOn("node-a"), "UPDATE", ngmStatus("node-a"), ngmStatus("node-b")))
+                .hasSize(2);
+        assertThat(admit(
+                        agentOn("node-a"),
+                        "UPDATE",
+                        ngmStatus("node-b", Map.of("nodeName", "node-a")),
+                        ngmStatus("node-b")))
+                .hasSize(2);
+    }
+
+    @Test
+    void agentWritesItsEvidenceButNoneOfTheOperatorsFields() {
+        Target stored = ngmStatus("node-a");
+        assertThat(admit(agentOn("node-a"), "UPDATE", with(stored, "applied", List.of(Map.of("guestNode", 0))), stored))
+                .isEmpty();
+        assertThat(admit(
+                        agentOn("node-a"),
+                        "UPDATE",
+                        with(stored, "migrationApplied", List.of(Map.of("guestNode", 0))),
+                        stored))
+                .isEmpty();
+        Map<String, Object> forged = Map.of(
+                "nodeName", "node-b",
+                "placement", List.of(Map.of("guestNode", 0, "policy", "Bind", "hostNodes", List.of(1))),
+                "placementSummary", "0:Bind(1)",
+                "targetPod", Map.of("name", "other", "uid", "u2"),
+                "migration", Map.of("nodeName", "node-b"),
+                "conditions", List.of(Map.of("type", "Ready", "status", "True")),
+                "observedGeneration", 9);
+        forged.forEach(
+                (field, value) -> assertThat(admit(agentOn("node-a"), "UPDATE", with(stored, field, value), stored))
+                        .as(field)
+                        .singleElement()
+                        .asString()
+                        .contains("may write only status.applied and status.migrationApplied"));
+        // Taking a field away is a change too.
+        assertThat(admit(agentOn("node-a"), "UPDATE", without(stored, "conditions"), stored))
                 .hasSize(1);
     }
 
@@ -147,15 +196,51 @@ class AgentAdmissionPolicyTest {
                 Map.of("metadata", Map.of("name", name), "zones", List.of()));
     }
 
-    private static Target ngmStatus(String nodeLabel) {
-        Map<String, Object> metadata = new HashMap<>();
-        metadata.put("name", "vm1");
-        metadata.put("namespace", "vms");
-        if (nodeLabel != null) {
-            metadata.put("labels", Map.of("numaguest.io/node", nodeLabel));
+    /** An NGM's status as the operator wrote it, placed on {@code nodeName} (null: not placed). */
+    private static Target ngmStatus(String nodeName) {
+        return ngmStatus(nodeName, null);
+    }
+
+    private static Target ngmStatus(String nodeName, Map<String, Object> migration) {
+        Map<String, Object> status = new HashMap<>();
+        status.put("observedGeneration", 1);
+        status.put("targetPod", Map.of("name", "virt-launcher-vm1", "uid", "u1"));
+        status.put("placement", List.of(Map.of("guestNode", 0, "policy", "Bind", "hostNodes", List.of(0))));
+        status.put("conditions", List.of(Map.of("type", "Ready", "status", "False", "reason", "NotApplied")));
+        if (nodeName != null) {
+            status.put("nodeName", nodeName);
+        }
+        if (migration != null) {
+            status.put("migration", migration);
         }
         return new Target(
-                "numaguest.io", "numaguestmemories", "status", Map.of("metadata", metadata, "status", Map.of()));
+                "numaguest.io", "numaguestmemories", "status", Map.of("metadata", ngmMetadata(), "status", status));
+    }
+
+    private static Target withoutStatus() {
+        return new Target("numaguest.io", "numaguestmemories", "status", Map.of("metadata", ngmMetadata()));
+    }
+
+    private static Map<String, Object> ngmMetadata() {
+        return Map.of("name", "vm1", "namespace", "vms");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Target with(Target ngm, String field, Object value) {
+        Map<String, Object> status =
+                new HashMap<>((Map<String, Object>) ngm.object().get("status"));
+        status.put(field, value);
+        return new Target(
+                ngm.group(), ngm.resource(), ngm.subResource(), Map.of("metadata", ngmMetadata(), "status", status));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Target without(Target ngm, String field) {
+        Map<String, Object> status =
+                new HashMap<>((Map<String, Object>) ngm.object().get("status"));
+        status.remove(field);
+        return new Target(
+                ngm.group(), ngm.resource(), ngm.subResource(), Map.of("metadata", ngmMetadata(), "status", status));
     }
 
     /** Evaluates the policy for one request; returns the denial messages (empty: admitted). */

@@ -26,7 +26,7 @@ final class Chart {
     static final String RELEASE = "numaguest";
 
     static final String NAMESPACE = "numaguest-system";
-    /** The chart requires Kubernetes >= 1.30; render against a version inside that range. */
+    /** The chart requires Kubernetes >= 1.31; render against a version inside that range. */
     static final String KUBE_VERSION = "v1.32.0";
 
     static final ObjectMapper YAML = new YAMLMapper(new YAMLFactory());

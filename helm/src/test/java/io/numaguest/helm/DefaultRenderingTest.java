@@ -131,17 +131,18 @@ class DefaultRenderingTest {
 
     @Test
     void refusesClustersOlderThanTheAdmissionPolicyNeeds() {
-        // ValidatingAdmissionPolicy v1 and the token's node-name claim arrive in 1.30.
+        // ValidatingAdmissionPolicy v1 and the token's node-name claim arrive in 1.30, field
+        // selectors on custom resources (by which the agents select their NGMs) in 1.31.
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> new com.marcnuri.helm.Helm(Chart.chartDir())
                         .template()
                         .withName(Chart.RELEASE)
-                        .withKubeVersion("v1.29.9")
+                        .withKubeVersion("v1.30.9")
                         .call())
                 .hasMessageContaining("kubeVersion");
         assertThat(Manifests.parse(new com.marcnuri.helm.Helm(Chart.chartDir())
                                 .template()
                                 .withName(Chart.RELEASE)
-                                .withKubeVersion("v1.30.0")
+                                .withKubeVersion("v1.31.0")
                                 .call())
                         .ofKind("DaemonSet"))
                 .hasSize(1);

@@ -49,9 +49,9 @@ import org.slf4j.LoggerFactory;
  * Reconciles a NumaGuestMemory in three steps: observe (the target's pod and node, that node's
  * topology, what other NumaGuestMemories hold there), place (keep the placement made earlier, or
  * choose host nodes: {@link PlacementStep}), assemble the status ({@link StatusAssembler}). The
- * writes are what the returned {@link UpdateControl} carries: the node label (server-side apply of
- * that one label) and the status (server-side apply of the operator's fields), and nothing when
- * neither changed. Events are posted by {@link StatusChanges} once a status write is seen.
+ * write is what the returned {@link UpdateControl} carries: the status (server-side apply of the
+ * operator's fields), and nothing when it did not change. No label: a node's agent selects its
+ * NumaGuestMemories by the status's node fields (selectable fields of the CRD). Events are posted by {@link StatusChanges} once a status write is seen.
  *
  * <p>Status has two writers. This operator applies observedGeneration, nodeName, targetPod,
  * placement and conditions with field manager {@value #FIELD_MANAGER}; the node agent applies
@@ -275,18 +275,10 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
         NumaGuestMemoryStatus status =
                 StatusAssembler.assemble(ngm, target, placed, topology.isPresent(), migration, Instant.now());
 
-        boolean labelChanges = !Objects.equals(nodeLabel(ngm), status.getNodeName())
-                || !Objects.equals(migrationTargetLabel(ngm), migrationNode(status));
-        boolean statusChanges =
-                !sameOperatorFields(ngm.getStatus(), status, context.getClient().getKubernetesSerialization());
-        if (!labelChanges && !statusChanges) {
+        if (sameOperatorFields(ngm.getStatus(), status, context.getClient().getKubernetesSerialization())) {
             return UpdateControl.noUpdate();
         }
-        NumaGuestMemory patch = patchOf(ngm, status);
-        if (labelChanges && statusChanges) {
-            return UpdateControl.patchResourceAndStatus(patch);
-        }
-        return labelChanges ? UpdateControl.patchResource(patch) : UpdateControl.patchStatus(patch);
+        return UpdateControl.patchStatus(patchOf(ngm, status));
     }
 
     private TargetResolution resolve(NumaGuestMemory ngm) {
@@ -342,16 +334,6 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
         return topologies.get(new ResourceID(nodeName)).flatMap(NumaZones::read);
     }
 
-    private static String nodeLabel(NumaGuestMemory ngm) {
-        return Objects.requireNonNullElse(ngm.getMetadata().getLabels(), Map.<String, String>of())
-                .get(NumaGuestMemory.NODE_LABEL);
-    }
-
-    private static String migrationTargetLabel(NumaGuestMemory ngm) {
-        return Objects.requireNonNullElse(ngm.getMetadata().getLabels(), Map.<String, String>of())
-                .get(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL);
-    }
-
     private static String migrationNode(NumaGuestMemoryStatus status) {
         return status == null || status.getMigration() == null
                 ? null
@@ -389,23 +371,16 @@ public class NumaGuestMemoryReconciler implements Reconciler<NumaGuestMemory> {
     }
 
     /**
-     * What the operator applies, and only that: the node labels in metadata (the agent of a node
-     * watches only NumaGuestMemories with its node's label, or a migration target's label naming it;
-     * applied without a value, a label goes), the operator's status fields. The agents' applied and
-     * migrationApplied are not in it, so the apply neither claims nor clears them.
+     * What the operator applies, and only that: its status fields. The agents' applied and
+     * migrationApplied are not in it, so the apply neither claims nor clears them. No labels: each
+     * node's agent selects its NGMs by {@code status.nodeName} and {@code status.migration.nodeName}.
      */
     private static NumaGuestMemory patchOf(NumaGuestMemory ngm, NumaGuestMemoryStatus status) {
         var patch = new NumaGuestMemory();
-        var metadata = new ObjectMetaBuilder()
+        patch.setMetadata(new ObjectMetaBuilder()
                 .withName(ngm.getMetadata().getName())
-                .withNamespace(ngm.getMetadata().getNamespace());
-        if (status.getNodeName() != null) {
-            metadata.addToLabels(NumaGuestMemory.NODE_LABEL, status.getNodeName());
-        }
-        if (migrationNode(status) != null) {
-            metadata.addToLabels(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, migrationNode(status));
-        }
-        patch.setMetadata(metadata.build());
+                .withNamespace(ngm.getMetadata().getNamespace())
+                .build());
         patch.setStatus(status);
         return patch;
     }

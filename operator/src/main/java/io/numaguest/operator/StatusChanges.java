@@ -20,7 +20,7 @@ import java.util.stream.Collectors;
  * <ul>
  *   <li>Says whether it needs a reconcile: a new spec generation, a deletion, a change of the
  *       agents' status.applied or status.migrationApplied, or a status emptied by someone else. The operator's own writes
- *       (its status fields, its node label) need none: they are what the reconcile that wrote them
+ *       (its status fields) need none: they are what the reconcile that wrote them
  *       computed.
  *   <li>Announces the decisions and failures the update shows, as Events: a Normal one when the
  *       operator placed the VM, Warnings when Scheduled or Placed turn False, the agent refuses or

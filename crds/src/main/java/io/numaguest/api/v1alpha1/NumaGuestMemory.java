@@ -1,6 +1,7 @@
 package io.numaguest.api.v1alpha1;
 
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
+import io.fabric8.crd.generator.annotation.AdditionalSelectableField;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Categories;
@@ -46,16 +47,17 @@ import io.fabric8.kubernetes.model.annotation.Version;
         jsonPath = ".status.conditions[?(@.type==\"Ready\")].reason",
         type = AdditionalPrinterColumn.Type.STRING,
         priority = 1)
+// A node's agent lists and watches only the NGMs whose status names its node, by field selector on
+// the operator's decision: no label to write beside the status (kubectl get ngm --field-selector).
+@AdditionalSelectableField(jsonPath = ".status.nodeName")
+@AdditionalSelectableField(jsonPath = ".status.migration.nodeName")
 public class NumaGuestMemory extends CustomResource<NumaGuestMemorySpec, NumaGuestMemoryStatus> implements Namespaced {
 
     public static final String GROUP = "numaguest.io";
 
-    /** Label the operator puts on each NumaGuestMemory so a node's agent watches only its own. */
-    public static final String NODE_LABEL = "numaguest.io/node";
+    /** Field selector key of the node the VM runs on (the operator's {@code status.nodeName}). */
+    public static final String NODE_FIELD = "status.nodeName";
 
-    /**
-     * Label the operator puts on a NumaGuestMemory while a live migration takes its VM to another
-     * node: that node's name, so the agent there sees the object too.
-     */
-    public static final String MIGRATION_TARGET_NODE_LABEL = "numaguest.io/migration-target-node";
+    /** Field selector key of the node a live migration takes the VM to, while it runs. */
+    public static final String MIGRATION_TARGET_NODE_FIELD = "status.migration.nodeName";
 }

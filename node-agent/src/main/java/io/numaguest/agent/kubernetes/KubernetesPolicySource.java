@@ -1,6 +1,8 @@
 package io.numaguest.agent.kubernetes;
 
+import io.fabric8.kubernetes.api.model.ListOptionsBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
 import io.numaguest.agent.error.AgentException;
@@ -24,9 +26,9 @@ import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * Kubernetes mode's policy source: the NumaGuestMemory objects the operator labelled for this node,
- * held by informers: those whose VM runs here ({@code numaguest.io/node}) and those whose VM a live
- * migration brings here ({@code numaguest.io/migration-target-node}). The host nodes come from the
+ * Kubernetes mode's policy source: the NumaGuestMemory objects the operator decided for this node,
+ * held by informers that select them by field: those whose VM runs here ({@code status.nodeName})
+ * and those whose VM a live migration brings here ({@code status.migration.nodeName}). The host nodes come from the
  * operator's decision for this node, not from the spec: {@code status.placement} where the VM
  * runs, {@code status.migration.placement} on a migration's target node. The agent enforces what
  * was decided and never decides itself.
@@ -39,20 +41,46 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
     private final SharedIndexInformer<NumaGuestMemory> running;
     private final SharedIndexInformer<NumaGuestMemory> arriving;
 
+    /**
+     * @throws IllegalStateException when the cluster's NumaGuestMemory CRD cannot select by node
+     *         (one older than this agent), since the informers would then retry their lists forever
+     */
     public KubernetesPolicySource(KubernetesClient client, String nodeName) {
         this.nodeName = nodeName;
-        running = client.resources(NumaGuestMemory.class)
+        requireSelectableByNode(client, nodeName);
+        running = informer(client, NumaGuestMemory.NODE_FIELD, nodeName);
+        arriving = informer(client, NumaGuestMemory.MIGRATION_TARGET_NODE_FIELD, nodeName);
+    }
+
+    private static SharedIndexInformer<NumaGuestMemory> informer(
+            KubernetesClient client, String field, String nodeName) {
+        return client.resources(NumaGuestMemory.class)
                 .inAnyNamespace()
-                .withLabel(NumaGuestMemory.NODE_LABEL, nodeName)
+                .withField(field, nodeName)
                 .runnableInformer(0)
                 .itemStore(new ItemsWithoutManagedFields<>())
                 .run();
-        arriving = client.resources(NumaGuestMemory.class)
-                .inAnyNamespace()
-                .withLabel(NumaGuestMemory.MIGRATION_TARGET_NODE_LABEL, nodeName)
-                .runnableInformer(0)
-                .itemStore(new ItemsWithoutManagedFields<>())
-                .run();
+    }
+
+    /** One list of at most one object per field: the API server refuses a field its CRD does not declare selectable. */
+    private static void requireSelectableByNode(KubernetesClient client, String nodeName) {
+        for (String field : List.of(NumaGuestMemory.NODE_FIELD, NumaGuestMemory.MIGRATION_TARGET_NODE_FIELD)) {
+            try {
+                client.resources(NumaGuestMemory.class)
+                        .inAnyNamespace()
+                        .withField(field, nodeName)
+                        .list(new ListOptionsBuilder().withLimit(1L).build());
+            } catch (KubernetesClientException e) {
+                if (e.getCode() != 400) {
+                    throw e;
+                }
+                throw new IllegalStateException(
+                        "the API server cannot select NumaGuestMemory objects by " + field + " (" + e.getMessage()
+                                + "): the cluster's CRD is older than this agent; apply this release's CRD "
+                                + "(kubectl apply --server-side -f crds/) and restart the agent",
+                        e);
+            }
+        }
     }
 
     public String nodeName() {
@@ -114,8 +142,9 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
 
     /**
      * Every NGM of this node, for the authorizer's "is this pod anyone's target" question. One
-     * object per NGM: while the operator moves an NGM's labels at the end of a migration both
-     * informers may hold it for a moment, and the one by the node label is the newer.
+     * object per NGM: when the operator ends a migration (status.nodeName becomes the target's node
+     * in the write that drops status.migration) both informers may hold it for a moment, and the
+     * one selected by status.nodeName is the newer.
      */
     public List<NumaGuestMemory> all() {
         Map<String, NumaGuestMemory> byUid = new LinkedHashMap<>();

@@ -7,6 +7,9 @@ import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.http.BasicBuilder;
+import io.fabric8.kubernetes.client.http.HttpRequest;
+import io.fabric8.kubernetes.client.http.Interceptor;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
 import io.numaguest.agent.memory.FdKind;
@@ -25,9 +28,11 @@ import io.numaguest.api.v1alpha1.PodReference;
 import io.numaguest.api.v1alpha1.Target;
 import io.numaguest.api.v1alpha1.VirtualMachineInstanceRef;
 import java.net.ServerSocket;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -38,6 +43,7 @@ import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -61,25 +67,50 @@ class KubernetesModeTest {
     @TempDir
     Path proc;
 
+    private KubernetesClient sourceClient;
     private KubernetesPolicySource policies;
 
+    /**
+     * The mock server selects by metadata fields only, not by the status fields the CRD declares
+     * selectable: the source's client drops its field selector. Every NGM here is this node's, so
+     * that changes nothing these tests look at; selection itself is AgentKubernetesIT's.
+     */
     @BeforeEach
     void startSource() {
-        policies = new KubernetesPolicySource(client, NODE);
+        sourceClient = new KubernetesClientBuilder()
+                .withConfig(client.getConfiguration())
+                .withHttpClientBuilderConsumer(http ->
+                        http.addOrReplaceInterceptor("no-field-selector", new Interceptor() {
+                            @Override
+                            public void before(BasicBuilder builder, HttpRequest request, RequestTags tags) {
+                                builder.uri(withoutFieldSelector(request.uri()));
+                            }
+                        }))
+                .build();
+        policies = new KubernetesPolicySource(sourceClient, NODE);
     }
 
     @AfterEach
     void stopSource() {
         policies.close();
+        sourceClient.close();
+    }
+
+    private static URI withoutFieldSelector(URI uri) {
+        if (uri.getRawQuery() == null) {
+            return uri;
+        }
+        String query = Arrays.stream(uri.getRawQuery().split("&"))
+                .filter(parameter -> !parameter.startsWith("fieldSelector="))
+                .collect(Collectors.joining("&"));
+        String text = uri.toString();
+        return URI.create(text.substring(0, text.indexOf('?')) + (query.isEmpty() ? "" : "?" + query));
     }
 
     private NumaGuestMemory ngm(String name, String node, Target target, String podUid, GuestNodePlacement... placed) {
         NumaGuestMemory ngm = new NumaGuestMemory();
-        ngm.setMetadata(new ObjectMetaBuilder()
-                .withName(name)
-                .withNamespace("vms")
-                .withLabels(Map.of(NumaGuestMemory.NODE_LABEL, node))
-                .build());
+        ngm.setMetadata(
+                new ObjectMetaBuilder().withName(name).withNamespace("vms").build());
         NumaGuestMemorySpec spec = new NumaGuestMemorySpec();
         spec.setTarget(target);
         for (GuestNodePlacement p : placed) {
@@ -91,6 +122,7 @@ class KubernetesModeTest {
         }
         ngm.setSpec(spec);
         NumaGuestMemoryStatus status = new NumaGuestMemoryStatus();
+        status.setNodeName(node);
         status.setPlacement(List.of(placed));
         if (podUid != null) {
             PodReference pod = new PodReference();
