@@ -64,7 +64,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The agent's Kubernetes side, its classes called directly with an admin client of the real API
- * server: policies from the NGMs of its node (an informer on the node label), the pod check, the
+ * server: policies from the NGMs of its node (informers selecting by status.nodeName and
+ * status.migration.nodeName), the pod check, the
  * status.applied writer (JSON patch of the status subresource), and the NodeResourceTopology
  * publisher against the chart's NRT CRD and its schema. Node names and namespaces are unique per
  * test, since the server is shared.

@@ -27,6 +27,18 @@ record ChildProcess(String name, Process process, Path logFile) {
     /** The agent's jar in Kubernetes mode as node {@code node}, listening on {@code socket}; returns once it listens. */
     static ChildProcess startAgent(String name, Path dir, Path kubeconfig, String node, Path socket, String... moreArgs)
             throws IOException {
+        ChildProcess started = launchAgent(name, dir, kubeconfig, node, socket, moreArgs);
+        await(name + " listening")
+                .atMost(Duration.ofSeconds(60))
+                .pollInterval(Duration.ofMillis(300))
+                .failFast(name + " exited", () -> !started.isAlive())
+                .until(() -> started.log().contains("listening on"));
+        return started;
+    }
+
+    /** As {@link #startAgent}, returning at once, for a test of how the agent's start ends. */
+    static ChildProcess launchAgent(
+            String name, Path dir, Path kubeconfig, String node, Path socket, String... moreArgs) throws IOException {
         List<String> command = new ArrayList<>(List.of(
                 java(),
                 "-Xmx192m",
@@ -40,14 +52,7 @@ record ChildProcess(String name, Process process, Path logFile) {
                 "--metrics-port",
                 "0"));
         command.addAll(List.of(moreArgs));
-        ChildProcess started =
-                start(name, dir, command, Map.of("KUBECONFIG", kubeconfig.toString(), "NODE_NAME", node));
-        await(name + " listening")
-                .atMost(Duration.ofSeconds(60))
-                .pollInterval(Duration.ofMillis(300))
-                .failFast(name + " exited", () -> !started.isAlive())
-                .until(() -> started.log().contains("listening on"));
-        return started;
+        return start(name, dir, command, Map.of("KUBECONFIG", kubeconfig.toString(), "NODE_NAME", node));
     }
 
     /** The operator's jar, without leader election. */

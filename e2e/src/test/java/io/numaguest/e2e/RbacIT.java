@@ -97,6 +97,12 @@ class RbacIT {
             // As the operator places it: the node in the status, by which that node's agent selects it.
             patchStatus(admin, "vm-on-" + node, Map.of("nodeName", node));
         }
+        // A VM live-migrating from rbac-node-b to rbac-node-a.
+        admin.resource(ngm("vm-arriving-on-rbac-node-a")).serverSideApply();
+        patchStatus(
+                admin,
+                "vm-arriving-on-rbac-node-a",
+                Map.of("nodeName", "rbac-node-b", "migration", Map.of("nodeName", "rbac-node-a")));
         admin.resource(nrt("rbac-node-b")).serverSideApply();
         admin.pods()
                 .inNamespace(VM_NAMESPACE)
@@ -211,7 +217,7 @@ class RbacIT {
 
         /**
          * The reconciler itself, on the operator's rights alone: its informers (NGMs, pods, topologies),
-         * its label and status applies, its Event. In a namespace of its own, so it reconciles nothing
+         * its status applies, its Event. In a namespace of its own, so it reconciles nothing
          * the other tests here write.
          */
         @Test
@@ -403,6 +409,23 @@ class RbacIT {
                     () -> patchStatus(agent, "vm-on-rbac-node-b", APPLIED),
                     "the numaguest agent of node rbac-node-a may only write the status of NumaGuestMemories whose"
                             + " status.nodeName or status.migration.nodeName is rbac-node-a");
+        }
+
+        /** On a migration's target node: its evidence goes to migrationApplied, never into the source's applied. */
+        @Test
+        void writesOnlyTheMigrationsEvidenceOfAVmArrivingOnItsNode() {
+            await().atMost(PROPAGATION)
+                    .ignoreExceptions()
+                    .untilAsserted(() -> assertThat(patchStatus(
+                                            agent,
+                                            "vm-arriving-on-rbac-node-a",
+                                            Map.of("migrationApplied", APPLIED.get("applied")))
+                                    .<Integer>get("status", "migrationApplied", 0, "guestNode"))
+                            .isEqualTo(0));
+            expectPolicyDenial(
+                    () -> patchStatus(agent, "vm-arriving-on-rbac-node-a", APPLIED),
+                    "the numaguest agent of node rbac-node-a may not write status.applied: that is the evidence of the"
+                            + " agent of status.nodeName");
         }
 
         /** Moving its own NGM to another node would hand that node's agent a placement this agent wrote. */

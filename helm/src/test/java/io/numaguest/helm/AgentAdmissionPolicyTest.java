@@ -97,15 +97,43 @@ class AgentAdmissionPolicyTest {
     }
 
     @Test
-    void agentWritesItsEvidenceButNoneOfTheOperatorsFields() {
-        Target stored = ngmStatus("node-a");
-        assertThat(admit(agentOn("node-a"), "UPDATE", with(stored, "applied", List.of(Map.of("guestNode", 0))), stored))
+    void eachListOfEvidenceHasOneWriter() {
+        List<Map<String, Object>> entries = List.of(Map.of("guestNode", 0));
+        Target migrating = ngmStatus("node-a", Map.of("nodeName", "node-b"));
+        // Where the VM runs: applied. Where it goes: migrationApplied.
+        assertThat(admit(agentOn("node-a"), "UPDATE", with(migrating, "applied", entries), migrating))
+                .isEmpty();
+        assertThat(admit(agentOn("node-b"), "UPDATE", with(migrating, "migrationApplied", entries), migrating))
+                .isEmpty();
+        // Not the other's: forging Ready from the target, MigrationTargetReady from the source.
+        assertThat(admit(agentOn("node-b"), "UPDATE", with(migrating, "applied", entries), migrating))
+                .singleElement()
+                .asString()
+                .contains("may not write status.applied");
+        assertThat(admit(agentOn("node-a"), "UPDATE", with(migrating, "migrationApplied", entries), migrating))
+                .singleElement()
+                .asString()
+                .contains("may not write status.migrationApplied");
+        // With no migration under way, the agent where the VM runs drops a leftover list, and only drops it.
+        Target leftover = with(ngmStatus("node-a"), "migrationApplied", entries);
+        assertThat(admit(agentOn("node-a"), "UPDATE", without(leftover, "migrationApplied"), leftover))
                 .isEmpty();
         assertThat(admit(
                         agentOn("node-a"),
                         "UPDATE",
-                        with(stored, "migrationApplied", List.of(Map.of("guestNode", 0))),
-                        stored))
+                        with(leftover, "migrationApplied", List.of(Map.of("guestNode", 1))),
+                        leftover))
+                .hasSize(1);
+        // While one is under way, the source cannot drop the target's.
+        Target under = with(migrating, "migrationApplied", entries);
+        assertThat(admit(agentOn("node-a"), "UPDATE", without(under, "migrationApplied"), under))
+                .hasSize(1);
+    }
+
+    @Test
+    void agentWritesItsEvidenceButNoneOfTheOperatorsFields() {
+        Target stored = ngmStatus("node-a");
+        assertThat(admit(agentOn("node-a"), "UPDATE", with(stored, "applied", List.of(Map.of("guestNode", 0))), stored))
                 .isEmpty();
         Map<String, Object> forged = Map.of(
                 "nodeName", "node-b",

@@ -105,6 +105,7 @@ class RbacTest {
 
     @Test
     void operatorCanDoItsWork() {
+        // patch: the previous release's operator applies node labels, while agents roll out first.
         for (String verb : List.of("list", "watch", "patch")) {
             assertThat(allows(operatorRole, "numaguest.io", "numaguestmemories", verb))
                     .as(verb)

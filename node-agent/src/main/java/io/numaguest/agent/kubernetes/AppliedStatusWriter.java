@@ -183,12 +183,9 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
         }
         NumaGuestMemory ngm = current.get();
         NumaGuestMemoryStatus status = ngm.getStatus();
+        // The informers select by node: an NGM here is a migration's target on this node, or its
+        // status.nodeName is this node.
         boolean migrationTarget = policies.isMigrationTarget(ngm);
-        if (!migrationTarget
-                && status.getNodeName() != null
-                && !status.getNodeName().equals(policies.nodeName())) {
-            return; // the VM runs elsewhere and migrates to no pod here: this node has nothing to report
-        }
         String servedPod = policies.podServedHere(ngm).map(PodReference::getUid).orElse(null);
         List<GuestNodeApplied> applied;
         synchronized (entries) {
@@ -206,9 +203,7 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
             operations.add(Map.of("op", "test", "path", "/status/migration/nodeName", "value", policies.nodeName()));
             operations.add(Map.of("op", "add", "path", "/status/migrationApplied", "value", applied));
         } else {
-            if (status.getNodeName() != null) {
-                operations.add(Map.of("op", "test", "path", "/status/nodeName", "value", policies.nodeName()));
-            }
+            operations.add(Map.of("op", "test", "path", "/status/nodeName", "value", policies.nodeName()));
             // "add" sets status.applied to exactly this list (status exists: the operator's placement is in it).
             operations.add(Map.of("op", "add", "path", "/status/applied", "value", applied));
             if (status.getMigration() == null && status.getMigrationApplied() != null) {
@@ -218,7 +213,6 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
                 operations.add(Map.of("op", "remove", "path", "/status/migrationApplied"));
             }
         }
-        boolean tested = operations.stream().anyMatch(operation -> "test".equals(operation.get("op")));
         String field = migrationTarget ? "status.migrationApplied" : "status.applied";
         try {
             client.resources(NumaGuestMemory.class)
@@ -232,8 +226,8 @@ public final class AppliedStatusWriter implements ApplyObserver, AutoCloseable {
                                     .build(),
                             Serialization.asJson(operations));
         } catch (KubernetesClientException e) {
-            if (e.getCode() == 404 || (e.getCode() == 422 && !tested)) {
-                return; // the NGM is gone, or has no status to add to: nothing to report to
+            if (e.getCode() == 404) {
+                return; // the NGM is gone: nothing to report to
             }
             // Transient (API server down or busy, a conflict, a test of this node that failed while
             // the cache lags the status): retry as long as the NGM exists, so an outage of any length

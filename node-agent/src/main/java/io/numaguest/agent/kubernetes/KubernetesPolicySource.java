@@ -76,8 +76,10 @@ public final class KubernetesPolicySource implements PolicySource, AutoCloseable
                 }
                 throw new IllegalStateException(
                         "the API server cannot select NumaGuestMemory objects by " + field + " (" + e.getMessage()
-                                + "): the cluster's CRD is older than this agent; apply this release's CRD "
-                                + "(kubectl apply --server-side -f crds/) and restart the agent",
+                                + "): the cluster's NumaGuestMemory CRD is older than this agent, or the cluster is"
+                                + " older than Kubernetes 1.31 or runs with the CustomResourceFieldSelectors feature"
+                                + " gate off; apply this release's CRD (kubectl apply --server-side -f crds/) on"
+                                + " Kubernetes >= 1.31 and restart the agent",
                         e);
             }
         }
