@@ -4,9 +4,16 @@ import io.fabric8.kubeapitest.KubeAPIServer;
 import io.fabric8.kubeapitest.KubeAPIServerConfig;
 import io.fabric8.kubeapitest.KubeAPIServerConfigBuilder;
 import io.fabric8.kubeapitest.binary.BinaryManager;
+import io.fabric8.kubernetes.api.model.NamedAuthInfoBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.authentication.BoundObjectReference;
+import io.fabric8.kubernetes.api.model.authentication.TokenRequest;
+import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.internal.KubeConfigUtils;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -188,6 +195,44 @@ public final class KubeApiServer {
         extras.forEach((key, values) -> escaped.put(key.replace("%", "%25").replace("/", "%2F"), values));
         config.setImpersonateExtras(escaped);
         return new KubernetesClientBuilder().withConfig(config).build();
+    }
+
+    /**
+     * A kubeconfig for a process running as {@code pod}'s service account: a token from the
+     * TokenRequest API bound to the pod, as kubelet projects one into it. For a pod bound to a node
+     * the API server puts the node's name into the token and {@value #NODE_NAME_EXTRA} into every
+     * request made with it, which the agent's admission policy reads; the token dies with the pod.
+     */
+    public Path kubeconfigOfPod(Pod pod) throws IOException {
+        TokenRequest request = new TokenRequestBuilder()
+                .withNewSpec()
+                .withExpirationSeconds(3600L)
+                .withBoundObjectRef(new BoundObjectReference(
+                        "v1",
+                        "Pod",
+                        pod.getMetadata().getName(),
+                        pod.getMetadata().getUid()))
+                .endSpec()
+                .build();
+        String token = adminClient
+                .serviceAccounts()
+                .inNamespace(pod.getMetadata().getNamespace())
+                .withName(pod.getSpec().getServiceAccountName())
+                .tokenRequest(request)
+                .getStatus()
+                .getToken();
+        var config = KubeConfigUtils.parseConfigFromString(read(kubeconfig));
+        config.setUsers(List.of(new NamedAuthInfoBuilder()
+                .withName("pod")
+                .withNewUser()
+                .withToken(token)
+                .endUser()
+                .build()));
+        config.getContexts().forEach(context -> context.getContext().setUser("pod"));
+        Path file = Files.createTempFile("numaguest-e2e-" + pod.getMetadata().getName() + "-", ".kubeconfig");
+        file.toFile().deleteOnExit();
+        Files.writeString(file, Serialization.asYaml(config));
+        return file;
     }
 
     /** Applies crds/ (server-side, as a cluster admin would) once per JVM and waits until it is served. */

@@ -3,6 +3,7 @@ package io.numaguest.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import com.marcnuri.helm.Helm;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
@@ -58,6 +59,8 @@ class MigrationIT {
     private static final String NAMESPACE = "migration-vms";
     private static final String VM = "vm-migrating";
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    /** The chart's release for the agents' ServiceAccount, RBAC and admission policy (name contains the chart's: no suffix). */
+    private static final String RELEASE = "numaguest-migration";
 
     private final KubeApiServer server = KubeApiServer.get();
     private final KubernetesClient admin = server.adminClient();
@@ -95,6 +98,12 @@ class MigrationIT {
 
         server.installCrds();
         OptionalCrds.installNodeResourceTopology(admin);
+        Helm.install(KubeApiServer.repoDir().resolve("helm/numaguest").toString())
+                .withKubeConfig(server.kubeconfig())
+                .withName(RELEASE)
+                .withNamespace(RELEASE)
+                .createNamespace()
+                .call();
         OptionalCrds.installVirtualMachineInstance(admin);
         await("discovery serves the VMI and NRT kinds")
                 .atMost(Duration.ofSeconds(30))
@@ -116,8 +125,10 @@ class MigrationIT {
                                 .endMetadata()
                                 .build())
                         .serverSideApply();
-                ChildProcess agent =
-                        ChildProcess.startAgent("agent-" + node, work, server.kubeconfig(), node, sockets.get(node));
+                // As in a cluster: the chart's agent identity, its pod's token, so the chart's RBAC and
+                // admission policy judge every write of the migration's evidence.
+                ChildProcess agent = ChildProcess.startAgent(
+                        "agent-" + node, work, server.kubeconfigOfPod(agentPod(node)), node, sockets.get(node));
                 processes.add(agent);
                 agents.put(node, agent);
             }
@@ -139,9 +150,34 @@ class MigrationIT {
         }
     }
 
+    /** The agent's pod on {@code node}, as the DaemonSet would make it: its ServiceAccount, bound to the node. */
+    private Pod agentPod(String node) {
+        return admin.pods()
+                .inNamespace(RELEASE)
+                .resource(new PodBuilder()
+                        .withNewMetadata()
+                        .withName("agent-" + node)
+                        .endMetadata()
+                        .withNewSpec()
+                        .withServiceAccountName(RELEASE + "-agent")
+                        .withNodeName(node)
+                        .addNewContainer()
+                        .withName("agent")
+                        .withImage("numaguest-agent")
+                        .endContainer()
+                        .endSpec()
+                        .build())
+                .create();
+    }
+
     @AfterAll
     void stopEverything() throws IOException {
         try {
+            admin.pods().inNamespace(RELEASE).withGracePeriod(0).delete();
+            Helm.uninstall(RELEASE)
+                    .withKubeConfig(server.kubeconfig())
+                    .withNamespace(RELEASE)
+                    .call();
             admin.resources(NumaGuestMemory.class)
                     .inNamespace(NAMESPACE)
                     .withName(VM)
