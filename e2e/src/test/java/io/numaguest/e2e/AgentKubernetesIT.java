@@ -152,6 +152,20 @@ class AgentKubernetesIT {
             return CLIENT.resource(created).updateStatus();
         }
 
+        /** A verified Bind {0} of a memfd with {@code pages} resident on node 0, as the agent reports an apply. */
+        private static RegionOutcome boundOnNode0(long pages) {
+            return new RegionOutcome(
+                    FdKind.MEMFD,
+                    MemoryPolicy.Bind,
+                    List.of(0),
+                    Set.of(),
+                    PolicyMechanism.MBIND,
+                    true,
+                    4096,
+                    new TreeMap<>(Map.of(0, pages)),
+                    List.of());
+        }
+
         private static Target vmi(String name) {
             return Target.virtualMachineInstance(name);
         }
@@ -345,20 +359,7 @@ class AgentKubernetesIT {
 
             try (AppliedStatusWriter writer = new AppliedStatusWriter(CLIENT, policies, proc)) {
                 PeerCredentials vmm = processInPod(200, POD_UID);
-                writer.applied(
-                        vm1,
-                        vmm,
-                        0,
-                        new RegionOutcome(
-                                FdKind.MEMFD,
-                                MemoryPolicy.Bind,
-                                List.of(0),
-                                Set.of(),
-                                PolicyMechanism.MBIND,
-                                true,
-                                4096,
-                                new TreeMap<>(Map.of(0, 512L)),
-                                List.of()));
+                writer.applied(vm1, vmm, 0, boundOnNode0(512L));
                 writer.refused(
                         vm1,
                         vmm,
@@ -447,20 +448,7 @@ class AgentKubernetesIT {
                     .hasMessageContaining("migrates to node " + node + " in pod virt-launcher-vm1-target");
 
             try (AppliedStatusWriter writer = new AppliedStatusWriter(CLIENT, policies, proc)) {
-                writer.applied(
-                        vm1,
-                        processInPod(403, POD_UID),
-                        0,
-                        new RegionOutcome(
-                                FdKind.MEMFD,
-                                MemoryPolicy.Bind,
-                                List.of(0),
-                                Set.of(),
-                                PolicyMechanism.MBIND,
-                                true,
-                                4096,
-                                new TreeMap<>(Map.of(0, 256L)),
-                                List.of()));
+                writer.applied(vm1, processInPod(403, POD_UID), 0, boundOnNode0(256L));
                 await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
                     NumaGuestMemoryStatus during = CLIENT.resources(NumaGuestMemory.class)
                             .inNamespace(namespace)

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 
 /** A process under test, its stdout and stderr in one log file; and the product's two programs started as such. */
 record ChildProcess(String name, Process process, Path logFile) {
@@ -53,6 +54,26 @@ record ChildProcess(String name, Process process, Path logFile) {
                 "0"));
         command.addAll(List.of(moreArgs));
         return start(name, dir, command, Map.of("KUBECONFIG", kubeconfig.toString(), "NODE_NAME", node));
+    }
+
+    /**
+     * The C client (clients/c/build/numaguest-ctl), the test VMM, built by make; the calling test
+     * class is skipped, saying why, when it cannot be built.
+     */
+    static Path testVmm() throws IOException, InterruptedException {
+        Path ctl = KubeApiServer.repoDir().resolve("clients/c/build/numaguest-ctl");
+        var make = new ProcessBuilder(
+                        "make",
+                        "-s",
+                        "-C",
+                        KubeApiServer.repoDir().resolve("clients/c").toString())
+                .redirectErrorStream(true)
+                .start();
+        String makeOutput = new String(make.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        Assumptions.assumeTrue(
+                make.waitFor() == 0 && Files.isExecutable(ctl),
+                "cannot build the C client (the test VMM) with make -C clients/c: " + makeOutput);
+        return ctl;
     }
 
     /** The operator's jar, without leader election. */

@@ -91,7 +91,7 @@ class FullPathIT {
     /** Stands in for the kubelet's /var/lib/kubelet/pods, where the agent opens the per-pod sockets. */
     private final Path kubeletPods = work.resolve("kubelet/pods");
 
-    private final Path ctl = KubeApiServer.repoDir().resolve("clients/c/build/numaguest-ctl");
+    private Path ctl;
     /** Where the test's pod cgroups go: kubepods/burstable/pod<uid>, cgroupfs layout as kubelet makes it. */
     private PodCgroups cgroups;
 
@@ -126,17 +126,7 @@ class FullPathIT {
 
     private void setUpClusterAndStartProduct() throws Exception {
         cgroups = PodCgroups.prepare();
-        var make = new ProcessBuilder(
-                        "make",
-                        "-s",
-                        "-C",
-                        KubeApiServer.repoDir().resolve("clients/c").toString())
-                .redirectErrorStream(true)
-                .start();
-        String makeOutput = new String(make.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        Assumptions.assumeTrue(
-                make.waitFor() == 0 && Files.isExecutable(ctl),
-                "cannot build the C client (the test VMM) with make -C clients/c: " + makeOutput);
+        ctl = ChildProcess.testVmm();
 
         server.installCrds();
         installCrdIfAbsent(OptionalCrds.nodeResourceTopologyCrd(admin));
@@ -796,19 +786,9 @@ class FullPathIT {
      * finishes: then it is waited out and installed afresh, rather than found and lost a moment later.
      */
     private void installCrdIfAbsent(CustomResourceDefinition crd) {
-        var crds = admin.apiextensions().v1().customResourceDefinitions();
-        String name = crd.getMetadata().getName();
-        await("CRD " + name + " not terminating")
-                .atMost(Duration.ofSeconds(60))
-                .pollInterval(Duration.ofMillis(300))
-                .until(() -> Optional.ofNullable(crds.withName(name).get())
-                        .map(c -> c.getMetadata().getDeletionTimestamp() == null)
-                        .orElse(true));
-        if (crds.withName(name).get() == null) {
-            crds.resource(crd).create();
-            installedCrds.add(name);
+        if (OptionalCrds.installIfAbsent(admin, crd)) {
+            installedCrds.add(crd.getMetadata().getName());
         }
-        OptionalCrds.awaitEstablished(admin, name);
     }
 
     private static List<String> fdTargets(long pid) {

@@ -32,7 +32,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -65,7 +64,7 @@ class MigrationIT {
     private final KubeApiServer server = KubeApiServer.get();
     private final KubernetesClient admin = server.adminClient();
     private final Path work = createTempDir();
-    private final Path ctl = KubeApiServer.repoDir().resolve("clients/c/build/numaguest-ctl");
+    private Path ctl;
     private final List<ChildProcess> processes = new ArrayList<>();
     private final Map<String, Path> sockets =
             Map.of(NODE_A, work.resolve("agent-a.sock"), NODE_B, work.resolve("agent-b.sock"));
@@ -84,17 +83,7 @@ class MigrationIT {
     @BeforeAll
     void startProduct() throws Exception {
         cgroups = PodCgroups.prepare();
-        var make = new ProcessBuilder(
-                        "make",
-                        "-s",
-                        "-C",
-                        KubeApiServer.repoDir().resolve("clients/c").toString())
-                .redirectErrorStream(true)
-                .start();
-        String makeOutput = new String(make.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        Assumptions.assumeTrue(
-                make.waitFor() == 0 && Files.isExecutable(ctl),
-                "cannot build the C client (the test VMM) with make -C clients/c: " + makeOutput);
+        ctl = ChildProcess.testVmm();
 
         server.installCrds();
         OptionalCrds.installNodeResourceTopology(admin);
